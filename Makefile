@@ -1,0 +1,40 @@
+# neurokd: `make demo` and `make test` do all the set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.neurokd-setup
+# torch first, from the exact CPU wheel: an unpinned torch (or a package needing another version) would pull
+# several GB of CUDA wheels.
+TORCH  := torch==2.13.0
+
+.PHONY: setup demo test test-fast bench lint clean
+
+setup: $(STAMP)
+
+# lava-nc 0.10.0 / lava-dl 0.6.0 declare Python 3.10 only and pin numpy<2, torch<2.4: they are installed
+# without their metadata's pins; their plain dependencies come from the `lava` extra (see DESIGN.md).
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q $(TORCH)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev,lava]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --ignore-requires-python \
+		lava-nc==0.10.0 lava-dl==0.6.0
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/neurokd demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: setup
+	$(BIN)/python benchmarks/throughput.py
+
+lint: setup
+	$(BIN)/ruff check neurokd exporters hardware tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Hardware estimates for neurokd SNNs (SynOps, energy, chip mapping). Depends on ``neurokd``, never the reverse."""

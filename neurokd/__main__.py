@@ -1,0 +1,3 @@
+from neurokd.cli import entry
+
+entry()

@@ -1,0 +1,46 @@
+"""Datasets: ``load_dataset(cfg)`` -> :class:`DataSplits`; ``make_loaders`` -> train/val/test loaders."""
+
+from __future__ import annotations
+
+from neurokd.data.augment import build_augment
+from neurokd.data.base import ArrayDataset, DataSplits, Loader, Normalize
+from neurokd.errors import ConfigError
+
+DATASETS = ("digits", "mnist1d", "cifar10", "cifar100", "imagefolder")
+
+
+def load_dataset(cfg, seed: int = 0) -> DataSplits:
+    """Load the dataset named by ``cfg.name`` (a :class:`neurokd.config.DataConfig`)."""
+    if cfg.name == "digits":
+        from neurokd.data import digits
+
+        return digits.load(cfg.val_fraction)
+    if cfg.name == "mnist1d":
+        from neurokd.data import mnist1d
+
+        return mnist1d.load(cfg.val_fraction)
+    if cfg.name in ("cifar10", "cifar100"):
+        from neurokd.data import cifar
+
+        return cifar.load(cfg.name, cfg.root, cfg.val_fraction, cfg.download)
+    if cfg.name == "imagefolder":
+        from neurokd.data import imagefolder
+
+        return imagefolder.load(cfg.root, cfg.val_fraction, cfg.image_size, seed)
+    raise ConfigError(f"config key 'data.name': unknown dataset {cfg.name!r}; choose one of {DATASETS}")
+
+
+def make_loaders(splits: DataSplits, cfg, seed: int) -> tuple[Loader, Loader, Loader]:
+    """Shuffled, augmented train loader; plain val/test loaders."""
+    augment = None
+    if cfg.augment:
+        if len(splits.input_shape) != 3:
+            raise ConfigError(f"config key 'data.augment': image augmentations need 2-D images, {splits.name} is 1-D")
+        augment = build_augment(cfg.augment, tuple(splits.input_shape[1:]))
+    train = Loader(splits.train, cfg.batch_size, True, seed, augment, cfg.num_workers)
+    val = Loader(splits.val, cfg.eval_batch_size, False, seed, None, cfg.num_workers)
+    test = Loader(splits.test, cfg.eval_batch_size, False, seed, None, cfg.num_workers)
+    return train, val, test
+
+
+__all__ = ["DATASETS", "ArrayDataset", "DataSplits", "Loader", "Normalize", "load_dataset", "make_loaders"]

@@ -1,0 +1,137 @@
+"""Dataset containers and the batch loader shared by every dataset.
+
+In-memory datasets (digits, MNIST-1D, CIFAR) are :class:`ArrayDataset` and are batched by indexing, which is
+far faster than a per-sample DataLoader for small inputs; file-backed datasets (image folders) go through a
+``torch.utils.data.DataLoader``. Either way batches are ``(x float [B, ...], y long [B])``, shuffling and
+augmentation draw from a generator seeded by ``(seed, epoch)``, so epochs are reproducible and resumable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+Augment = Callable[[Tensor, torch.Generator], Tensor]
+
+
+@dataclass(frozen=True)
+class Normalize:
+    """Per-channel ``(x - mean) / std`` on ``[B, C, ...]``."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __call__(self, x: Tensor) -> Tensor:
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        mean = torch.tensor(self.mean, dtype=x.dtype).view(shape)
+        std = torch.tensor(self.std, dtype=x.dtype).view(shape)
+        return (x - mean) / std
+
+
+class ArrayDataset(Dataset):
+    """Samples held as tensors. ``x``: ``[N, ...]`` (float, or uint8 scaled by 1/255); ``y``: ``[N]`` long."""
+
+    def __init__(self, x: Tensor, y: Tensor, normalize: Normalize | None = None):
+        if len(x) != len(y):
+            raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
+        self.x, self.y, self.normalize = x, y.long(), normalize
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
+        x, y = self.get_batch(torch.tensor([i]))
+        return x[0], y[0]
+
+    def get_batch(self, idx: Tensor, augment: Augment | None = None, g: torch.Generator | None = None):
+        x = to_float(self.x[idx])
+        if augment is not None:
+            x = augment(x, g)
+        if self.normalize is not None:
+            x = self.normalize(x)
+        return x, self.y[idx]
+
+
+def to_float(x: Tensor) -> Tensor:
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+
+
+@dataclass
+class DataSplits:
+    """Train/val/test splits plus what a model needs to know about the data."""
+
+    name: str
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    num_classes: int
+    input_shape: list[int]
+    normalize: Normalize | None = None
+
+
+def split_off(x: np.ndarray, y: np.ndarray, fraction: float, seed: int = 0):
+    """Seeded split of ``(x, y)`` into ``(x_keep, x_held, y_keep, y_held)``; stratified when every class allows."""
+    if fraction <= 0 or len(y) < 2:
+        return x, x[:0], y, y[:0]
+    _, counts = np.unique(y, return_counts=True)
+    stratify = y if counts.min() >= 2 and round(len(y) * fraction) >= len(counts) else None
+    return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=stratify)
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
+class Loader:
+    """Iterate ``(x, y)`` batches; ``set_epoch`` picks the epoch's shuffle order and augmentation draws."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        augment: Augment | None = None,
+        num_workers: int = 0,
+        drop_last: bool = False,
+    ):
+        self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
+        self.augment, self.num_workers, self.drop_last = augment, num_workers, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _order(self, g: torch.Generator) -> Tensor:
+        n = len(self.dataset)
+        return torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        g = epoch_generator(self.seed, self.epoch)
+        order = self._order(g)
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        if isinstance(self.dataset, ArrayDataset):
+            for idx in batches:
+                yield self.dataset.get_batch(idx, self.augment, g)
+            return
+        normalize = getattr(self.dataset, "normalize", None)
+        loader = DataLoader(self.dataset, batch_sampler=[b.tolist() for b in batches], num_workers=self.num_workers)
+        for x, y in loader:
+            x = to_float(x)
+            if self.augment is not None:
+                x = self.augment(x, g)
+            if normalize is not None:
+                x = normalize(x)
+            yield x, y.long()

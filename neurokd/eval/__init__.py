@@ -1,0 +1,5 @@
+"""Evaluation: accuracy and loss over a loader."""
+
+from neurokd.eval.accuracy import evaluate
+
+__all__ = ["evaluate"]

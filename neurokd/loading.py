@@ -1,0 +1,54 @@
+"""``load_model(path)``: an ANN or SNN twin from a run folder, a model file or a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from neurokd.errors import CheckpointError
+from neurokd.models import ModelSpec, TwinNet, build_model
+from neurokd.train.checkpoint import list_checkpoints, read_model_file
+
+
+def resolve_model_path(path: str | Path) -> Path:
+    """A run folder resolves to its ``model.safetensors``, or its newest checkpoint if training is unfinished."""
+    path = Path(path)
+    if path.is_dir():
+        final = path / "model.safetensors"
+        if final.is_file():
+            return final
+        ckpts = list_checkpoints(path)
+        if ckpts:
+            return ckpts[-1][1]
+        raise CheckpointError(f"run folder {path}: no model.safetensors and no checkpoints/; did training start?")
+    if not path.exists():
+        raise CheckpointError(f"model path {path}: not found")
+    return path
+
+
+def load_model(path: str | Path, map_location: str = "cpu") -> TwinNet:
+    """Rebuild the model from its stored spec and load its weights (eval mode)."""
+    file = resolve_model_path(path)
+    spec_dict, state, _extra = read_model_file(file)
+    try:
+        spec = ModelSpec.from_dict(spec_dict)
+        model = build_model(spec)
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"model file {file}: stored spec is invalid ({e})") from None
+    missing, unexpected = _diff_keys(model.state_dict().keys(), state.keys())
+    if missing or unexpected:
+        raise CheckpointError(
+            f"model file {file}: weights do not match its {spec.arch} spec "
+            f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
+            f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''})"
+        )
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise CheckpointError(f"model file {file}: weights do not fit the spec ({first})") from None
+    return model.to(map_location).eval()
+
+
+def _diff_keys(expected, found) -> tuple[list[str], list[str]]:
+    expected, found = set(expected), set(found)
+    return sorted(expected - found), sorted(found - expected)

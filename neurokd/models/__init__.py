@@ -1,0 +1,36 @@
+"""ANN/SNN twin model zoo: ``build_model(spec)``; both twins share parameter names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from neurokd.models.base import TwinNet, count_parameters
+from neurokd.models.cnn import build_cnn, build_cnn1d
+from neurokd.models.resnet import RESNET_CFGS, build_resnet
+from neurokd.models.spec import ARCHS, ModelSpec, NeuronSpec
+from neurokd.models.vgg import VGG_CFGS, build_vgg
+
+BUILDERS: dict[str, Callable[[ModelSpec], TwinNet]] = {
+    "cnn": build_cnn,
+    "cnn1d": build_cnn1d,
+    **{name: build_vgg for name in VGG_CFGS},
+    **{name: build_resnet for name in RESNET_CFGS},
+}
+
+_INPUT_RANK = {"cnn1d": 2}
+
+
+def build_model(spec: ModelSpec) -> TwinNet:
+    """Build the twin described by ``spec`` (``num_classes`` and ``input_shape`` must be set)."""
+    if spec.arch not in BUILDERS:
+        raise ValueError(f"unknown arch {spec.arch!r}; choose one of {sorted(BUILDERS)}")
+    if spec.num_classes is None or spec.input_shape is None:
+        raise ValueError("spec.num_classes and spec.input_shape must be set before building")
+    rank = _INPUT_RANK.get(spec.arch, 3)
+    if len(spec.input_shape) != rank:
+        kind = "[C, L] (1-D signals)" if rank == 2 else "[C, H, W] (images)"
+        raise ValueError(f"arch '{spec.arch}' needs input_shape {kind}, got {list(spec.input_shape)}")
+    return BUILDERS[spec.arch](spec)
+
+
+__all__ = ["ARCHS", "ModelSpec", "NeuronSpec", "TwinNet", "build_model", "count_parameters"]

@@ -1,0 +1,135 @@
+"""The twin network container shared by every architecture.
+
+Layout: ``stem`` -> ``stage1 .. stageN`` -> ``head``. Stage outputs are the tap points for feature KD and
+block-wise replacement. An SNN twin encodes a static input ``[B, ...]`` into ``[T, B, ...]`` (or takes a
+sequence ``[T, B, ...]`` as is, e.g. event frames), folds time into the batch so stateless layers run once,
+and its neurons unfold internally. SNN logits are the mean over T of the per-step head outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor, nn
+
+from neurokd.models.spec import ModelSpec
+from neurokd.snn.encoders import encode
+from neurokd.snn.folding import fold, unfold
+from neurokd.snn.neurons import IF, LIF, spiking_neurons
+
+ActFactory = Callable[[], nn.Module]
+
+
+def make_act_factory(spec: ModelSpec) -> ActFactory:
+    """ReLU for the ANN twin, the spec's spiking neuron (time-folded, T = spec.T) for the SNN twin."""
+    if spec.kind == "ann":
+        return lambda: nn.ReLU(inplace=False)
+    n = spec.neuron
+    if n.type == "if":
+        return lambda: IF(n.threshold, n.reset, n.surrogate, n.surrogate_alpha, n.detach_reset, T=spec.T)
+    return lambda: LIF(
+        n.beta, n.threshold, n.reset, n.surrogate, n.surrogate_alpha, n.learn_beta, n.detach_reset, T=spec.T
+    )
+
+
+class TwinNet(nn.Module):
+    """``stem -> stages -> head``; ANN or SNN depending on ``spec.kind``."""
+
+    def __init__(self, spec: ModelSpec, stem: nn.Module, stages: list[nn.Module], head: nn.Module):
+        super().__init__()
+        self.spec = spec
+        self.stem = stem
+        self.stage_names: list[str] = []
+        for i, stage in enumerate(stages, start=1):
+            name = f"stage{i}"
+            self.add_module(name, stage)
+            self.stage_names.append(name)
+        self.head = head
+
+    @property
+    def is_snn(self) -> bool:
+        return self.spec.kind == "snn"
+
+    @property
+    def T(self) -> int:
+        return self.spec.T
+
+    def set_T(self, T: int) -> None:
+        """Change the number of time steps of an SNN twin."""
+        if T < 1:
+            raise ValueError(f"T must be >= 1, got {T}")
+        self.spec.T = T
+        for m in spiking_neurons(self):
+            m.T = T
+
+    def reset_state(self) -> None:
+        for m in spiking_neurons(self):
+            m.reset_state()
+
+    def set_stateful(self, stateful: bool) -> None:
+        """Carry membrane state across calls (streaming); clears any stored state."""
+        for m in spiking_neurons(self):
+            m.stateful = stateful
+            m.reset_state()
+
+    def stages(self) -> list[tuple[str, nn.Module]]:
+        return [(n, getattr(self, n)) for n in self.stage_names]
+
+    def encode_input(self, x: Tensor) -> Tensor:
+        """SNN: static ``[B, *input_shape]`` -> folded ``[T*B, ...]``; a sequence ``[T, B, ...]`` is folded as is."""
+        static_ndim = len(self.spec.input_shape or ()) + 1
+        if x.ndim == static_ndim:
+            return fold(encode(x, self.T, self.spec.encoder))
+        if x.ndim == static_ndim + 1:
+            if x.shape[0] != self.T:
+                raise ValueError(f"input sequence has {x.shape[0]} steps but the model runs T={self.T}")
+            return fold(x)
+        raise ValueError(
+            f"expected input [B, {', '.join(map(str, self.spec.input_shape or []))}] or [T, B, ...], "
+            f"got shape {list(x.shape)}"
+        )
+
+    def forward_body(self, h: Tensor) -> Tensor:
+        h = self.stem(h)
+        for name in self.stage_names:
+            h = getattr(self, name)(h)
+        return self.head(h)
+
+    def forward_seq(self, x: Tensor) -> Tensor:
+        """SNN per-step logits ``[T, B, K]``."""
+        if not self.is_snn:
+            raise TypeError("forward_seq is defined for SNN twins only")
+        return unfold(self.forward_body(self.encode_input(x)), self.T)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``[B, K]`` (SNN: mean over T)."""
+        if self.is_snn:
+            return self.forward_seq(x).mean(0)
+        return self.forward_body(x)
+
+
+def conv_out(n: int, k: int, s: int, p: int, d: int = 1) -> int:
+    """Output length of a convolution/pooling along one axis."""
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def init_weights(model: nn.Module) -> None:
+    """Kaiming-normal convs, unit BN, small linear init: the same for both twins, from the global RNG."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv1d | nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = ["TwinNet", "make_act_factory", "conv_out", "init_weights", "count_parameters"]

@@ -1,0 +1,60 @@
+"""Model specifications: one spec builds the ANN (ReLU) or the SNN (spiking neuron) twin.
+
+A spec is plain data (JSON/YAML round-trippable); it is saved next to the weights so a checkpoint is loadable
+on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+ARCHS: tuple[str, ...] = (
+    "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34",
+)
+
+
+@dataclass
+class NeuronSpec:
+    """Spiking neuron used by every activation of an SNN twin."""
+
+    type: Literal["lif", "if"] = field(default="lif", metadata={"help": "lif (leaky) or if (no leak)"})
+    beta: float = field(default=0.5, metadata={"gt": 0.0, "max": 1.0, "help": "membrane decay per step"})
+    threshold: float = field(default=1.0, metadata={"gt": 0.0, "help": "firing threshold"})
+    reset: Literal["zero", "subtract"] = field(default="zero", metadata={"help": "reset after a spike"})
+    surrogate: Literal["sigmoid", "atan", "triangle"] = field(default="atan", metadata={"help": "surrogate gradient"})
+    surrogate_alpha: float | None = field(default=None, metadata={"gt": 0.0, "help": "surrogate sharpness/width"})
+    learn_beta: bool = field(default=False, metadata={"help": "learn the decay (sigmoid-parametrised)"})
+    detach_reset: bool = field(default=True, metadata={"help": "no gradient through the reset"})
+
+
+@dataclass
+class ModelSpec:
+    """Architecture and twin kind. ``num_classes``/``input_shape`` are filled from the dataset when None."""
+
+    arch: Literal[
+        "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34"
+    ] = field(default="cnn", metadata={"help": "architecture"})
+    kind: Literal["ann", "snn"] = field(default="snn", metadata={"help": "ann (ReLU teacher) or snn (spiking)"})
+    T: int = field(default=4, metadata={"min": 1, "help": "time steps (SNN)"})
+    encoder: Literal["direct", "poisson"] = field(default="direct", metadata={"help": "input encoding (SNN)"})
+    neuron: NeuronSpec = field(default_factory=NeuronSpec)
+    stem: Literal["auto", "cifar", "imagenet"] = field(
+        default="auto", metadata={"help": "ResNet stem; auto = imagenet for inputs >= 64 px"}
+    )
+    downsample: Literal["avgpool", "stride"] = field(
+        default="avgpool",
+        metadata={"help": "VGG down-sampling: avgpool, or stride-2 convs (Loihi/netx friendly, no pooling)"},
+    )
+    width: int | None = field(default=None, metadata={"min": 1, "help": "base channel width (arch default if None)"})
+    num_classes: int | None = field(default=None, metadata={"min": 2, "help": "classes (from the dataset)"})
+    input_shape: list[int] | None = field(default=None, metadata={"help": "[C, H, W] or [C, L] (from the dataset)"})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        from neurokd.config import parse_dataclass
+
+        return parse_dataclass(cls, data, "model")

@@ -1,0 +1,126 @@
+"""LIF and IF neuron modules: thin wrappers over :mod:`neurokd.snn.functional`.
+
+Input layout:
+- ``T is None``: ``x`` is time-major ``[T, B, ...]``.
+- ``T`` set (inside neurokd models): ``x`` is time-folded ``[T*B, ...]`` so that the stateless layers around the
+  neuron run once over all steps; the neuron unfolds, integrates over T and folds back.
+
+State: by default every call starts from ``v = 0``. With ``stateful = True`` the final membrane is kept and
+the next call continues from it (streaming inference); ``reset_state()`` clears it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from neurokd.snn.functional import RESETS, Reset, lif_sequence, lif_step
+from neurokd.snn.surrogate import Surrogate, get_surrogate
+
+
+class LIF(nn.Module):
+    """Leaky integrate-and-fire neuron (``v = beta v + x``, strict threshold, zero or subtract reset).
+
+    Args:
+        beta: membrane decay per step in (0, 1]; ``1`` makes it an IF neuron.
+        threshold: firing threshold (membrane units).
+        reset: ``"zero"`` (NIR/Loihi semantics, default) or ``"subtract"``.
+        surrogate: surrogate-gradient name (``sigmoid``, ``atan``, ``triangle``) or instance.
+        surrogate_alpha: sharpness/width parameter of the surrogate (None = its default).
+        learn_beta: learn the decay, parametrised as ``beta = sigmoid(beta_logit)``.
+        detach_reset: treat the reset as constant in the backward pass (snnTorch/SpikingJelly default).
+        T: number of time steps when the input is time-folded ``[T*B, ...]``; None for ``[T, B, ...]`` input.
+    """
+
+    def __init__(
+        self,
+        beta: float = 0.5,
+        threshold: float = 1.0,
+        reset: Reset = "zero",
+        surrogate: str | Surrogate = "atan",
+        surrogate_alpha: float | None = None,
+        learn_beta: bool = False,
+        detach_reset: bool = True,
+        T: int | None = None,
+    ):
+        super().__init__()
+        if not 0.0 < beta <= 1.0:
+            raise ValueError(f"beta must be in (0, 1], got {beta}")
+        if threshold <= 0:
+            raise ValueError(f"threshold must be > 0, got {threshold}")
+        if reset not in RESETS:
+            raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+        self.threshold = float(threshold)
+        self.reset = reset
+        self.surrogate = get_surrogate(surrogate, surrogate_alpha) if isinstance(surrogate, str) else surrogate
+        self.detach_reset = detach_reset
+        self.learn_beta = learn_beta
+        self.T = T
+        self.stateful = False
+        self._v: Tensor | None = None
+        if learn_beta:
+            b = min(beta, 1.0 - 1e-6)
+            self.beta_logit = nn.Parameter(torch.tensor(math.log(b / (1.0 - b))))
+        else:
+            self._beta = float(beta)
+
+    @property
+    def beta(self) -> float | Tensor:
+        """Decay factor: a float, or a 0-d tensor when learnable."""
+        return torch.sigmoid(self.beta_logit) if self.learn_beta else self._beta
+
+    def extra_repr(self) -> str:
+        beta = float(self.beta.detach()) if self.learn_beta else self._beta
+        return (
+            f"beta={beta:.4g}{' (learned)' if self.learn_beta else ''}, threshold={self.threshold}, "
+            f"reset={self.reset}, surrogate={self.surrogate.name}({self.surrogate.alpha}), T={self.T}"
+        )
+
+    def reset_state(self) -> None:
+        self._v = None
+
+    def _unfold(self, x: Tensor) -> Tensor:
+        if self.T is None:
+            return x
+        if x.shape[0] % self.T:
+            raise ValueError(f"time-folded input of {x.shape[0]} rows is not a multiple of T={self.T}")
+        return x.reshape(self.T, x.shape[0] // self.T, *x.shape[1:])
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Spikes with the same shape as ``x``."""
+        seq = self._unfold(x)
+        v0 = self._v if self.stateful else None
+        if v0 is not None and v0.shape != seq.shape[1:]:
+            v0 = None  # batch changed: start fresh
+        s, v = lif_sequence(seq, self.beta, self.threshold, self.reset, self.surrogate, self.detach_reset, v0)
+        if self.stateful:
+            self._v = v.detach()
+        return s.reshape(x.shape)
+
+    def step(self, x: Tensor, v: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One step on ``x: [B, ...]`` from membrane ``v`` (zeros when None): ``(spikes, new_v)``."""
+        if v is None:
+            v = torch.zeros_like(x)
+        return lif_step(x, v, self.beta, self.threshold, self.reset, self.surrogate, self.detach_reset)
+
+
+class IF(LIF):
+    """Integrate-and-fire neuron: :class:`LIF` with ``beta = 1`` (no leak)."""
+
+    def __init__(
+        self,
+        threshold: float = 1.0,
+        reset: Reset = "zero",
+        surrogate: str | Surrogate = "atan",
+        surrogate_alpha: float | None = None,
+        detach_reset: bool = True,
+        T: int | None = None,
+    ):
+        super().__init__(1.0, threshold, reset, surrogate, surrogate_alpha, False, detach_reset, T)
+
+
+def spiking_neurons(module: nn.Module) -> list[LIF]:
+    """All LIF/IF modules inside ``module``, in registration order."""
+    return [m for m in module.modules() if isinstance(m, LIF)]

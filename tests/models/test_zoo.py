@@ -1,0 +1,109 @@
+"""Twin models: every architecture builds as ANN and SNN with the same parameter names."""
+
+import pytest
+import torch
+from torch import nn
+
+from neurokd.models import ModelSpec, NeuronSpec, build_model
+from neurokd.models.fold import fold_batchnorm
+from neurokd.snn import LIF
+
+CASES = [
+    ("cnn", [1, 8, 8], 3),
+    ("cnn1d", [1, 40], 3),
+    ("vgg11", [3, 32, 32], 5),
+    ("vgg13", [3, 32, 32], 5),
+    ("vgg16", [3, 32, 32], 5),
+    ("resnet18", [3, 32, 32], 4),
+    ("resnet34", [3, 32, 32], 4),
+    ("resnet19", [3, 32, 32], 3),
+    ("resnet20", [3, 32, 32], 3),
+]
+
+
+def _pair(arch, shape, T=2, **kw):
+    ann = build_model(ModelSpec(arch=arch, kind="ann", num_classes=7, input_shape=shape, **kw))
+    snn = build_model(ModelSpec(arch=arch, kind="snn", num_classes=7, input_shape=shape, T=T, **kw))
+    return ann, snn
+
+
+@pytest.mark.parametrize("arch,shape,stages", CASES)
+def test_twins_share_parameter_names_and_shapes(arch, shape, stages):
+    ann, snn = _pair(arch, shape)
+    a, s = ann.state_dict(), snn.state_dict()
+    assert a.keys() == s.keys()
+    assert all(a[k].shape == s[k].shape for k in a)
+    snn.load_state_dict(a)  # a teacher initialises a student
+    assert ann.stage_names == snn.stage_names == [f"stage{i}" for i in range(1, stages + 1)]
+    x = torch.rand(2, *shape)
+    assert ann(x).shape == (2, 7)
+    assert snn(x).shape == (2, 7)
+    assert not any(isinstance(m, LIF) for m in ann.modules())
+    assert sum(isinstance(m, LIF) for m in snn.modules()) > 0
+
+
+def test_snn_logits_are_the_mean_of_per_step_logits():
+    _, snn = _pair("cnn", [1, 8, 8], T=4)
+    x = torch.rand(3, 1, 8, 8)
+    seq = snn.forward_seq(x)
+    assert seq.shape == (4, 3, 7)
+    torch.testing.assert_close(snn(x), seq.mean(0))
+
+
+def test_snn_accepts_a_time_major_sequence_and_checks_T():
+    _, snn = _pair("cnn", [1, 8, 8], T=3)
+    x = torch.rand(3, 2, 1, 8, 8)
+    assert snn(x).shape == (2, 7)
+    with pytest.raises(ValueError, match="T=3"):
+        snn(torch.rand(5, 2, 1, 8, 8))
+    with pytest.raises(ValueError, match="expected input"):
+        snn(torch.rand(2, 8, 8))
+
+
+def test_set_T_changes_every_neuron():
+    _, snn = _pair("resnet20", [3, 16, 16], T=2)
+    snn.set_T(5)
+    assert {m.T for m in snn.modules() if isinstance(m, LIF)} == {5}
+    assert snn.forward_seq(torch.rand(1, 3, 16, 16)).shape[0] == 5
+
+
+def test_torchvision_block_names_and_imagenet_stem():
+    ann = build_model(ModelSpec(arch="resnet18", kind="ann", num_classes=10, input_shape=[3, 64, 64]))
+    keys = set(ann.state_dict())
+    assert {"stage1.0.conv1.weight", "stage2.0.downsample.0.weight", "stage4.1.bn2.running_var"} <= keys
+    assert isinstance(ann.stem[0], nn.Conv2d) and ann.stem[0].kernel_size == (7, 7)
+    assert isinstance(ann.stem[3], nn.MaxPool2d)
+
+
+def test_vgg_stride_mode_has_no_pooling():
+    _, snn = _pair("vgg11", [3, 32, 32], downsample="stride")
+    assert not any(isinstance(m, nn.AvgPool2d | nn.AdaptiveAvgPool2d) for m in snn.modules())
+    assert snn(torch.rand(1, 3, 32, 32)).shape == (1, 7)
+
+
+def test_neuron_spec_is_applied():
+    spec = ModelSpec(arch="cnn", kind="snn", num_classes=10, input_shape=[1, 8, 8], T=2,
+                     neuron=NeuronSpec(type="if", reset="subtract", surrogate="triangle", threshold=0.5))
+    m = build_model(spec)
+    n = next(x for x in m.modules() if isinstance(x, LIF))
+    assert (n.beta, n.reset, n.threshold, n.surrogate.name) == (1.0, "subtract", 0.5, "triangle")
+
+
+def test_build_rejects_wrong_input_rank():
+    with pytest.raises(ValueError, match="input_shape"):
+        build_model(ModelSpec(arch="cnn1d", kind="ann", num_classes=10, input_shape=[1, 8, 8]))
+
+
+@pytest.mark.parametrize("arch,shape", [("cnn", [1, 8, 8]), ("resnet20", [3, 16, 16]), ("cnn1d", [1, 40])])
+def test_batchnorm_folding_preserves_outputs(arch, shape):
+    ann, snn = _pair(arch, shape, T=3)
+    for m in ann.modules():
+        if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.3, 0.3)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+    ann.eval()
+    x = torch.rand(4, *shape)
+    folded = fold_batchnorm(ann)
+    assert not any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in folded.modules())
+    torch.testing.assert_close(folded(x), ann(x), rtol=1e-4, atol=1e-5)

@@ -1,0 +1,99 @@
+"""The training loop: learning, run-folder artifacts, checkpoints, exact resume after a real kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from neurokd import load_model
+from neurokd.config import RunConfig, build_config
+from neurokd.errors import CheckpointError, UserError
+from neurokd.train import run_training
+from neurokd.train.checkpoint import list_checkpoints, read_checkpoint
+
+
+def _cfg(tmp_path, **over):
+    base = {"name": "r", "out_dir": str(tmp_path), "train.progress": False, "optim.epochs": 3,
+            "model.width": 8, "train.threads": 1}
+    base.update(over)
+    return build_config(RunConfig, overrides=base)
+
+
+def test_ann_and_snn_learn_digits_and_write_the_run_folder(tmp_path):
+    ann = run_training(_cfg(tmp_path, name="ann", **{"model.kind": "ann", "optim.epochs": 4}))
+    snn = run_training(_cfg(tmp_path, name="snn", **{"model.kind": "snn", "optim.epochs": 4, "model.T": 2}))
+    assert ann.summary["test_acc"] > 0.8 and snn.summary["test_acc"] > 0.7
+    for r in (ann, snn):
+        files = {p.name for p in r.run_dir.iterdir()}
+        assert {"config.yaml", "metrics.jsonl", "model.safetensors", "model.json", "summary.json",
+                "checkpoints"} <= files
+        lines = (r.run_dir / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
+        assert [e for e, _ in list_checkpoints(r.run_dir)] == [3, 4]  # keep_checkpoints = 2
+        assert not any(p.name.startswith(".") for p in r.run_dir.rglob("*"))  # no temp files left
+    model = load_model(snn.run_dir)
+    assert model.is_snn and model.T == 2
+    x = torch.rand(5, 1, 8, 8)
+    torch.testing.assert_close(model(x), snn.model.eval()(x))
+
+
+def test_existing_run_folder_needs_resume_or_overwrite(tmp_path):
+    run_training(_cfg(tmp_path, **{"optim.epochs": 1, "model.kind": "ann"}))
+    with pytest.raises(UserError, match="--resume"):
+        run_training(_cfg(tmp_path, **{"optim.epochs": 1, "model.kind": "ann"}))
+    run_training(_cfg(tmp_path, **{"optim.epochs": 1, "model.kind": "ann"}), overwrite=True)
+
+
+def test_unreadable_model_files_give_one_line_errors(tmp_path):
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(b"\x00\x01garbage")
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        load_model(bad)
+    r = run_training(_cfg(tmp_path, **{"optim.epochs": 1}))
+    ckpt = list_checkpoints(r.run_dir)[-1][1]
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError):
+        read_checkpoint(ckpt)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model(tmp_path / "nope.safetensors")
+
+
+def _train_cmd(out, name, epochs, extra=()):
+    return [sys.executable, "-m", "neurokd", "train", "--out", str(out), "--name", name, "--epochs", str(epochs),
+            "--model.width", "8", "--model.T", "2", "--train.threads", "1", "--no-progress", *extra]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+    epochs = 6
+    subprocess.run(_train_cmd(tmp_path, "straight", epochs), check=True, capture_output=True)
+    # a real interruption: SIGKILL at a random point after the second epoch's checkpoint, wherever it lands
+    proc = subprocess.Popen(_train_cmd(tmp_path, "killed", epochs), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    ckpt_dir = tmp_path / "killed" / "checkpoints"
+    deadline = time.time() + 120
+    while not (ckpt_dir / "epoch_0002.safetensors").exists():
+        assert time.time() < deadline and proc.poll() is None, "training ended before it could be killed"
+        time.sleep(0.01)
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed" / "summary.json").exists()
+    subprocess.run(_train_cmd(tmp_path, "killed", epochs, ["--resume"]), check=True, capture_output=True)
+    a = json.loads((tmp_path / "straight" / "summary.json").read_text())
+    b = json.loads((tmp_path / "killed" / "summary.json").read_text())
+    assert a["test_acc"] == b["test_acc"] and a["test_loss"] == b["test_loss"]
+    ma = [json.loads(x) for x in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    mb = [json.loads(x) for x in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in mb] == list(range(1, epochs + 1))
+    assert [m["val_acc"] for m in ma] == [m["val_acc"] for m in mb]
+    assert [m["train_loss"] for m in ma] == [m["train_loss"] for m in mb]
+    wa = load_model(tmp_path / "straight").state_dict()
+    wb = load_model(tmp_path / "killed").state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
