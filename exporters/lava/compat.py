@@ -1,6 +1,6 @@
 """Make lava-nc 0.10.0 / lava-dl 0.6.0 importable on Python >= 3.11 with numpy 2, touching nothing installed.
 
-Three problems, all fixed here in memory (site-packages is never modified):
+Three kinds of problems, all fixed here in memory (site-packages is never modified):
 
 1. ``lava/magma/compiler/var_model.py`` declares dataclass fields with instance defaults
    (``x: ByteEncoder = ByteEncoder()``). Python >= 3.11 rejects unhashable instance defaults with
@@ -12,10 +12,16 @@ Three problems, all fixed here in memory (site-packages is never modified):
    imported, empty placeholder modules stand in for whichever of them is missing; they are removed from
    ``sys.modules`` right after, so other code never mistakes them for the real packages.
 
-3. numpy 2: Lava's ``ReshapePort`` (what netx uses to feed a flattened conv map into a dense layer) calls
-   ``np.reshape(data, newshape=...)``, a keyword numpy 2.4 removed; every flatten layer then fails at run time
-   with ``TypeError: reshape() got an unexpected keyword argument 'newshape'``. The two transform methods are
-   replaced in memory by positional-argument equivalents.
+3. numpy 2 (Lava pins numpy < 2), two run-time failures:
+
+   - Lava's ``ReshapePort`` (what netx uses to feed a flattened conv map into a dense layer) calls
+     ``np.reshape(data, newshape=...)``, a keyword numpy 2.4 removed: every flatten layer fails with
+     ``TypeError: reshape() got an unexpected keyword argument 'newshape'``. Its two transform methods are
+     replaced in memory by positional-argument equivalents.
+   - Lava's conv model stores kernel size, stride, padding, dilation and groups as ``int8`` and computes
+     ``out_channels % groups``; under numpy 2's scalar rules a conv with >= 128 output channels fails with
+     ``OverflowError: Python integer 128 out of bounds for int8``. ``lava.proc.conv.utils.conv`` is wrapped to
+     pass those parameters as plain integers (the arithmetic is otherwise unchanged).
 
 Caveat (multiprocessing): Lava runs every process model in a child process and, at import, calls
 ``multiprocessing.set_start_method("fork")``, which raises "context has already been set" once anything in the
@@ -85,6 +91,24 @@ def _patch_reshape_port() -> None:
     ReshapePort._neurokd_patched = True
 
 
+def _patch_conv_int8() -> None:
+    from lava.proc.conv import utils
+
+    if getattr(utils.conv, "_neurokd_patched", False):
+        return
+    original = utils.conv
+
+    def conv(input_, weight, kernel_size, stride, padding, dilation, groups):
+        def as_int(v):
+            return [int(x) for x in v]
+
+        return original(input_, weight, as_int(kernel_size), as_int(stride), as_int(padding), as_int(dilation),
+                         int(groups))
+
+    conv._neurokd_patched = True
+    utils.conv = conv
+
+
 @contextlib.contextmanager
 def _fork_start_method() -> Iterator[None]:
     """Let Lava's import-time ``set_start_method("fork")`` pass when ``fork`` is already in effect."""
@@ -136,6 +160,7 @@ def install() -> None:
     with _fork_start_method():
         importlib.import_module("lava.magma.runtime.message_infrastructure.multiprocessing")
     _patch_reshape_port()
+    _patch_conv_int8()
     # lava-dl prints a notice about an optional dataset toolbox on import; keep stdout clean
     with _placeholder_modules(), contextlib.redirect_stdout(io.StringIO()):
         importlib.import_module("lava.lib.dl.netx")

@@ -32,14 +32,33 @@ def _child_errors(net) -> str:
         return ""
 
 
+def _abort(net) -> None:
+    """Tear a failed run down without Lava's ``stop()``, which waits forever for workers that already exited."""
+    runtime = getattr(net, "_runtime", None)
+    infra = getattr(runtime, "_messaging_infrastructure", None)
+    if infra is None:
+        return
+    for actor in getattr(infra, "actors", []):
+        try:
+            if actor.is_alive():
+                actor.terminate()
+            actor.join(timeout=5)
+        except ValueError:  # already joined and closed by Lava's error handling
+            pass
+    smm = getattr(infra, "smm", None)
+    if smm is not None:
+        smm.shutdown()
+
+
 def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
              reset_interval: int | None = None, reset_offset: int = 0, progress: bool = False,
-             chunk_steps: int = 64) -> Trace:
+             chunk_steps: int = 64, input_shape: tuple[int, ...] | None = None) -> Trace:
     """Run the file on ``stream`` ``[P, *input_shape]`` (integer frames, one per Lava time step).
 
     Returns a :class:`Trace` with batch size 1: ``spikes[i]`` ``[1, P, *shape_i]`` per layer and ``v_last``
     ``[1, P, N]`` (the last layer's membrane after each step, in ``<< 6`` units). The run advances
-    ``chunk_steps`` at a time to drive a progress bar; Lava keeps its state between chunks.
+    ``chunk_steps`` at a time to drive a progress bar; Lava keeps its state between chunks. ``input_shape``
+    (C, H, W) is only needed when the file starts with a conv layer and has no 'input' layer.
     """
     compat.install()
     from lava.lib.dl import netx
@@ -52,7 +71,8 @@ def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
     steps = stream.shape[0]
     with contextlib.redirect_stdout(io.StringIO()):  # netx prints weight-optimisation notes
         net = netx.hdf5.Network(net_config=str(path), input_message_bits=input_message_bits,
-                                reset_interval=reset_interval, reset_offset=reset_offset)
+                                reset_interval=reset_interval, reset_offset=reset_offset,
+                                input_shape=None if input_shape is None else tuple(input_shape)[::-1])
     data = np.ascontiguousarray(stream.astype(np.int32).T)  # [P, C, H, W] -> Lava's [W, H, C, P]
     if tuple(data.shape[:-1]) != tuple(net.inp.shape):
         raise ValueError(f"input frames {list(stream.shape[1:])} do not fit the network input {net.inp.shape} "
@@ -67,6 +87,7 @@ def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
     monitor = Monitor()
     monitor.probe(net.layers[-1].neuron.v, steps)
     cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    failed = True
     try:
         with tqdm(total=steps, desc="lava sim", unit="step", disable=not progress) as bar:
             done = 0
@@ -81,8 +102,12 @@ def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
         spikes = [s.data.get().T.astype(bool)[None] for s in sinks]  # [W, H, C, P] -> [1, P, C, H, W]
         recorded = monitor.get_data()  # {process name: {var name: [P, *shape]}}
         v_last = next(iter(next(iter(recorded.values())).values()))
+        failed = False
     finally:
-        net.stop()
+        if failed:
+            _abort(net)
+        else:
+            net.stop()
     v_last = np.rint(np.asarray(v_last)).astype(np.int64)
     if v_last.ndim == 4:  # [P, W, H, C] -> [P, C, H, W]
         v_last = v_last.transpose(0, 3, 2, 1)

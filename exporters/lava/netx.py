@@ -130,7 +130,8 @@ class NetxNetwork:
             return (int(first.weight.shape[1]),)
         if "input_shape" in self.meta:
             return tuple(self.meta["input_shape"])
-        raise NetxFormatError("network starts with a conv layer but records no input shape; add an 'input' layer")
+        raise NetxFormatError("the network starts with a conv layer but records no input shape; add an 'input' "
+                              "layer or pass input_shape (C, H, W)")
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -204,8 +205,9 @@ def _decode_attr(v: Any) -> Any:
 class _Reader:
     """Reads one file, turning every malformation into a one-line :class:`NetxFormatError`."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, input_shape: tuple[int, ...] | None = None):
         self.path = path
+        self.input_shape = input_shape
 
     def fail(self, where: str, what: str) -> NetxFormatError:
         return NetxFormatError(f"{self.path}: {where}: {what}")
@@ -299,6 +301,8 @@ class _Reader:
             if sorted(keys, key=lambda k: int(k) if k.isdigit() else -1) != [str(i) for i in range(len(keys))]:
                 raise self.fail("/layer", f"layers must be named 0..{len(keys) - 1}, found {sorted(keys)}")
             meta = {k: _decode_attr(v) for k, v in f.attrs.items() if k != "format"}
+            if self.input_shape is not None:
+                meta["input_shape"] = list(self.input_shape)
             layers = [self.layer(f["layer"][str(i)], f"layer/{i}") for i in range(len(keys))]
         net = NetxNetwork(layers, meta)
         self.check_shapes(net)
@@ -407,6 +411,10 @@ class _Reader:
             raise self.fail("/layer", "no conv or dense layer")
 
 
-def read_netx(path: str | Path) -> NetxNetwork:
-    """Read and validate a ``.net`` file (ours or slayer's); malformed files raise :class:`NetxFormatError`."""
-    return _Reader(Path(path)).read()
+def read_netx(path: str | Path, input_shape: tuple[int, ...] | None = None) -> NetxNetwork:
+    """Read and validate a ``.net`` file (ours or slayer's); malformed files raise :class:`NetxFormatError`.
+
+    ``input_shape`` (C, H, W) is needed only for files that start with a conv layer and no 'input' layer (as
+    slayer writes them), as for netx's own loader.
+    """
+    return _Reader(Path(path), None if input_shape is None else tuple(input_shape)).read()
