@@ -18,3 +18,5 @@ def test_demo_writes_summary_with_required_fields(tmp_path):
     assert summary["teacher"]["test_acc"] >= 0.97
     assert summary["snn"]["test_acc"] >= 0.94
     assert "| teacher" in r.stdout and "| snn" in r.stdout
+    lava = summary["lava"]
+    assert lava["lava_spike_equal"] is True and abs(lava["fixed_acc"] - lava["float_acc"]) <= 0.01

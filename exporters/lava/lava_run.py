@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +57,9 @@ def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
     """Run the file on ``stream`` ``[P, *input_shape]`` (integer frames, one per Lava time step).
 
     Returns a :class:`Trace` with batch size 1: ``spikes[i]`` ``[1, P, *shape_i]`` per layer and ``v_last``
-    ``[1, P, N]`` (the last layer's membrane after each step, in ``<< 6`` units). The run advances
-    ``chunk_steps`` at a time to drive a progress bar; Lava keeps its state between chunks. ``input_shape``
+    ``[1, P, N]`` (the last layer's membrane after each step, in ``<< 6`` units), and ``timing``: seconds to
+    build the processes, to compile/start them (the first step), and to run the remaining steps. The run
+    advances ``chunk_steps`` at a time to drive a progress bar; Lava keeps its state between chunks. ``input_shape``
     (C, H, W) is only needed when the file starts with a conv layer and has no 'input' layer.
     """
     compat.install()
@@ -69,6 +71,7 @@ def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
     from tqdm import tqdm
 
     steps = stream.shape[0]
+    t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # netx prints weight-optimisation notes
         net = netx.hdf5.Network(net_config=str(path), input_message_bits=input_message_bits,
                                 reset_interval=reset_interval, reset_offset=reset_offset,
@@ -87,18 +90,23 @@ def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
     monitor = Monitor()
     monitor.probe(net.layers[-1].neuron.v, steps)
     cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    t_build = t_first = time.perf_counter()
     failed = True
     try:
         with tqdm(total=steps, desc="lava sim", unit="step", disable=not progress) as bar:
             done = 0
             while done < steps:
-                k = min(chunk_steps, steps - done)
+                # the first call compiles the network and starts the workers: run it as a single step
+                k = 1 if done == 0 else min(chunk_steps, steps - done)
                 try:
                     net.run(condition=RunSteps(num_steps=k), run_cfg=cfg)
                 except RuntimeError as e:
                     raise RuntimeError(f"Lava run failed: {_child_errors(net) or e}") from None
                 done += k
                 bar.update(k)
+                if done == 1:
+                    t_first = time.perf_counter()
+        t_run = time.perf_counter()
         spikes = [s.data.get().T.astype(bool)[None] for s in sinks]  # [W, H, C, P] -> [1, P, C, H, W]
         recorded = monitor.get_data()  # {process name: {var name: [P, *shape]}}
         v_last = next(iter(next(iter(recorded.values())).values()))
@@ -111,4 +119,6 @@ def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
     v_last = np.rint(np.asarray(v_last)).astype(np.int64)
     if v_last.ndim == 4:  # [P, W, H, C] -> [P, C, H, W]
         v_last = v_last.transpose(0, 3, 2, 1)
-    return Trace(spikes, v_last.reshape(1, steps, -1))
+    timing = {"build_s": t_build - t0, "startup_s": t_first - t_build, "run_s": t_run - t_first,
+              "run_steps": steps - 1}
+    return Trace(spikes, v_last.reshape(1, steps, -1), timing)

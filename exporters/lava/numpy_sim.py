@@ -24,7 +24,7 @@ below 2**53), then converted back to int64.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,6 +41,7 @@ class Trace:
 
     spikes: list[np.ndarray]
     v_last: np.ndarray
+    timing: dict[str, float] = field(default_factory=dict)  # seconds, where the backend measures them
 
 
 def conv_output_shape(in_shape: tuple[int, ...], la: ConvLayer) -> tuple[int, int, int]:

@@ -7,7 +7,16 @@ import pytest
 import torch
 
 from exporters.lava import compat, numpy_sim, simulate
-from exporters.lava.netx import ConvLayer, Cuba, DenseLayer, FlattenLayer, InputLayer, NetxNetwork, read_netx, write_netx
+from exporters.lava.netx import (
+    ConvLayer,
+    Cuba,
+    DenseLayer,
+    FlattenLayer,
+    InputLayer,
+    NetxNetwork,
+    read_netx,
+    write_netx,
+)
 from exporters.lava.simulate import RESET_OFFSET
 
 pytestmark = pytest.mark.skipif(not compat.lava_available(), reason="lava-nc/lava-dl not installed (make setup)")
