@@ -153,7 +153,6 @@ class _Block:
     name: str
     op: nn.Module  # Conv1d/Conv2d/Linear (BN folded)
     neuron: LIF | None
-    flatten_before: bool
 
 
 def _blocks(ops: list[tuple[str, nn.Module]]) -> list[_Block]:
@@ -177,7 +176,7 @@ def _blocks(ops: list[tuple[str, nn.Module]]) -> list[_Block]:
                               f"{type(ops[i + 1][1]).__name__}); only the final readout layer may have no neuron")
         if isinstance(m, nn.Linear) and blocks and not isinstance(blocks[-1].op, nn.Linear) and not pending_flatten:
             raise ExportError(f"{path}: a linear layer after a convolution needs a Flatten before it")
-        blocks.append(_Block(path, m, neuron, pending_flatten))
+        blocks.append(_Block(path, m, neuron))
         pending_flatten = False
         i += 2 if neuron is not None else 1
     if not blocks:
@@ -256,11 +255,9 @@ def _float_params(blk: _Block, conv: dict[str, Any] | None) -> tuple[np.ndarray,
     return w, b
 
 
-def _input_scale(op: nn.Module, conv: dict[str, Any] | None, x_max: float, in_levels: int) -> float:
+def _input_scale(w: np.ndarray, b: np.ndarray, x_max: float, in_levels: int) -> float:
     """Input levels per float unit for graded input: the first layer's budget ``S_0 = S_in * S_w`` is split so
     that the input and the weights get about the same number of levels (each capped by its bit width)."""
-    w = conv["w"] if conv is not None else op.weight.detach().double().cpu().numpy()
-    b = op.bias.detach().double().cpu().numpy() if op.bias is not None else np.zeros(w.shape[0])
     wmax, bmax = float(np.abs(w).max()), float(np.abs(b).max())
     cap = min(BIAS_MAX / bmax if bmax > 0 else math.inf,
               ACT_LIMIT / float((_row_abs_sum(w) * x_max + np.abs(b)).max()), VTH_MAX)
@@ -271,10 +268,11 @@ def _input_scale(op: nn.Module, conv: dict[str, Any] | None, x_max: float, in_le
     return lv_in / x_max
 
 
-def _quantize_layer(blk: _Block, conv: dict[str, Any] | None, x_max: float, input_scale: float,
+def _quantize_layer(blk: _Block, w: np.ndarray, b: np.ndarray, x_max: float, input_scale: float,
                     in_levels: int, T: int) -> _Quantized:
-    """Integer weights/bias/threshold of one layer at the largest scale every limit allows (module doc)."""
-    w, b = _float_params(blk, conv)
+    """Integer weights/bias/threshold of one layer at the largest scale every limit allows (module doc).
+    ``w``, ``b``: float weights (conv as 4-D) and bias; ``x_max``/``in_levels``: the input's float range and
+    integer levels (1 for spikes); ``input_scale``: integer units per float unit of the input."""
     readout = blk.neuron is None
     theta = None if readout else float(blk.neuron.threshold)
     reps = T if readout else 1
@@ -308,7 +306,7 @@ def _quantize_layer(blk: _Block, conv: dict[str, Any] | None, x_max: float, inpu
     role = "readout" if readout else "spiking"
     err = w_int / w_scale - w
     report = LayerQuant(
-        blk.name, "conv" if conv is not None else "dense", role, scale, limit, int(np.abs(w_int).max()),
+        blk.name, "conv" if w.ndim == 4 else "dense", role, scale, limit, int(np.abs(w_int).max()),
         float(np.abs(err).max()), float(np.sqrt((err ** 2).sum() / (w ** 2).sum())),
         float(np.abs(b_int / scale - b).max()), theta, v_th, beta, beta_fixed)
     has_bias = blk.op.bias is not None
@@ -364,9 +362,10 @@ def quantize_model(model: nn.Module, calibration: torch.Tensor | np.ndarray | No
         conv = _conv_params(op) if isinstance(op, nn.Conv1d | nn.Conv2d) else None
         if conv is None and len(shape) > 1:
             layers.append(FlattenLayer((int(np.prod(shape)), 1, 1)))
+        w, b = _float_params(blk, conv)
         if li == 0 and direct:
-            input_scale = _input_scale(op, conv, x_max, in_levels)
-        q = _quantize_layer(blk, conv, x_max if li == 0 else 1.0, input_scale if li == 0 else 1.0,
+            input_scale = _input_scale(w, b, x_max, in_levels)
+        q = _quantize_layer(blk, w, b, x_max if li == 0 else 1.0, input_scale if li == 0 else 1.0,
                             in_levels if (li == 0 and direct) else 1, T)
         la: Any
         if conv is not None:
