@@ -57,7 +57,7 @@ def main() -> None:
     from exporters.lava import to_netx
     from exporters.lava.lava_run import run_lava
     from exporters.lava.netx import read_netx
-    from exporters.lava.simulate import RESET_OFFSET, encode_inputs, simulate
+    from exporters.lava.simulation import RESET_OFFSET, encode_inputs, simulate
     from neurokd import load_model
     from neurokd.config import DataConfig
     from neurokd.data import load_dataset

@@ -103,7 +103,7 @@ def verify_export(model, path: Path, x, y, progress: bool = False) -> dict[str, 
     """Float SNN vs the exported fixed-point network (NumPy model) on ``x``: accuracies and agreement."""
     import torch
 
-    from exporters.lava.simulate import simulate
+    from exporters.lava.simulation import simulate
 
     with torch.no_grad():
         float_pred = model(torch.from_numpy(x)).argmax(1).numpy()
@@ -153,7 +153,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_simulate(args: argparse.Namespace) -> int:
     from exporters.lava.netx import read_netx
-    from exporters.lava.simulate import simulate
+    from exporters.lava.simulation import simulate
     from neurokd.errors import UserError
     from neurokd.tables import markdown_table
 

@@ -17,7 +17,7 @@ from exporters.lava.netx import (
     read_netx,
     write_netx,
 )
-from exporters.lava.simulate import RESET_OFFSET
+from exporters.lava.simulation import RESET_OFFSET
 
 pytestmark = pytest.mark.skipif(not compat.lava_available(), reason="lava-nc/lava-dl not installed (make setup)")
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from exporters.lava import numpy_sim
 from exporters.lava.netx import ConvLayer, DenseLayer, FlattenLayer, NetxNetwork
 from exporters.lava.quantize import quantize_model
-from exporters.lava.simulate import RESET_OFFSET, encode_inputs
+from exporters.lava.simulation import RESET_OFFSET, encode_inputs
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.snn import get_surrogate, lif_sequence
 
