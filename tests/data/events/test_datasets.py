@@ -159,3 +159,23 @@ def test_corrupt_sample_names_the_file(tmp_path):
     d = load_dataset(DataConfig(name="nmnist", root=str(tmp_path), frame_cache=False), T=2)
     with pytest.raises(DatasetError, match="00000.bin: 1499 bytes"):
         list(make_loaders(d, DataConfig(name="nmnist"), 0)[2])
+
+
+def test_denoise_drops_isolated_events_before_binning(tmp_path):
+    from neurokd.data.events import Denoise, write_nmnist_bin
+
+    # a burst of neighbouring events plus isolated ones far away in space (after the first filter window:
+    # tonic's filter starts every pixel's memory at filter_time, so it keeps everything before that)
+    burst = make_events([10, 11, 10, 11], [10, 10, 11, 11], [2100, 2150, 2200, 2250], [1, 1, 0, 0])
+    lone = make_events([30, 2], [3, 30], [2120, 5000], [1, 1])
+    ev = np.sort(np.concatenate([burst, lone]), order="t")
+    kept = Denoise(1000)(ev)
+    assert set(zip(kept["x"].tolist(), kept["y"].tolist())) <= {(10, 10), (11, 10), (10, 11), (11, 11)}
+    assert len(kept) >= 3
+    for split in ("Train", "Test"):
+        for d in range(10):
+            write_nmnist_bin(tmp_path / split / str(d) / "0.bin", ev)
+    plain = load_dataset(DataConfig(name="nmnist", root=str(tmp_path), val_fraction=0.0, frame_cache=False), T=1)
+    clean = load_dataset(DataConfig(name="nmnist", root=str(tmp_path), val_fraction=0.0, frame_cache=False,
+                                    denoise_ms=1.0), T=1)
+    assert plain.test.frames(0).sum() == 6 and clean.test.frames(0).sum() == len(kept)
