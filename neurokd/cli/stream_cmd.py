@@ -19,11 +19,16 @@ def register(sub) -> None:
     p.add_argument("--reset-every", type=int, default=None,
                    help="clear the network state every N windows (default: the training T; 0 = never)")
     p.add_argument("--backend", default="torch", help="stream backend (torch = float SNN)")
+    p.add_argument("--realtime", action="store_true",
+                   help="replay the file in real time (windows arrive at their end time, as from a sensor)")
+    p.add_argument("--max-batch", type=int, default=1,
+                   help="run up to N windows that are already waiting in one call (catch-up; same predictions)")
     p.add_argument("--labels", metavar="FILE", default=None,
                    help="JSON list of labels, one per segment of --reset-every windows: reports accuracy")
     p.add_argument("--json", metavar="OUT", default=None, help="write the full report (every window) as JSON")
     p.add_argument("--print-windows", action="store_true", help="print one JSON line per window")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for inference (default 1: batch-one windows of a small SNN run fastest so)")
     p.set_defaults(func=run)
 
 
@@ -82,13 +87,17 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(w.__dict__), flush=True)
 
     report = run_stream(source, backend, sensor, window_us, args.steps_per_window, reset_every, origin,
-                        on_window=show if args.print_windows else None)
+                        on_window=show if args.print_windows else None, pace=args.realtime,
+                        max_batch=args.max_batch)
     summary = report.summary()
     if labels is not None and reset_every:
         summary["accuracy"] = segment_accuracy(report, labels, reset_every)
     if args.json:
         write_json(args.json, {"summary": summary, "windows": [w.__dict__ for w in report.windows]})
     keys = ["windows", "events", "events_per_s", "realtime_factor", "p50_window_ms", "p95_window_ms"]
+    if args.realtime:
+        summary["backlog_seconds"] = round(summary["wall_seconds"] - summary["stream_seconds"], 6)
+        keys.append("backlog_seconds")
     keys += ["accuracy"] if "accuracy" in summary else []
     print(markdown_table(keys, [[summary[k] for k in keys]]))
     if report.stopped:

@@ -36,15 +36,24 @@ def write_test_stream(splits, folder: Path) -> tuple[Path, Path, int]:
 
 
 def stream_test_set(model, splits, folder: Path, threads: int | None = 1) -> dict[str, Any]:
-    """Stream the test split (one bin per window, reset per recording) and return the stream summary."""
+    """Stream the test split (one bin per window, reset per recording) and return the stream summary.
+
+    One thread by default: batch-one windows of a small SNN run fastest single-threaded (measured here).
+    """
     from neurokd.data.events import INFO
     from neurokd.stream import make_backend, open_events, run_stream, segment_accuracy
 
     info = INFO[splits.name]
     T = splits.time_bins
     stream, _labels, duration = write_test_stream(splits, folder)
-    backend = make_backend("torch", model, threads=threads)
-    report = run_stream(open_events(stream, info.sensor_size), backend, info.sensor_size, duration // T, 1, T)
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        backend = make_backend("torch", model, threads=threads)
+        report = run_stream(open_events(stream, info.sensor_size), backend, info.sensor_size, duration // T, 1, T)
+    finally:
+        torch.set_num_threads(before)
     summary = report.summary()
     summary["stream_acc"] = segment_accuracy(report, splits.test.y.numpy(), T)
     summary["stream_file"] = str(stream)

@@ -4,8 +4,9 @@ Window ``k`` holds the events with ``origin + k*window_us <= t < origin + (k+1)*
 ``steps`` frames (the SNN runs ``steps`` time steps per window; ``steps=1`` and ``window_us`` = the training
 bin length reproduce the training frames). Network state carries across windows and is cleared every
 ``reset_every`` windows (0: never). The prediction of a window is the argmax of the mean logits since the last
-reset. Latency of a window: from the moment its last event is available to its prediction (binning +
-inference). A source that turns out corrupt mid-stream ends the stream cleanly: the report keeps the windows
+reset. Latency of a window: from the moment it is available (its last event read; or, when replaying in real
+time, its end time on the wall clock) to its prediction (binning + inference, plus any wait behind earlier
+windows). A source that turns out corrupt mid-stream ends the stream cleanly: the report keeps the windows
 processed so far and says why it stopped.
 """
 
@@ -88,37 +89,78 @@ def split_windows(chunks: Iterable[np.ndarray], window_us: int, origin_us: int) 
 
 def run_stream(chunks: Iterable[np.ndarray], backend, sensor_size: SensorSize, window_us: int, steps: int = 1,
                reset_every: int = 0, origin_us: int = 0,
-               on_window: Callable[[WindowResult], None] | None = None) -> StreamReport:
-    """Stream ``chunks`` through ``backend``; see the module docstring for the semantics."""
+               on_window: Callable[[WindowResult], None] | None = None, pace: bool = False,
+               max_batch: int = 1) -> StreamReport:
+    """Stream ``chunks`` through ``backend``; see the module docstring for the semantics.
+
+    ``pace``: replay in real time (window ``k`` becomes available ``(k+1) * window`` after the start, as from a
+    live sensor) instead of as fast as possible. ``max_batch``: when several windows are already available
+    (the stream is ahead of the network), run up to this many in one backend call (their ``steps`` follow each
+    other; state and predictions are exactly as one by one); latency is still measured per window, from its
+    availability to its prediction.
+    """
     if window_us < steps or steps < 1:
         raise UserError(f"stream window of {window_us} us cannot hold {steps} time steps")
+    if max_batch < 1:
+        raise UserError(f"max_batch must be >= 1, got {max_batch}")
     bin_us = window_us // steps
     report = StreamReport(getattr(backend, "name", type(backend).__name__), window_us, steps, reset_every)
     backend.reset()
     acc = np.zeros(backend.num_classes, dtype=np.float64)
-    n_acc = 0
     t_begin = time.perf_counter()
+    windows = split_windows(chunks, window_us, origin_us)
+    ahead: tuple[int, np.ndarray, float] | None = None
+
+    def next_window() -> tuple[int, np.ndarray, float] | None:
+        item = next(windows, None)
+        if item is None:
+            return None
+        k, ev = item
+        return k, ev, (t_begin + (k + 1) * window_us * 1e-6) if pace else time.perf_counter()
+
     try:
-        for k, ev in split_windows(chunks, window_us, origin_us):
-            t0 = time.perf_counter()
-            frames = to_frames(ev, sensor_size, steps, bin_us, origin_us + k * window_us)
+        while True:
+            first = ahead or next_window()
+            ahead = None
+            if first is None:
+                break
+            if pace:
+                _sleep_until(first[2])
+            batch = [first]
+            while len(batch) < max_batch and not (reset_every and (batch[-1][0] + 1) % reset_every == 0):
+                ahead = next_window()
+                if ahead is None or ahead[0] != batch[-1][0] + 1 or ahead[2] > time.perf_counter():
+                    break
+                batch.append(ahead)
+                ahead = None
+            k0 = batch[0][0]
+            ev = batch[0][1] if len(batch) == 1 else np.concatenate([b[1] for b in batch])
+            frames = to_frames(ev, sensor_size, steps * len(batch), bin_us, origin_us + k0 * window_us)
             logits = backend.step(frames)
-            acc += logits.sum(0)
-            n_acc += len(logits)
-            pred = int(np.argmax(acc))
-            latency = (time.perf_counter() - t0) * 1e3
-            res = WindowResult(k, origin_us + k * window_us, len(ev), pred, latency)
-            report.windows.append(res)
-            if on_window is not None:
-                on_window(res)
-            if reset_every and (k + 1) % reset_every == 0:
+            preds = []
+            for i, (k, _ev, _avail) in enumerate(batch):
+                acc += logits[i * steps:(i + 1) * steps].sum(0)
+                preds.append(int(np.argmax(acc)))
+                if reset_every and (k + 1) % reset_every == 0:
+                    acc[:] = 0
+            done = time.perf_counter()
+            for (k, wev, avail), pred in zip(batch, preds):
+                res = WindowResult(k, origin_us + k * window_us, len(wev), pred, (done - avail) * 1e3)
+                report.windows.append(res)
+                if on_window is not None:
+                    on_window(res)
+            if reset_every and (batch[-1][0] + 1) % reset_every == 0:
                 backend.reset()
-                acc[:] = 0
-                n_acc = 0
     except UserError as e:
         report.stopped = str(e)
     report.wall_s = time.perf_counter() - t_begin
     return report
+
+
+def _sleep_until(t: float) -> None:
+    delay = t - time.perf_counter()
+    if delay > 0:
+        time.sleep(delay)
 
 
 def segment_accuracy(report: StreamReport, labels: list[int] | np.ndarray, windows_per_segment: int) -> float | None:

@@ -76,6 +76,20 @@ def test_several_steps_per_window_equal_one_step_windows(recordings, model):
     np.testing.assert_array_equal(five.predictions(), one.predictions()[T - 1::T])
 
 
+def test_batched_catch_up_and_real_time_replay_give_the_same_predictions(recordings, model):
+    recs, _ = recordings
+    stream = concat_recordings(recs[:3], D)
+    backend = make_backend("torch", model)
+    one = run_stream(EventSource(stream, SENSOR_SIZE), backend, SENSOR_SIZE, D // T, 1, reset_every=T)
+    for max_batch in (3, 16):
+        batched = run_stream(EventSource(stream, SENSOR_SIZE), backend, SENSOR_SIZE, D // T, 1, T, max_batch=max_batch)
+        np.testing.assert_array_equal(batched.predictions(), one.predictions())
+    # real-time replay of 0.9 s of stream (window 60 ms): takes the stream's time, windows wait for their end
+    paced = run_stream(EventSource(stream, SENSOR_SIZE), backend, SENSOR_SIZE, D // T, 1, T, pace=True, max_batch=4)
+    np.testing.assert_array_equal(paced.predictions(), one.predictions())
+    assert paced.wall_s >= 3 * D * 1e-6 * 0.99 and paced.summary()["realtime_factor"] <= 1.01
+
+
 def test_corrupt_mid_stream_stops_cleanly_with_the_windows_so_far(recordings, model):
     recs, _ = recordings
     stream = concat_recordings(recs, D).copy()

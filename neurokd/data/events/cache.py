@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurokd.data.mnist1d import cache_dir
+from neurokd.data.cache import cache_dir
 from neurokd.io import atomic_path
 
 MAX_MEMORY_BYTES = 1 << 30

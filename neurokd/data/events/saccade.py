@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from neurokd.data.cache import cached_arrays
 from neurokd.data.events.core import EVENT_DTYPE, make_events
-from neurokd.data.mnist1d import cache_dir
-from neurokd.io import atomic_path
 
 GENERATOR_VERSION = 1  # bump when the simulation changes: it is part of the cache key
 SENSOR_SIZE = (34, 34, 2)  # N-MNIST's sensor
@@ -180,20 +178,13 @@ def _digit_images() -> tuple[np.ndarray, np.ndarray]:
 
 def generate(cfg: SaccadeConfig = SaccadeConfig(), progress: bool = False) -> dict[str, np.ndarray]:
     """All 1797 digits as event recordings: ``{"events", "offsets", "labels"}``, cached by config."""
-    path = cache_dir() / f"saccade_digits_{cfg.key()}.npz"
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            out = {k: z[k] for k in ("events", "offsets", "labels")}
-        if out["events"].dtype == EVENT_DTYPE and len(out["offsets"]) == len(out["labels"]) + 1:
-            return out
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        pass  # absent or damaged: regenerate
-    images, labels = _digit_images()
-    events, offsets = simulate(images, cfg, progress)
-    out = {"events": events, "offsets": offsets, "labels": labels}
-    try:
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **out)
-    except OSError:
-        pass  # a read-only cache only costs regeneration next time
-    return out
+
+    def make() -> dict[str, np.ndarray]:
+        images, labels = _digit_images()
+        events, offsets = simulate(images, cfg, progress)
+        return {"events": events, "offsets": offsets, "labels": labels}
+
+    def valid(d: dict[str, np.ndarray]) -> bool:
+        return d["events"].dtype == EVENT_DTYPE and len(d["offsets"]) == len(d["labels"]) + 1
+
+    return cached_arrays(f"saccade_digits_{cfg.key()}", ("events", "offsets", "labels"), make, valid)
