@@ -26,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--labels", metavar="FILE", default=None,
                    help="JSON list of labels, one per segment of --reset-every windows: reports accuracy")
     p.add_argument("--json", metavar="OUT", default=None, help="write the full report (every window) as JSON")
+    p.add_argument("--plot", metavar="PNG", default=None, help="plot events and latency per window")
     p.add_argument("--print-windows", action="store_true", help="print one JSON line per window")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for inference (default 1: batch-one windows of a small SNN run fastest so)")
@@ -94,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
         summary["accuracy"] = segment_accuracy(report, labels, reset_every)
     if args.json:
         write_json(args.json, {"summary": summary, "windows": [w.__dict__ for w in report.windows]})
+    if args.plot:
+        from neurokd.stream.plot import plot_report
+
+        plot_report(report, args.plot)
     keys = ["windows", "events", "events_per_s", "realtime_factor", "p50_window_ms", "p95_window_ms"]
     if args.realtime:
         summary["backlog_seconds"] = round(summary["wall_seconds"] - summary["stream_seconds"], 6)

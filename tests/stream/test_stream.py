@@ -119,8 +119,10 @@ def test_cli_stream_reports_windows_accuracy_and_json(tmp_path, recordings, mode
     (tmp_path / "labels.json").write_text(json.dumps(labels.tolist()))
     out = tmp_path / "report.json"
     rc = main(["stream", str(model_file), "--events", str(events), "--window-ms", str(D / T / 1000),
-               "--reset-every", str(T), "--labels", str(tmp_path / "labels.json"), "--json", str(out), "--threads", "1"])
+               "--reset-every", str(T), "--labels", str(tmp_path / "labels.json"), "--json", str(out), "--threads", "1",
+               "--plot", str(tmp_path / "stream.png")])
     assert rc == 0
+    assert (tmp_path / "stream.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = capsys.readouterr().out
     assert "events_per_s" in text and "accuracy" in text
     report = json.loads(out.read_text())
