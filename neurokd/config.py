@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -116,6 +117,9 @@ def _check_bounds(value: Any, meta: typing.Mapping[str, Any], path: str) -> None
         raise ConfigError(f"config key '{path}': must be > {meta['gt']}, got {value}")
 
 
+_FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _coerce(value: Any, tp: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:
     origin = get_origin(tp)
     if dataclasses.is_dataclass(tp):
@@ -152,6 +156,8 @@ def _coerce(value: Any, tp: Any, path: str, meta: typing.Mapping[str, Any]) -> A
         _check_bounds(value, meta, path)
         return value
     if tp is float:
+        if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 (PyYAML) reads "3e-3" as a string
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"config key '{path}': expected a number, got {value!r}")
         _check_bounds(float(value), meta, path)
