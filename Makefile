@@ -32,6 +32,7 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/nir_roundtrip.py
 
 lint: setup
 	$(BIN)/ruff check neurokd exporters hardware tests benchmarks examples
