@@ -33,6 +33,7 @@ test-fast: setup
 bench: setup
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/stream.py
+	$(BIN)/python benchmarks/nir_roundtrip.py
 
 lint: setup
 	$(BIN)/ruff check neurokd exporters hardware tests benchmarks examples

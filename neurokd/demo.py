@@ -25,7 +25,8 @@ from neurokd.train import TrainResult, run_training
 STAGES: list[str] = [
     "neurokd.demo:stage_teacher",
     "neurokd.demo:stage_snn",
-    "neurokd.stream.dvs_demo:stage_dvs",
+    "exporters.nir.demo:stage_nir",
+    "neurokd.stream.dvs_demo:stage_dvs",  # only with --dvs
 ]
 
 TABLE_HEADERS = ["model", "kind", "method", "T", "test_acc", "train_s"]

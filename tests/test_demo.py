@@ -17,4 +17,5 @@ def test_demo_writes_summary_with_required_fields(tmp_path):
     assert summary["dataset"] == "digits" and summary["T"] == 4
     assert summary["teacher"]["test_acc"] >= 0.97
     assert summary["snn"]["test_acc"] >= 0.94
+    assert summary["nir"]["spike_equal"] is True and summary["nir"]["nodes"] > 0
     assert "| teacher" in r.stdout and "| snn" in r.stdout

@@ -21,6 +21,7 @@ COMMAND_MODULES: list[str] = [
     "neurokd.cli.eval_cmd",
     "neurokd.cli.demo_cmd",
     "neurokd.cli.stream_cmd",
+    "neurokd.cli.export_cmd",
 ]
 
 
