@@ -25,6 +25,7 @@ from neurokd.train import TrainResult, run_training
 STAGES: list[str] = [
     "neurokd.demo:stage_teacher",
     "neurokd.demo:stage_snn",
+    "hardware.demo:stage_hardware",
 ]
 
 TABLE_HEADERS = ["model", "kind", "method", "T", "test_acc", "train_s"]

@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "neurokd.cli.train_cmds",
     "neurokd.cli.eval_cmd",
     "neurokd.cli.demo_cmd",
+    "hardware.cli",
 ]
 
 
