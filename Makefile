@@ -13,12 +13,15 @@ setup: $(STAMP)
 
 # lava-nc 0.10.0 / lava-dl 0.6.0 declare Python 3.10 only and pin numpy<2, torch<2.4: they are installed
 # without their metadata's pins; their plain dependencies come from the `lava` extra (see DESIGN.md).
+# neurobench 2.3.0 (the tests' independent SynOps checker) likewise goes in with --no-deps: its declared
+# dependencies would pull torchaudio and another torch; it needs only snntorch, tqdm and numpy.
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q $(TORCH)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev,lava]'
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --ignore-requires-python \
 		lava-nc==0.10.0 lava-dl==0.6.0
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps neurobench==2.3.0
 	@touch $(STAMP)
 
 demo: setup
@@ -32,6 +35,9 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/stream.py
+	$(BIN)/python benchmarks/nir_roundtrip.py
+	$(BIN)/python benchmarks/counting_overhead.py
 	$(BIN)/python benchmarks/lava_sim.py
 
 lint: setup

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -24,10 +25,11 @@ from neurokd.models.spec import ModelSpec
 
 @dataclass
 class DataConfig:
-    name: Literal["digits", "mnist1d", "cifar10", "cifar100", "imagefolder"] = field(
-        default="digits", metadata={"help": "dataset"}
-    )
-    root: str | None = field(default=None, metadata={"help": "folder with the dataset files (cifar, imagefolder)"})
+    name: Literal[
+        "digits", "mnist1d", "cifar10", "cifar100", "imagefolder",
+        "saccade-digits", "nmnist", "dvsgesture", "cifar10dvs",
+    ] = field(default="digits", metadata={"help": "dataset"})
+    root: str | None = field(default=None, metadata={"help": "folder with the dataset files (cifar, imagefolder, DVS)"})
     batch_size: int = field(default=64, metadata={"min": 1, "help": "training batch size"})
     eval_batch_size: int = field(default=256, metadata={"min": 1, "help": "evaluation batch size"})
     val_fraction: float = field(default=0.1, metadata={"min": 0.0, "max": 0.5, "help": "share of train held out"})
@@ -37,6 +39,16 @@ class DataConfig:
     image_size: int | None = field(default=None, metadata={"min": 8, "help": "imagefolder resize (pixels)"})
     download: bool = field(default=False, metadata={"help": "download CIFAR when missing (needs network)"})
     num_workers: int = field(default=0, metadata={"min": 0, "help": "loader worker processes (imagefolder)"})
+    time_bins: int | None = field(
+        default=None, metadata={"min": 1, "help": "event data: frames per sample (default: model.T)"}
+    )
+    bin_ms: float | None = field(
+        default=None, metadata={"gt": 0.0, "help": "event data: frame length in ms (default: recording / time_bins)"}
+    )
+    denoise_ms: float | None = field(
+        default=None, metadata={"gt": 0.0, "help": "event data: drop events with no neighbour within this many ms"}
+    )
+    frame_cache: bool = field(default=True, metadata={"help": "event data: cache binned frames on disk too"})
 
 
 @dataclass
@@ -105,6 +117,9 @@ def _check_bounds(value: Any, meta: typing.Mapping[str, Any], path: str) -> None
         raise ConfigError(f"config key '{path}': must be > {meta['gt']}, got {value}")
 
 
+_FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _coerce(value: Any, tp: Any, path: str, meta: typing.Mapping[str, Any]) -> Any:
     origin = get_origin(tp)
     if dataclasses.is_dataclass(tp):
@@ -141,6 +156,8 @@ def _coerce(value: Any, tp: Any, path: str, meta: typing.Mapping[str, Any]) -> A
         _check_bounds(value, meta, path)
         return value
     if tp is float:
+        if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 (PyYAML) reads "3e-3" as a string
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"config key '{path}': expected a number, got {value!r}")
         _check_bounds(float(value), meta, path)

@@ -25,7 +25,10 @@ from neurokd.train import TrainResult, run_training
 STAGES: list[str] = [
     "neurokd.demo:stage_teacher",
     "neurokd.demo:stage_snn",
+    "exporters.nir.demo:stage_nir",
     "exporters.lava.demo:stage_lava",
+    "hardware.demo:stage_hardware",
+    "neurokd.stream.dvs_demo:stage_dvs",  # only with --dvs
 ]
 
 TABLE_HEADERS = ["model", "kind", "method", "T", "test_acc", "train_s"]
@@ -51,7 +54,8 @@ class DemoContext:
         return build_config(RunConfig, overrides=base)
 
     def train(self, key: str, overrides: dict[str, Any], **kwargs) -> TrainResult:
-        result = run_training(self.config(key, overrides), splits=self.splits, overwrite=True, **kwargs)
+        kwargs.setdefault("splits", self.splits)
+        result = run_training(self.config(key, overrides), overwrite=True, **kwargs)
         self.runs[key] = result
         return result
 

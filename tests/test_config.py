@@ -11,6 +11,14 @@ def test_defaults_and_overrides():
     assert cfg.model.T == 4 and cfg.data.name == "digits"
 
 
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
+    # PyYAML (YAML 1.1) loads "3e-3" as a string; configs and flags must still accept it
+    f = tmp_path / "c.yaml"
+    f.write_text("optim:\n  lr: 3e-3\n")
+    assert build_config(RunConfig, [f]).optim.lr == 0.003
+    assert build_config(RunConfig, overrides={"optim.lr": "1E-4"}).optim.lr == 0.0001
+
+
 @pytest.mark.parametrize("over,message", [
     ({"optim.lrr": 1}, "config key 'optim.lrr': unknown key"),
     ({"optim.lr": "fast"}, "config key 'optim.lr': expected a number, got 'fast'"),

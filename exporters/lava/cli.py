@@ -186,3 +186,39 @@ def run_simulate(args: argparse.Namespace) -> int:
                           for la, role in zip(summary["layers"], roles)]))
     print(f"\nlatency: {res.latency} steps (one per layer); prediction: argmax of the readout layer's membrane")
     return 0
+
+
+LAYER_HEADERS = ["layer", "type", "name", "shape", "weights", "bias", "iDecay", "vDecay", "vThMant", "scale"]
+
+
+def inspect_file(path: Path, as_json: bool = False) -> int:
+    """``neurokd inspect FILE.net``: the network's metadata and a layer table (ours or any netx file)."""
+    import numpy as np
+
+    from exporters.lava.netx import ConvLayer, DenseLayer, read_netx
+    from neurokd.tables import markdown_table
+
+    net = read_netx(path)
+    rows = []
+    for i, la in enumerate(net.layers):
+        row: list[Any] = [i, la.kind, "", "x".join(map(str, la.shape)), "", "", "", "", "", ""]
+        if isinstance(la, ConvLayer | DenseLayer):
+            w = la.weight
+            row[2] = la.attrs.get("name", "")
+            row[4] = f"{'x'.join(map(str, w.shape))} in [{w.min()}, {w.max()}]"
+            row[5] = "-" if la.bias is None else f"[{la.bias.min()}, {la.bias.max()}]"
+            row[6:9] = [la.neuron.i_decay, la.neuron.v_decay, la.neuron.v_th_mant]
+            row[9] = la.attrs.get("scale", "")
+        rows.append(row)
+    meta = {k: v for k, v in net.meta.items() if k != "report"}
+    params = int(sum(np.asarray(la.weight).size for la in net.synaptic_layers))
+    if as_json:
+        print(json.dumps({"file": str(path), "metadata": meta, "parameters": params,
+                          "layer_table": [dict(zip(LAYER_HEADERS, r)) for r in rows]}, indent=2, default=str))
+        return 0
+    print(f"{path}: netx network, {len(net.synaptic_layers)} conv/dense layers, {params:,} weights, "
+          f"{sum(int(np.prod(la.shape)) for la in net.synaptic_layers):,} neurons")
+    print("metadata: " + (", ".join(f"{k}={v}" for k, v in meta.items()) or "none (not written by neurokd)"))
+    print()
+    print(markdown_table(LAYER_HEADERS, rows))
+    return 0

@@ -20,8 +20,10 @@ COMMAND_MODULES: list[str] = [
     "neurokd.cli.train_cmds",
     "neurokd.cli.eval_cmd",
     "neurokd.cli.demo_cmd",
+    "neurokd.cli.stream_cmd",
     "neurokd.cli.export_cmd",
     "neurokd.cli.simulate_cmd",
+    "hardware.cli",
 ]
 
 

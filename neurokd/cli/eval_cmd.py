@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         if args.T is not None and model.is_snn:
             model.set_T(args.T)
         dcfg = _data_config(run_path, overrides)
-        splits = load_dataset(dcfg)
+        splits = load_dataset(dcfg, T=model.T if model.is_snn else None)
         loaders = dict(zip(["train", "val", "test"], make_loaders(splits, dcfg, 0)))
         loaders["train"].shuffle = False
         loaders["train"].augment = None

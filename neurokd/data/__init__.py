@@ -6,11 +6,15 @@ from neurokd.data.augment import build_augment
 from neurokd.data.base import ArrayDataset, DataSplits, Loader, Normalize
 from neurokd.errors import ConfigError
 
-DATASETS = ("digits", "mnist1d", "cifar10", "cifar100", "imagefolder")
+DATASETS = ("digits", "mnist1d", "cifar10", "cifar100", "imagefolder", "saccade-digits", "nmnist", "dvsgesture",
+            "cifar10dvs")
 
 
-def load_dataset(cfg, seed: int = 0) -> DataSplits:
-    """Load the dataset named by ``cfg.name`` (a :class:`neurokd.config.DataConfig`)."""
+def load_dataset(cfg, seed: int = 0, T: int | None = None) -> DataSplits:
+    """Load the dataset named by ``cfg.name`` (a :class:`neurokd.config.DataConfig`).
+
+    Event datasets are binned into ``cfg.time_bins`` frames per sample, by default ``T`` (the model's steps).
+    """
     if cfg.name == "digits":
         from neurokd.data import digits
 
@@ -27,6 +31,10 @@ def load_dataset(cfg, seed: int = 0) -> DataSplits:
         from neurokd.data import imagefolder
 
         return imagefolder.load(cfg.root, cfg.val_fraction, cfg.image_size, seed)
+    if cfg.name in ("saccade-digits", "nmnist", "dvsgesture", "cifar10dvs"):
+        from neurokd.data import events
+
+        return events.load(cfg, T)
     raise ConfigError(f"config key 'data.name': unknown dataset {cfg.name!r}; choose one of {DATASETS}")
 
 

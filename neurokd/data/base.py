@@ -73,6 +73,7 @@ class DataSplits:
     num_classes: int
     input_shape: list[int]
     normalize: Normalize | None = None
+    time_bins: int | None = None  # event datasets: frames per sample (batches are [T, B, ...])
 
 
 def split_off(x: np.ndarray, y: np.ndarray, fraction: float, seed: int = 0):

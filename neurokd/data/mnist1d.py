@@ -5,22 +5,15 @@ train part is held out for validation. Shape ``[1, 40]``; the generator standard
 
 from __future__ import annotations
 
-import os
-import zipfile
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from neurokd.data.base import ArrayDataset, DataSplits, split_off
-from neurokd.io import atomic_path
+from neurokd.data.cache import cache_dir, cached_arrays
+
+__all__ = ["cache_dir", "generate", "load"]
 
 _KEYS = ("x", "y", "x_test", "y_test")
-
-
-def cache_dir() -> Path:
-    """Where generated datasets are cached (``$NEUROKD_CACHE`` or ``~/.cache/neurokd``)."""
-    return Path(os.environ.get("NEUROKD_CACHE", Path.home() / ".cache" / "neurokd"))
 
 
 def generate(seed: int = 42) -> dict[str, np.ndarray]:
@@ -29,28 +22,20 @@ def generate(seed: int = 42) -> dict[str, np.ndarray]:
     Generation takes a few seconds, so the arrays are cached as ``.npz`` (written atomically); a cache file that
     cannot be read is regenerated.
     """
-    path = cache_dir() / f"mnist1d_seed{seed}.npz"
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in _KEYS}
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        pass
-    from mnist1d.data import get_dataset_args, make_dataset
 
-    args = get_dataset_args()
-    args.seed = seed
-    np_state = np.random.get_state()  # make_dataset reseeds numpy's global RNG
-    try:
-        d = make_dataset(args)
-    finally:
-        np.random.set_state(np_state)
-    out = {k: np.asarray(d[k]) for k in _KEYS}
-    try:
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **out)
-    except OSError:
-        pass  # a read-only home only costs regeneration next time
-    return out
+    def make() -> dict[str, np.ndarray]:
+        from mnist1d.data import get_dataset_args, make_dataset
+
+        args = get_dataset_args()
+        args.seed = seed
+        np_state = np.random.get_state()  # make_dataset reseeds numpy's global RNG
+        try:
+            d = make_dataset(args)
+        finally:
+            np.random.set_state(np_state)
+        return {k: np.asarray(d[k]) for k in _KEYS}
+
+    return cached_arrays(f"mnist1d_seed{seed}", _KEYS, make)
 
 
 def load(val_fraction: float = 0.1) -> DataSplits:

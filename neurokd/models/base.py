@@ -3,7 +3,9 @@
 Layout: ``stem`` -> ``stage1 .. stageN`` -> ``head``. Stage outputs are the tap points for feature KD and
 block-wise replacement. An SNN twin encodes a static input ``[B, ...]`` into ``[T, B, ...]`` (or takes a
 sequence ``[T, B, ...]`` as is, e.g. event frames), folds time into the batch so stateless layers run once,
-and its neurons unfold internally. SNN logits are the mean over T of the per-step head outputs.
+and its neurons unfold internally. SNN logits are the mean over T of the per-step head outputs. An ANN twin
+given a sequence ``[T, B, ...]`` sees its sum over T: for event frames, the accumulated frame of the same
+events the SNN sees step by step (a teacher for event data, whatever T the student uses).
 """
 
 from __future__ import annotations
@@ -76,8 +78,13 @@ class TwinNet(nn.Module):
         return [(n, getattr(self, n)) for n in self.stage_names]
 
     def encode_input(self, x: Tensor) -> Tensor:
-        """SNN: static ``[B, *input_shape]`` -> folded ``[T*B, ...]``; a sequence ``[T, B, ...]`` is folded as is."""
+        """SNN: static ``[B, *input_shape]`` -> folded ``[T*B, ...]``; a sequence ``[T, B, ...]`` is folded as is.
+
+        ANN: static input as is; a sequence ``[T, B, ...]`` is summed over T (accumulated event frames).
+        """
         static_ndim = len(self.spec.input_shape or ()) + 1
+        if not self.is_snn:
+            return x.sum(0) if x.ndim == static_ndim + 1 else x
         if x.ndim == static_ndim:
             return fold(encode(x, self.T, self.spec.encoder))
         if x.ndim == static_ndim + 1:
@@ -105,7 +112,7 @@ class TwinNet(nn.Module):
         """Logits ``[B, K]`` (SNN: mean over T)."""
         if self.is_snn:
             return self.forward_seq(x).mean(0)
-        return self.forward_body(x)
+        return self.forward_body(self.encode_input(x))
 
 
 def conv_out(n: int, k: int, s: int, p: int, d: int = 1) -> int:

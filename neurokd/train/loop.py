@@ -94,6 +94,9 @@ def model_spec_for(cfg: RunConfig, splits: DataSplits):
         )
     if spec.input_shape is None:
         spec.input_shape = list(splits.input_shape)
+    if splits.time_bins is not None and spec.kind == "snn" and spec.T != splits.time_bins:
+        raise UserError(f"config key 'data.time_bins': {splits.time_bins} event frames per sample but the SNN runs "
+                        f"model.T={spec.T}; set them equal (or leave data.time_bins unset to follow model.T)")
     return spec
 
 
@@ -183,7 +186,7 @@ def run_training(
         saved.train.progress = cfg.train.progress
         cfg = saved
     configure_torch(cfg)
-    splits = splits or load_dataset(cfg.data, cfg.seed)
+    splits = splits or load_dataset(cfg.data, cfg.seed, T=cfg.model.T)
     spec = model_spec_for(cfg, splits)
     cfg.model = spec
     device = resolve_device(cfg.train.device)

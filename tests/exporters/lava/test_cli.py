@@ -107,3 +107,16 @@ def test_exporting_an_ann_run_is_refused(tmp_path, capsys):
     run_training(cfg)
     one_line_error(*run_main(capsys, "export", "lava", tmp_path / "t", "-o", tmp_path / "t.net"), "ANN")
     assert not (tmp_path / "t.net").exists()
+
+
+def test_inspect_net_files(tmp_path, conv_net_file, capsys):
+    assert main(["inspect", str(conv_net_file)]) == 0
+    out = capsys.readouterr().out
+    assert "4 conv/dense layers" in out and "| conv" in out and "| flatten" in out and "2x6x5" in out
+    assert main(["inspect", str(conv_net_file), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [r["type"] for r in info["layer_table"]] == ["input", "conv", "conv", "flatten", "dense", "dense"]
+    assert info["layer_table"][1]["vThMant"] == 300 and info["metadata"] == {"T": 4}
+    bad = tmp_path / "bad.net"
+    bad.write_bytes(b"junk")
+    one_line_error(*run_main(capsys, "inspect", bad), "bad.net", "not a readable HDF5 file")

@@ -1,0 +1,102 @@
+"""``neurokd report RUN``: SynOps, energy per chip, chip mapping -> report.{md,tex,json,png}."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from neurokd.config import DataConfig, add_config_arguments, overrides_from_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "report", help="hardware report: SynOps, energy per chip, chip mapping",
+        description="Count synaptic operations of a trained SNN on real data, estimate energy per inference on "
+                    "cited chip profiles and check whether it fits a chip. Writes report.md, report.tex, "
+                    "report.json and report.png.")
+    p.add_argument("run", metavar="RUN", help="SNN run folder, model.safetensors or checkpoint")
+    p.add_argument("--teacher", metavar="RUN", default=None,
+                   help="ANN teacher run to count on the same samples (default: the ANN twin's dense MACs)")
+    p.add_argument("--chip", action="append", default=[], metavar="CHIP",
+                   help="chip profile: a built-in name (cmos-45nm, loihi, loihi2, truenorth, spinnaker2, speck), "
+                        "name:variant (cmos-45nm:int8) or a profile YAML file; repeatable (default: all built-in)")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test", help="data split to count on")
+    p.add_argument("--T", type=int, default=None, help="run the SNN with this many time steps")
+    p.add_argument("--max-samples", type=int, default=None, help="count at most this many samples")
+    p.add_argument("--weight-bits", type=int, default=8, help="weight precision for memory and mapping (bits)")
+    p.add_argument("--latency-ms", type=float, default=None,
+                   help="inference latency for profiles with a static power (static energy = power x latency)")
+    p.add_argument("--out", default=None, help="output folder (default: RUN/report)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_config_arguments(p, DataConfig, prefix="data.")
+    p.set_defaults(func=run)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    from neurokd.errors import UserError
+
+    if args.T is not None and args.T < 1:
+        raise UserError(f"--T must be >= 1, got {args.T}")
+    if args.max_samples is not None and args.max_samples < 1:
+        raise UserError(f"--max-samples must be >= 1, got {args.max_samples}")
+    if not 1 <= args.weight_bits <= 64:
+        raise UserError(f"--weight-bits must be between 1 and 64, got {args.weight_bits}")
+    if args.latency_ms is not None and args.latency_ms <= 0:
+        raise UserError(f"--latency-ms must be > 0, got {args.latency_ms}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hardware.analyse import analyse
+    from hardware.chips import builtin_chips, resolve_chip
+    from hardware.report import ENERGY_HEADERS, energy_rows, write_report
+    from neurokd import load_model
+    from neurokd.cli.eval_cmd import _data_config
+    from neurokd.data import load_dataset, make_loaders
+    from neurokd.errors import UserError
+    from neurokd.tables import markdown_table
+
+    _check_args(args)
+    chips = args.chip or list(builtin_chips())
+    for spec in chips:  # fail on a bad profile before any counting
+        resolve_chip(spec)
+    model = load_model(args.run)
+    if not model.is_snn:
+        raise UserError(f"{args.run}: is an ANN ({model.spec.arch}); `neurokd report` needs an SNN run "
+                        "(pass the ANN with --teacher)")
+    if args.T is not None:
+        model.set_T(args.T)
+    teacher = None
+    if args.teacher is not None:
+        teacher = load_model(args.teacher)
+        if teacher.is_snn:
+            raise UserError(f"--teacher {args.teacher}: is an SNN; give the ANN teacher's run")
+        if list(teacher.spec.input_shape or []) != list(model.spec.input_shape or []):
+            raise UserError(f"--teacher {args.teacher}: input shape {teacher.spec.input_shape} differs from the "
+                            f"SNN's {model.spec.input_shape}")
+    dcfg = _data_config(args.run, overrides_from_args(args))
+    splits = load_dataset(dcfg)
+    loader = dict(zip(["train", "val", "test"], make_loaders(splits, dcfg, 0)))[args.split]
+    loader.shuffle, loader.augment = False, None
+    if len(loader.dataset) == 0:
+        raise UserError(f"dataset '{splits.name}': the {args.split} split is empty")
+    run_path = Path(args.run)
+    out = Path(args.out) if args.out else (run_path if run_path.is_dir() else run_path.parent) / "report"
+    meta = {"run": str(args.run), "model": f"{model.spec.arch} SNN ({model.spec.neuron.type}, "
+            f"reset {model.spec.neuron.reset})", "dataset": splits.name, "split": args.split,
+            "teacher": args.teacher}
+    report = analyse(model, loader, chips, teacher=teacher, title=run_path.name if run_path.is_dir() else
+                     run_path.stem, meta=meta, weight_bits=args.weight_bits,
+                     latency_s=None if args.latency_ms is None else args.latency_ms / 1e3,
+                     max_samples=args.max_samples, progress=not args.no_progress,
+                     teacher_source=f"teacher {args.teacher}" if args.teacher else "")
+    paths = write_report(report, out)
+    s = report.snn
+    print(f"{report.title}: T={s.T}, {s.samples} samples, SynOps {s.synops:.6g}/sample, MACs {s.macs:.6g}/sample "
+          f"(non-binary input: {', '.join(s.mac_layers) or 'none'}), firing rate {s.firing_rate or 0:.4f}")
+    print(markdown_table(ENERGY_HEADERS, energy_rows(report)))
+    for mp in report.mappings:
+        if mp.supported:
+            print(f"{mp.chip}: {'fits' if mp.fits else 'does not fit'} ({mp.reason})")
+    print(f"report: {paths['md']} (+ .tex .json .png)", file=sys.stderr)
+    return 0

@@ -1,0 +1,30 @@
+"""``neurokd demo`` stage: hardware report of the headline student against the teacher on the digits test set."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from hardware.analyse import analyse
+from hardware.report import write_report
+from neurokd.data import make_loaders
+
+DEMO_CHIPS = ["cmos-45nm", "loihi", "loihi2", "truenorth", "spinnaker2", "speck"]
+
+
+def stage_hardware(ctx: Any) -> None:
+    """Counts, energy per chip and chip fit of ``ctx.runs[ctx.headline]`` vs ``ctx.runs["teacher"]``."""
+    key = ctx.headline
+    student = ctx.runs[key]
+    teacher = ctx.runs.get("teacher")
+    test = make_loaders(ctx.splits, ctx.config(key, {}).data, ctx.seed)[2]
+    report = analyse(student.model, test, DEMO_CHIPS, teacher=None if teacher is None else teacher.model,
+                     title=key, meta={"model": f"{key} ({student.model.spec.arch} SNN)", "dataset": "digits",
+                                      "split": "test", "teacher": "teacher" if teacher else None},
+                     progress=ctx.progress, teacher_source="demo teacher" if teacher else "")
+    paths = write_report(report, ctx.out_dir / "hardware")
+    ctx.summary["hardware"] = {"model": key, **report.summary(), "report": str(paths["md"])}
+    s = report.summary()
+    energy = ", ".join(f"{chip} {uj:.3g}" for chip, uj in s["energy_uj"].items() if uj is not None)
+    print(f"hardware: {key} SynOps {s['synops_per_sample']:.4g}/sample vs teacher MACs "
+          f"{s['ann_macs_per_sample']:.4g}/sample; energy uJ/sample: {energy}", file=sys.stderr)

@@ -1,0 +1,124 @@
+"""``neurokd stream MODEL --events FILE``: run a trained SNN over an event stream in fixed time windows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub) -> None:
+    text = "stream an event file through a trained SNN in fixed time windows (prediction + latency per window)"
+    p = sub.add_parser("stream", help=text, description=text)
+    p.add_argument("model", metavar="MODEL", help="SNN run folder, model.safetensors or checkpoint")
+    p.add_argument("--events", required=True, metavar="FILE",
+                   help="event file: .npy (structured x, y, t, p), .bin (N-MNIST) or .aedat4")
+    p.add_argument("--window-ms", type=float, default=None,
+                   help="window length (default: the model's training bin length, from its run folder)")
+    p.add_argument("--steps-per-window", type=int, default=1, help="SNN time steps per window")
+    p.add_argument("--reset-every", type=int, default=None,
+                   help="clear the network state every N windows (default: the training T; 0 = never)")
+    p.add_argument("--backend", default="torch", help="stream backend (torch = float SNN)")
+    p.add_argument("--realtime", action="store_true",
+                   help="replay the file in real time (windows arrive at their end time, as from a sensor)")
+    p.add_argument("--max-batch", type=int, default=1,
+                   help="run up to N windows that are already waiting in one call (catch-up; same predictions)")
+    p.add_argument("--labels", metavar="FILE", default=None,
+                   help="JSON list of labels, one per segment of --reset-every windows: reports accuracy")
+    p.add_argument("--json", metavar="OUT", default=None, help="write the full report (every window) as JSON")
+    p.add_argument("--plot", metavar="PNG", default=None, help="plot events and latency per window")
+    p.add_argument("--print-windows", action="store_true", help="print one JSON line per window")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for inference (default 1: batch-one windows of a small SNN run fastest so)")
+    p.set_defaults(func=run)
+
+
+def _training_defaults(model_path: str) -> dict:
+    """Sensor size, bin length and T the model was trained with, when its run folder says so."""
+    from pathlib import Path
+
+    from neurokd.data.events import INFO
+    from neurokd.errors import UserError
+    from neurokd.train.loop import load_saved_config
+
+    folder = Path(model_path)
+    if not (folder.is_dir() and (folder / "config.yaml").is_file()):
+        return {}
+    try:
+        cfg = load_saved_config(folder)
+    except UserError:
+        return {}
+    info = INFO.get(cfg.data.name)
+    if info is None:
+        return {}
+    T = cfg.data.time_bins or cfg.model.T
+    bin_us = int(round(cfg.data.bin_ms * 1000)) if cfg.data.bin_ms else info.duration_us // T
+    return {"sensor_size": info.sensor_size, "window_us": bin_us, "T": T}
+
+
+def run(args: argparse.Namespace) -> int:
+    from neurokd import load_model
+    from neurokd.errors import UserError
+    from neurokd.io import write_json
+    from neurokd.stream import make_backend, open_events, run_stream, segment_accuracy
+    from neurokd.tables import markdown_table
+
+    model = load_model(args.model)
+    backend = make_backend(args.backend, model, threads=args.threads)
+    defaults = _training_defaults(args.model)
+    P, H, W = backend.input_shape
+    sensor = defaults.get("sensor_size", (W, H, P))
+    if args.window_ms is not None:
+        if args.window_ms <= 0:
+            raise UserError(f"--window-ms must be > 0, got {args.window_ms}")
+        window_us = int(round(args.window_ms * 1000))
+    elif "window_us" in defaults:
+        window_us = defaults["window_us"] * args.steps_per_window
+    else:
+        raise UserError(f"{args.model} is not a run folder trained on an event dataset; give --window-ms")
+    reset_every = args.reset_every if args.reset_every is not None else defaults.get("T", 0) // args.steps_per_window
+    if reset_every < 0 or args.steps_per_window < 1:
+        raise UserError("--reset-every must be >= 0 and --steps-per-window >= 1")
+    labels = _read_labels(args.labels) if args.labels else None
+    source = open_events(args.events, sensor)
+    first = source.first_t or 0
+    origin = 0 if first < window_us else first  # recordings on their own clock start at 0; absolute clocks at t0
+
+    def show(w):
+        print(json.dumps(w.__dict__), flush=True)
+
+    report = run_stream(source, backend, sensor, window_us, args.steps_per_window, reset_every, origin,
+                        on_window=show if args.print_windows else None, pace=args.realtime,
+                        max_batch=args.max_batch)
+    summary = report.summary()
+    if labels is not None and reset_every:
+        summary["accuracy"] = segment_accuracy(report, labels, reset_every)
+    if args.json:
+        write_json(args.json, {"summary": summary, "windows": [w.__dict__ for w in report.windows]})
+    if args.plot:
+        from neurokd.stream.plot import plot_report
+
+        plot_report(report, args.plot)
+    keys = ["windows", "events", "events_per_s", "realtime_factor", "p50_window_ms", "p95_window_ms"]
+    if args.realtime:
+        summary["backlog_seconds"] = round(summary["wall_seconds"] - summary["stream_seconds"], 6)
+        keys.append("backlog_seconds")
+    keys += ["accuracy"] if "accuracy" in summary else []
+    print(markdown_table(keys, [[summary[k] for k in keys]]))
+    if report.stopped:
+        print(f"neurokd: stream stopped after {len(report.windows)} windows", file=sys.stderr)
+        raise UserError(report.stopped)
+    return 0
+
+
+def _read_labels(path: str) -> list[int]:
+    from neurokd.errors import UserError
+
+    try:
+        with open(path) as fh:
+            labels = json.load(fh)
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"labels file {path}: cannot read a JSON list ({e.__class__.__name__})") from None
+    if not isinstance(labels, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
+        raise UserError(f"labels file {path}: expected a JSON list of integer class labels")
+    return labels

@@ -1,0 +1,72 @@
+"""Streaming backends: what turns each window's frames into logits while keeping network state.
+
+A backend implements :class:`StreamBackend`: ``step(frames)`` takes the window's frames ``[S, P, H, W]`` (event
+counts, ``S`` steps per window) and returns per-step logits ``[S, K]``, continuing from the state the previous
+call left; ``reset()`` clears that state. Backends are registered by name in :data:`BACKENDS` as
+``"module:Class"`` strings (imported lazily, so a backend may live in ``exporters`` without ``neurokd``
+importing it); each is constructed as ``Class(model, **options)`` from a trained SNN :class:`TwinNet`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from neurokd.errors import UserError
+
+BACKENDS: dict[str, str] = {
+    "torch": "neurokd.stream.backends:TorchSNNBackend",
+}
+
+
+class StreamBackend(Protocol):
+    name: str
+    input_shape: tuple[int, int, int]  # (P, H, W) of one frame
+    num_classes: int
+
+    def reset(self) -> None: ...
+
+    def step(self, frames: np.ndarray) -> np.ndarray: ...
+
+
+class TorchSNNBackend:
+    """The float SNN (BatchNorm folded, eval mode) run statefully with PyTorch, batch of one stream."""
+
+    name = "torch"
+
+    def __init__(self, model, threads: int | None = None):
+        from neurokd.models.fold import inference_model
+
+        if not getattr(model, "is_snn", False):
+            raise UserError("streaming needs a spiking model (kind: snn); this model is an ANN")
+        if threads:
+            torch.set_num_threads(threads)
+        self.model = inference_model(model).to(memory_format=torch.contiguous_format).cpu()
+        self.model.set_stateful(True)
+        shape = tuple(model.spec.input_shape)
+        if len(shape) != 3:
+            raise UserError(f"streaming needs an image model (input [P, H, W]), this one takes {list(shape)}")
+        self.input_shape = shape  # type: ignore[assignment]
+        self.num_classes = int(model.spec.num_classes)
+
+    def reset(self) -> None:
+        self.model.reset_state()
+
+    @torch.inference_mode()
+    def step(self, frames: np.ndarray) -> np.ndarray:
+        S = frames.shape[0]
+        if self.model.T != S:
+            self.model.set_T(S)
+        x = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)).unsqueeze(1)
+        return self.model.forward_seq(x)[:, 0].numpy()
+
+
+def make_backend(name: str, model, **options) -> StreamBackend:
+    """Construct the backend registered as ``name`` for ``model``."""
+    if name not in BACKENDS:
+        raise UserError(f"unknown stream backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    module, cls = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), cls)(model, **options)

@@ -1,0 +1,115 @@
+"""Core allocation by hand on tiny networks, and on the digits CNN for Loihi / Loihi 2."""
+
+import pytest
+import torch
+from torch import nn
+
+from hardware.chips import load_profile, resolve_chip
+from hardware.counting import count
+from hardware.mapping import map_network
+from neurokd.models import ModelSpec, build_model
+from tests.hardware.nets import FoldedSNN, if_neuron, set_weight
+
+
+def profile(tmp_path, **limits):
+    units = {"synaptic_memory_per_core": "KiB"}
+    arch = "\n".join(f"  {k}: {{value: {v}, unit: {units.get(k, 'count')}, kind: specification, source: s, "
+                     f"where: test}}" for k, v in limits.items())
+    f = tmp_path / "chip.yaml"
+    f.write_text(f"name: testchip\ntitle: Test chip\nsources:\n  s: {{citation: test}}\narchitecture:\n{arch}\n")
+    return load_profile(f)
+
+
+def mlp(T=2):
+    torch.manual_seed(0)
+    fc1, fc2 = nn.Linear(100, 50), nn.Linear(50, 10)
+    with torch.no_grad():
+        fc1.weight.copy_(torch.rand(50, 100) + 0.1)  # all nonzero
+        fc2.weight.copy_(torch.rand(10, 50) + 0.1)
+    return FoldedSNN(nn.Sequential(fc1, if_neuron(T), fc2), T)
+
+
+X = torch.rand(2, 100)
+
+
+def test_neurons_per_core(tmp_path):
+    m = map_network(mlp(), X, profile(tmp_path, neurons_per_core=16))
+    fc1, fc2 = m.layers
+    assert (fc1.neurons, fc1.cores, fc1.max_neurons_per_core) == (50, 4, 13)  # 50 neurons in blocks of 13
+    assert (fc2.cores, fc2.source) == (1, "spikes of body.0")
+    assert fc1.synapses == 5000 and fc2.synapses == 500
+    assert fc1.source.startswith("non-binary input")
+    assert m.fits and m.total_cores == 5
+    assert len(m.checked) == 1 and m.checked[0].startswith("neurons_per_core = 16 count") and m.chips_needed is None
+
+
+def test_synaptic_memory_per_core(tmp_path):
+    # 1 KiB per core, 8-bit weights: a fc1 neuron holds 100 synapses = 100 B -> at most 10 neurons per core
+    m = map_network(mlp(), X, profile(tmp_path, neurons_per_core=1024, synaptic_memory_per_core=1))
+    assert m.layers[0].cores == 5 and m.layers[0].max_synapse_bytes_per_core == 1000
+    m4 = map_network(mlp(), X, profile(tmp_path, neurons_per_core=1024, synaptic_memory_per_core=1), weight_bits=4)
+    assert m4.layers[0].cores == 3  # 4-bit weights: 20 neurons (1000 B) per core -> 50 / 20 -> 3 cores
+
+
+def test_fan_in_limit_and_pruning(tmp_path):
+    m = map_network(mlp(), X, profile(tmp_path, neurons_per_core=64, fan_in_axons_per_core=99))
+    assert not m.fits and "fan-in 100 input axons > 99" in m.reason
+    net = mlp()
+    with torch.no_grad():
+        net.body[0].weight[:, 7] = 0  # input 7 feeds nobody: every fc1 neuron has 99 inputs
+    m = map_network(net, X, profile(tmp_path, neurons_per_core=64, fan_in_axons_per_core=99))
+    assert m.fits and m.layers[0].max_fan_in == 99 and m.layers[0].synapses == 4950
+
+
+def test_fan_out_limit(tmp_path):
+    # fc2 sits on one core, so each fc1 neuron has one destination core: 4 routes per core -> 4 neurons per core
+    m = map_network(mlp(), X, profile(tmp_path, neurons_per_core=16, fan_out_axons_per_core=4))
+    fc1 = m.layers[0]
+    assert fc1.max_fan_out == 4 and fc1.cores == 13 and m.fits
+    tn = map_network(mlp(), X, profile(tmp_path, neurons_per_core=4, fan_out_cores_per_neuron=1))
+    assert not tn.fits and "must reach 3 cores > 1" in tn.reason  # fc2's 10 neurons on 3 cores of 4
+
+
+def test_chips_needed(tmp_path):
+    m = map_network(mlp(), X, profile(tmp_path, neurons_per_core=16, cores_per_chip=3))
+    assert m.total_cores == 5 and m.chips_needed == 2 and not m.fits and "needs 2 chips" in m.reason
+
+
+def test_conv_blocks_fan_in_by_hand(tmp_path):
+    # conv 1 -> 2 channels, 3x3, padding 1 on 4x4. Synapses per channel: (2+3+3+2)^2 = 100.
+    conv = set_weight(nn.Conv2d(1, 2, 3, padding=1, bias=False), torch.ones(2, 1, 3, 3))
+    net = FoldedSNN(nn.Sequential(conv, if_neuron(1)), 1)
+    x = torch.rand(1, 1, 4, 4)
+    m = map_network(net, x, profile(tmp_path, neurons_per_core=8, fan_in_axons_per_core=9))
+    lm = m.layers[0]
+    # blocks of 2 channels x 2x2 positions: each sees a 3x3 input patch (the other rows/cols are padding)
+    assert (lm.synapses, lm.block, lm.cores, lm.max_fan_in) == (200, [2, 2, 2], 4, 9) and m.fits
+    m = map_network(net, x, profile(tmp_path, neurons_per_core=8, fan_in_axons_per_core=8))
+    assert not m.fits and "fan-in 9 input axons > 8" in m.reason  # an interior neuron alone needs 9 inputs
+
+
+@pytest.mark.parametrize("chip", ["loihi", "loihi2"])
+def test_digits_cnn_fits_loihi(chip):
+    torch.manual_seed(0)
+    spec = ModelSpec(arch="cnn", kind="snn", T=4, width=32, num_classes=10, input_shape=[1, 8, 8])
+    model = build_model(spec).eval()
+    x = torch.rand(2, 1, 8, 8)
+    m = map_network(model, x, resolve_chip(chip)[0])
+    assert m.supported and m.fits and m.chips_needed == 1
+    counts = count(model, x)
+    dense = {lc.name: lc.dense for lc in counts.layers if lc.kind == "synapse"}
+    for lm in m.layers:  # unpruned: stored synapses = one time step's dense connections
+        assert lm.synapses == dense[lm.name] / spec.T
+    assert m.layers[0].source.startswith("non-binary input") and any("stage1.0" in n for n in m.notes)
+    if chip == "loihi":
+        for lm in m.layers:
+            assert lm.max_neurons_per_core <= 1024 and lm.max_synapse_bytes_per_core <= 128 * 1024
+            assert lm.max_fan_in <= 4096 and (lm.max_fan_out or 0) <= 4096
+    else:
+        assert any(u.startswith("fan_in_axons_per_core") for u in m.unchecked)
+
+
+def test_profile_without_architecture_is_not_mapped():
+    torch.manual_seed(0)
+    m = map_network(mlp(), X, resolve_chip("spinnaker2")[0])
+    assert not m.supported and m.fits is None and "mapping not available" in m.reason
