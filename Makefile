@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python benchmarks/stream.py
 	$(BIN)/python benchmarks/nir_roundtrip.py
 	$(BIN)/python benchmarks/counting_overhead.py
+	$(BIN)/python benchmarks/lava_sim.py
 
 lint: setup
 	$(BIN)/ruff check neurokd exporters hardware tests benchmarks examples

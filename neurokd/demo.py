@@ -26,6 +26,7 @@ STAGES: list[str] = [
     "neurokd.demo:stage_teacher",
     "neurokd.demo:stage_snn",
     "exporters.nir.demo:stage_nir",
+    "exporters.lava.demo:stage_lava",
     "hardware.demo:stage_hardware",
     "neurokd.stream.dvs_demo:stage_dvs",  # only with --dvs
 ]

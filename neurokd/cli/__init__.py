@@ -22,6 +22,7 @@ COMMAND_MODULES: list[str] = [
     "neurokd.cli.demo_cmd",
     "neurokd.cli.stream_cmd",
     "neurokd.cli.export_cmd",
+    "neurokd.cli.simulate_cmd",
     "hardware.cli",
 ]
 

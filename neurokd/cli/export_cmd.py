@@ -16,12 +16,14 @@ from pathlib import Path
 
 TARGETS: dict[str, str] = {
     "nir": "exporters.nir.cli",
+    "lava": "exporters.lava.cli",
 }
 
 INSPECTORS: dict[str, str] = {
     ".nir": "exporters.nir.cli",
     ".h5": "exporters.nir.cli",
     ".hdf5": "exporters.nir.cli",
+    ".net": "exporters.lava.cli",
 }
 
 

@@ -1,0 +1,123 @@
+"""Lava simulation speed: neurokd's bit-accurate NumPy model vs Lava's CPU simulator on the demo network.
+
+The network is the demo's student (``cnn``, width 32, T = 4, digits) exported with ``neurokd export lava``:
+``--run`` names a trained run (default ``runs/demo/snn`` when present), otherwise one is trained briefly.
+Both simulators run the same ``.net`` file in this one process, one after the other, on the same test
+samples; the result records time steps per second (samples x T / seconds) for
+
+- the NumPy model over the whole test split (batches of 128, best of ``--rounds``),
+- Lava (lava-dl netx on ``Loihi2SimCfg(select_tag="fixed_pt")``) on the first ``--lava-samples`` samples
+  streamed through one network, both end to end (process start-up included) and in steady state,
+
+checks that the two agree spike for spike on those samples, and writes ``benchmarks/results/lava_sim.json``.
+
+    python benchmarks/lava_sim.py [--run RUN] [--lava-samples N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).parent / "results" / "lava_sim.json"
+DEMO_RUN = Path("runs/demo/snn")
+
+
+def _train(out: Path, epochs: int) -> Path:
+    from neurokd.config import RunConfig, build_config
+    from neurokd.train import run_training
+
+    cfg = build_config(RunConfig, overrides={
+        "name": "snn", "out_dir": str(out), "data.name": "digits", "model.arch": "cnn", "model.kind": "snn",
+        "model.width": 32, "model.T": 4, "optim.epochs": epochs, "optim.lr": 3e-3, "data.augment": ["crop"],
+        "train.progress": False})
+    return run_training(cfg, overwrite=True).run_dir
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, default=None, help="trained SNN run (default: runs/demo/snn or train one)")
+    ap.add_argument("--lava-samples", type=int, default=16, help="test samples streamed through Lava")
+    ap.add_argument("--rounds", type=int, default=3, help="NumPy model timing rounds (best is kept)")
+    ap.add_argument("--epochs", type=int, default=10, help="epochs when a run has to be trained")
+    ap.add_argument("--quick", action="store_true", help="4 Lava samples, 1 round (smoke test)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args()
+    if args.quick:
+        args.lava_samples, args.rounds = 4, 1
+    torch.set_num_threads(1)
+
+    from exporters.lava import to_netx
+    from exporters.lava.lava_run import run_lava
+    from exporters.lava.netx import read_netx
+    from exporters.lava.simulation import RESET_OFFSET, encode_inputs, simulate
+    from neurokd import load_model
+    from neurokd.config import DataConfig
+    from neurokd.data import load_dataset
+    from neurokd.io import write_json
+
+    load0 = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        run = args.run or (DEMO_RUN if (DEMO_RUN / "model.safetensors").is_file() else _train(Path(tmp), args.epochs))
+        model = load_model(run)
+        splits = load_dataset(DataConfig())
+        x_train, _ = splits.train.get_batch(torch.arange(len(splits.train)))
+        x_test, y_test = splits.test.get_batch(torch.arange(len(splits.test)))
+        x, y = x_test.numpy(), y_test.numpy()
+        path = Path(tmp) / "model.net"
+        to_netx(model, path, calibration=x_train)
+        net = read_netx(path)
+        T, L = int(net.meta["T"]), len(net.synaptic_layers)
+
+        numpy_best = None
+        for _ in range(args.rounds):
+            res = simulate(path, x, backend="numpy", batch_size=128, record_spikes=False)
+            numpy_best = res if numpy_best is None or res.seconds < numpy_best.seconds else numpy_best
+        numpy_steps_per_s = numpy_best.steps_per_s
+
+        n = min(args.lava_samples, len(x))
+        frames = encode_inputs(net, x[:n])
+        stream = np.concatenate([frames.reshape(n * T, *frames.shape[2:]),
+                                 np.zeros((L, *frames.shape[2:]), np.int64)])
+        t0 = time.perf_counter()
+        lava = run_lava(path, stream, int(net.meta["input_message_bits"]), T, RESET_OFFSET)
+        lava_total_s = time.perf_counter() - t0
+        from exporters.lava import numpy_sim
+
+        ref = numpy_sim.run(net, stream[None], reset_interval=T, reset_offset=RESET_OFFSET)
+        equal = bool(np.array_equal(lava.v_last, ref.v_last)
+                     and all(np.array_equal(a, b) for a, b in zip(lava.spikes, ref.spikes)))
+
+    lava_total = n * T / lava_total_s
+    lava_steady = lava.timing["run_steps"] / lava.timing["run_s"]  # physical steps = sample steps when streaming
+    report = {
+        "benchmark": "lava_sim",
+        "network": {"arch": model.spec.arch, "width": model.spec.width, "T": T, "layers": L,
+                    "neurons": [int(np.prod(la.shape)) for la in net.synaptic_layers]},
+        "dataset": "digits", "numpy_samples": len(x), "lava_samples": n,
+        "numpy_acc": numpy_best.accuracy(y),
+        "numpy_steps_per_s": round(numpy_steps_per_s, 1),
+        "lava_steps_per_s": round(lava_total, 3),
+        "lava_steady_steps_per_s": round(lava_steady, 3),
+        "lava_seconds": {k: round(v, 3) for k, v in lava.timing.items()} | {"total": round(lava_total_s, 3)},
+        "ratio": round(numpy_steps_per_s / lava_total, 1),
+        "ratio_steady": round(numpy_steps_per_s / lava_steady, 1),
+        "spike_equal": equal,
+        "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(), "loadavg_start": round(load0, 2), "loadavg_end": round(os.getloadavg()[0], 2),
+    }
+    write_json(args.out, report)
+    print(f"NumPy {numpy_steps_per_s:.0f} steps/s, Lava {lava_total:.2f} steps/s end to end "
+          f"({lava_steady:.2f} steady): {report['ratio']}x / {report['ratio_steady']}x, spike_equal={equal} "
+          f"-> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Lava / Loihi 2 export: netx ``.net`` files in Loihi 2 fixed point, a bit-accurate NumPy model of them, and
+runs on Lava's CPU simulator through lava-dl's own loader.
+
+- :func:`to_netx` writes a neurokd SNN as a netx file (h5py only; Lava need not be installed) and returns the
+  per-layer quantization report.
+- :func:`simulate` runs a file on float inputs with ``backend="numpy"`` (bit-accurate integer model) or
+  ``backend="lava"`` (``netx.hdf5.Network`` on ``Loihi2SimCfg(select_tag="fixed_pt")``).
+
+Modules: ``quantize`` (model -> integers), ``netx`` (file format), ``numpy_sim`` (integer CUBA model),
+``lava_run`` (Lava process network), ``compat`` (Python 3.11 / numpy 2 fixes for Lava), ``simulation``
+(:func:`simulate`), ``cli`` (``neurokd export lava`` / ``neurokd simulate lava``), ``demo`` (the demo stage).
+Names are imported on first use, so the CLI can register this package's commands without importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+_LAZY = {
+    "ExportError": "exporters.lava.quantize", "QuantReport": "exporters.lava.quantize",
+    "quantize_model": "exporters.lava.quantize", "NetxFormatError": "exporters.lava.netx",
+    "NetxNetwork": "exporters.lava.netx", "read_netx": "exporters.lava.netx", "write_netx": "exporters.lava.netx",
+    "SimResult": "exporters.lava.simulation", "simulate": "exporters.lava.simulation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def to_netx(model, path: str | Path, calibration=None, input_max: float | None = None, input_bits: int = 8,
+            meta: dict[str, Any] | None = None):
+    """Quantize ``model`` (a neurokd SNN TwinNet) to Loihi 2 fixed point and write the netx file ``path``.
+
+    Direct-encoded models need the input range: ``calibration`` inputs ``[N, *input_shape]`` or ``input_max``.
+    ``meta`` adds attributes to the file (e.g. the source run and dataset). The write is atomic. Returns the
+    :class:`~exporters.lava.quantize.QuantReport`.
+    """
+    from exporters.lava.netx import write_netx
+    from exporters.lava.quantize import quantize_model
+
+    net, report = quantize_model(model, calibration, input_max, input_bits)
+    net.meta.update(meta or {})
+    write_netx(net, path)
+    return report
+
+
+__all__ = ["ExportError", "NetxFormatError", "NetxNetwork", "QuantReport", "SimResult", "quantize_model",
+           "read_netx", "simulate", "to_netx", "write_netx"]

@@ -1,0 +1,224 @@
+"""``neurokd export lava RUN -o model.net`` and ``neurokd simulate lava model.net``.
+
+Registered by ``neurokd/cli/export_cmd.py`` / ``simulate_cmd.py`` (``register_export`` / ``register_simulate``);
+heavy imports stay inside the run functions so building the parser stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+LAVA_DEFAULT_LIMIT = 16  # Lava's simulator runs a few steps per second on the demo network
+
+
+def _add_data_arguments(p: argparse.ArgumentParser) -> None:
+    from neurokd.config import DataConfig, add_config_arguments
+
+    p.add_argument("--dataset", dest="cfg:data.name", default=argparse.SUPPRESS, metavar="NAME",
+                   help="= --data.name (default: the dataset recorded at export)")
+    add_config_arguments(p, DataConfig, prefix="data.")
+
+
+def register_export(targets) -> None:
+    p = targets.add_parser(
+        "lava", help="Lava / Loihi 2 netx network (.net, HDF5) in fixed point",
+        description="Fold BatchNorm, quantize an SNN run to Loihi 2 fixed point (8-bit weights, 12-bit decays, "
+                    "threshold mantissa) and write a netx .net file for lava-dl's netx.hdf5.Network; print the "
+                    "per-layer quantization report and check the fixed-point network (bit-accurate NumPy model) "
+                    "against the float SNN on test data.")
+    p.add_argument("run", metavar="RUN", help="SNN run folder, model.safetensors or checkpoint")
+    p.add_argument("-o", "--output", default=None, metavar="FILE",
+                   help="output .net file (default: model.net in the run folder)")
+    p.add_argument("--T", type=int, default=None, help="time steps per sample (default: the model's)")
+    p.add_argument("--input-bits", type=int, default=8, help="graded input spike bits (direct encoding)")
+    p.add_argument("--calibration", type=int, default=2048, metavar="N",
+                   help="training samples that set the input range")
+    p.add_argument("--verify", type=int, default=512, metavar="N",
+                   help="compare float and fixed-point predictions on N test samples (0: skip)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_data_arguments(p)
+    p.set_defaults(func=run_export)
+
+
+def register_simulate(targets) -> None:
+    p = targets.add_parser(
+        "lava", help="run a .net file: bit-accurate NumPy model or the Lava simulator",
+        description="Run an exported .net file on a dataset split with the bit-accurate NumPy model (fast, "
+                    "no Lava needed) or with lava-dl's netx loader on Lava's fixed-point CPU simulator "
+                    f"(slow: defaults to the first {LAVA_DEFAULT_LIMIT} samples). Prints accuracy, spikes per "
+                    "layer and simulated time steps per second.")
+    p.add_argument("file", metavar="FILE", help="exported .net file")
+    p.add_argument("--backend", choices=["numpy", "lava"], default="numpy", help="simulator")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test", help="dataset split")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help=f"first N samples (default: all for numpy, {LAVA_DEFAULT_LIMIT} for lava)")
+    p.add_argument("--batch-size", type=int, default=128, help="NumPy model batch size")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_data_arguments(p)
+    p.set_defaults(func=run_simulate)
+
+
+def split_arrays(data_cfg, split: str, limit: int | None = None, seed: int = 0):
+    """``(x, y)`` numpy arrays of a dataset split (no augmentation, in order), at most ``limit`` samples."""
+    import numpy as np
+
+    from neurokd.data import load_dataset, make_loaders
+
+    splits = load_dataset(data_cfg, seed)
+    loaders = dict(zip(["train", "val", "test"], make_loaders(splits, data_cfg, seed)))
+    loader = loaders[split]
+    loader.shuffle, loader.augment = False, None
+    xs, ys, n = [], [], 0
+    for x, y in loader:
+        xs.append(x.numpy())
+        ys.append(y.numpy())
+        n += len(y)
+        if limit is not None and n >= limit:
+            break
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    return (x[:limit], y[:limit]) if limit is not None else (x, y)
+
+
+def _data_config(base: dict[str, Any], args: argparse.Namespace):
+    from neurokd.config import DataConfig, build_config, overrides_from_args
+
+    merged = dict(base)
+    merged.update({k.removeprefix("data."): v for k, v in overrides_from_args(args).items()})
+    return build_config(DataConfig, overrides=merged)
+
+
+def _check_count(name: str, value: int | None, minimum: int) -> None:
+    from neurokd.errors import UserError
+
+    if value is not None and value < minimum:
+        raise UserError(f"{name} must be >= {minimum}, got {value}")
+
+
+def verify_export(model, path: Path, x, y, progress: bool = False) -> dict[str, float]:
+    """Float SNN vs the exported fixed-point network (NumPy model) on ``x``: accuracies and agreement."""
+    import torch
+
+    from exporters.lava.simulation import simulate
+
+    with torch.no_grad():
+        float_pred = model(torch.from_numpy(x)).argmax(1).numpy()
+    res = simulate(path, x, backend="numpy", progress=progress)
+    return {"n": int(len(y)), "float_acc": float((float_pred == y).mean()), "fixed_acc": res.accuracy(y),
+            "agreement": float((res.predictions == float_pred).mean()), "numpy_steps_per_s": res.steps_per_s}
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from exporters.lava import to_netx
+    from neurokd import load_model
+    from neurokd.loading import resolve_model_path
+    from neurokd.train.loop import load_saved_config
+
+    _check_count("--calibration", args.calibration, 1)
+    _check_count("--verify", args.verify, 0)
+    _check_count("--T", args.T, 1)
+    model = load_model(args.run)
+    if args.T is not None and model.is_snn:
+        model.set_T(args.T)
+    model_file = resolve_model_path(args.run)
+    run_dir = Path(args.run) if Path(args.run).is_dir() else model_file.parent
+    base: dict[str, Any] = {}
+    if (run_dir / "config.yaml").is_file():
+        base = load_saved_config(run_dir).data.__dict__.copy()
+    dcfg = _data_config(base, args)
+    out = Path(args.output) if args.output else run_dir / "model.net"
+    calib, _ = split_arrays(dcfg, "train", args.calibration)
+    data_meta = {k: v for k, v in dcfg.__dict__.items() if k in ("name", "root", "val_fraction", "image_size")}
+    report = to_netx(model, out, calibration=calib, input_bits=args.input_bits,
+                     meta={"source": str(model_file), "data": data_meta})
+    result: dict[str, Any] = {"path": str(out), "report": report.to_dict()}
+    if args.verify:
+        x, y = split_arrays(dcfg, "test", args.verify)
+        result["verify"] = verify_export(model, out, x, y, progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(report.table())
+    if args.verify:
+        v = result["verify"]
+        print(f"\n{dcfg.name} test, {v['n']} samples: float SNN acc {v['float_acc']:.4f}, fixed point (NumPy "
+              f"bit-accurate) acc {v['fixed_acc']:.4f}, same prediction {v['agreement']:.2%}")
+    print(f"wrote {out}")
+    return 0
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from exporters.lava.netx import read_netx
+    from exporters.lava.simulation import simulate
+    from neurokd.errors import UserError
+    from neurokd.tables import markdown_table
+
+    _check_count("--limit", args.limit, 1)
+    _check_count("--batch-size", args.batch_size, 1)
+    path = Path(args.file)
+    net = read_netx(path)
+    base = net.meta.get("data") if isinstance(net.meta.get("data"), dict) else {}
+    if not base and "cfg:data.name" not in vars(args):
+        raise UserError(f"{path} records no dataset; pass --dataset")
+    dcfg = _data_config(base, args)
+    limit = args.limit if args.limit is not None else (LAVA_DEFAULT_LIMIT if args.backend == "lava" else None)
+    x, y = split_arrays(dcfg, args.split, limit)
+    res = simulate(path, x, backend=args.backend, batch_size=args.batch_size, progress=not args.no_progress)
+    summary = {"file": str(path), "backend": args.backend, "dataset": dcfg.name, "split": args.split, "n": res.n,
+               "T": res.T, "acc": res.accuracy(y), "seconds": res.seconds, "steps_per_s": res.steps_per_s,
+               "latency_steps": res.latency,
+               "layers": [{"name": nm, "neurons": sz, "spikes_per_sample": sp, "rate": rt} for nm, sz, sp, rt in
+                          zip(res.layer_names, res.layer_sizes, res.spikes_per_sample(), res.firing_rates())]}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(markdown_table(["backend", "dataset", "split", "n", "T", "acc", "seconds", "steps/s"],
+                         [[args.backend, dcfg.name, args.split, res.n, res.T, summary["acc"], res.seconds,
+                           res.steps_per_s]]))
+    print()
+    roles = [la.attrs.get("role", "spiking") for la in net.synaptic_layers]
+    print(markdown_table(["layer", "role", "neurons", "spikes/sample", "rate/step"],
+                         [[la["name"], role, la["neurons"], la["spikes_per_sample"], la["rate"]]
+                          for la, role in zip(summary["layers"], roles)]))
+    print(f"\nlatency: {res.latency} steps (one per layer); prediction: argmax of the readout layer's membrane")
+    return 0
+
+
+LAYER_HEADERS = ["layer", "type", "name", "shape", "weights", "bias", "iDecay", "vDecay", "vThMant", "scale"]
+
+
+def inspect_file(path: Path, as_json: bool = False) -> int:
+    """``neurokd inspect FILE.net``: the network's metadata and a layer table (ours or any netx file)."""
+    import numpy as np
+
+    from exporters.lava.netx import ConvLayer, DenseLayer, read_netx
+    from neurokd.tables import markdown_table
+
+    net = read_netx(path)
+    rows = []
+    for i, la in enumerate(net.layers):
+        row: list[Any] = [i, la.kind, "", "x".join(map(str, la.shape)), "", "", "", "", "", ""]
+        if isinstance(la, ConvLayer | DenseLayer):
+            w = la.weight
+            row[2] = la.attrs.get("name", "")
+            row[4] = f"{'x'.join(map(str, w.shape))} in [{w.min()}, {w.max()}]"
+            row[5] = "-" if la.bias is None else f"[{la.bias.min()}, {la.bias.max()}]"
+            row[6:9] = [la.neuron.i_decay, la.neuron.v_decay, la.neuron.v_th_mant]
+            row[9] = la.attrs.get("scale", "")
+        rows.append(row)
+    meta = {k: v for k, v in net.meta.items() if k != "report"}
+    params = int(sum(np.asarray(la.weight).size for la in net.synaptic_layers))
+    if as_json:
+        print(json.dumps({"file": str(path), "metadata": meta, "parameters": params,
+                          "layer_table": [dict(zip(LAYER_HEADERS, r)) for r in rows]}, indent=2, default=str))
+        return 0
+    print(f"{path}: netx network, {len(net.synaptic_layers)} conv/dense layers, {params:,} weights, "
+          f"{sum(int(np.prod(la.shape)) for la in net.synaptic_layers):,} neurons")
+    print("metadata: " + (", ".join(f"{k}={v}" for k, v in meta.items()) or "none (not written by neurokd)"))
+    print()
+    print(markdown_table(LAYER_HEADERS, rows))
+    return 0

@@ -1,0 +1,124 @@
+"""Run a ``.net`` file on Lava's CPU simulator with lava-dl's own loader (``netx.hdf5.Network``).
+
+The network runs on ``Loihi2SimCfg(select_tag="fixed_pt")`` (the only configuration netx's block models
+support). A ``RingBuffer`` source streams the integer input frames (graded spikes when the input has message
+bits); a ``RingBuffer`` sink on every layer's output port records its spikes and a ``Monitor`` records the last
+layer's membrane ``v`` (the readout of a non-spiking output layer). Returns the same physical-time
+:class:`~exporters.lava.numpy_sim.Trace` as the NumPy model, so callers align latency once for both.
+
+Lava's ports are (W, H, C) ("x, y, f"): frames are transposed from (C, H, W) on the way in and back on the way
+out. Lava starts worker processes per process model (``fork``; see :mod:`exporters.lava.compat`), so one run
+costs seconds of start-up: stream many samples through one run rather than one run per sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+
+from exporters.lava import compat
+from exporters.lava.numpy_sim import Trace
+
+
+def _child_errors(net) -> str:
+    """The exceptions Lava's worker processes raised (Lava itself only logs them)."""
+    try:
+        actors = net._runtime._messaging_infrastructure.actors
+        return "; ".join(str(a.exception[1]).strip().splitlines()[-1] for a in actors if a.exception)
+    except Exception:  # noqa: BLE001 - best effort: Lava internals
+        return ""
+
+
+def _abort(net) -> None:
+    """Tear a failed run down without Lava's ``stop()``, which waits forever for workers that already exited."""
+    runtime = getattr(net, "_runtime", None)
+    infra = getattr(runtime, "_messaging_infrastructure", None)
+    if infra is None:
+        return
+    for actor in getattr(infra, "actors", []):
+        try:
+            if actor.is_alive():
+                actor.terminate()
+            actor.join(timeout=5)
+        except ValueError:  # already joined and closed by Lava's error handling
+            pass
+    smm = getattr(infra, "smm", None)
+    if smm is not None:
+        smm.shutdown()
+
+
+def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
+             reset_interval: int | None = None, reset_offset: int = 0, progress: bool = False,
+             chunk_steps: int = 64, input_shape: tuple[int, ...] | None = None) -> Trace:
+    """Run the file on ``stream`` ``[P, *input_shape]`` (integer frames, one per Lava time step).
+
+    Returns a :class:`Trace` with batch size 1: ``spikes[i]`` ``[1, P, *shape_i]`` per layer and ``v_last``
+    ``[1, P, N]`` (the last layer's membrane after each step, in ``<< 6`` units), and ``timing``: seconds to
+    build the processes, to compile/start them (the first step), and to run the remaining steps. The run
+    advances ``chunk_steps`` at a time to drive a progress bar; Lava keeps its state between chunks. ``input_shape``
+    (C, H, W) is only needed when the file starts with a conv layer and has no 'input' layer.
+    """
+    compat.install()
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc import io as lava_io
+    from lava.proc.monitor.process import Monitor
+    from tqdm import tqdm
+
+    steps = stream.shape[0]
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # netx prints weight-optimisation notes
+        net = netx.hdf5.Network(net_config=str(path), input_message_bits=input_message_bits,
+                                reset_interval=reset_interval, reset_offset=reset_offset,
+                                input_shape=None if input_shape is None else tuple(input_shape)[::-1])
+    data = np.ascontiguousarray(stream.astype(np.int32).T)  # [P, C, H, W] -> Lava's [W, H, C, P]
+    if tuple(data.shape[:-1]) != tuple(net.inp.shape):
+        raise ValueError(f"input frames {list(stream.shape[1:])} do not fit the network input {net.inp.shape} "
+                         "(W, H, C)")
+    src = lava_io.source.RingBuffer(data=data)
+    src.s_out.connect(net.inp)
+    sinks = []
+    for layer in net.layers:
+        sink = lava_io.sink.RingBuffer(shape=layer.out.shape, buffer=steps)
+        layer.out.connect(sink.a_in)
+        sinks.append(sink)
+    monitor = Monitor()
+    monitor.probe(net.layers[-1].neuron.v, steps)
+    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    t_build = t_first = time.perf_counter()
+    failed = True
+    try:
+        with tqdm(total=steps, desc="lava sim", unit="step", disable=not progress) as bar:
+            done = 0
+            while done < steps:
+                # the first call compiles the network and starts the workers: run it as a single step
+                k = 1 if done == 0 else min(chunk_steps, steps - done)
+                try:
+                    net.run(condition=RunSteps(num_steps=k), run_cfg=cfg)
+                except RuntimeError as e:
+                    raise RuntimeError(f"Lava run failed: {_child_errors(net) or e}") from None
+                done += k
+                bar.update(k)
+                if done == 1:
+                    t_first = time.perf_counter()
+        t_run = time.perf_counter()
+        spikes = [s.data.get().T.astype(bool)[None] for s in sinks]  # [W, H, C, P] -> [1, P, C, H, W]
+        recorded = monitor.get_data()  # {process name: {var name: [P, *shape]}}
+        v_last = next(iter(next(iter(recorded.values())).values()))
+        failed = False
+    finally:
+        if failed:
+            _abort(net)
+        else:
+            net.stop()
+    v_last = np.rint(np.asarray(v_last)).astype(np.int64)
+    if v_last.ndim == 4:  # [P, W, H, C] -> [P, C, H, W]
+        v_last = v_last.transpose(0, 3, 2, 1)
+    timing = {"build_s": t_build - t0, "startup_s": t_first - t_build, "run_s": t_run - t_first,
+              "run_steps": steps - 1}
+    return Trace(spikes, v_last.reshape(1, steps, -1), timing)

@@ -1,0 +1,169 @@
+"""Bit-accurate NumPy model of a netx network on Loihi 2's fixed-point CUBA neurons (no Lava needed).
+
+It reproduces, integer for integer, what lava-dl's ``netx.hdf5.Network`` computes on
+``Loihi2SimCfg(select_tag="fixed_pt")`` (lava-nc 0.10: ``PyLifModelBitAcc`` / ``PyLifResetModelBitAcc``,
+``PyDenseModelBitAcc``, ``PyConvModelFixed``), in *physical* time, one Lava time step per loop iteration:
+
+- Synapses: the activation a synapse sends at step ``p`` is the one it accumulated at ``p - 1`` (a one-step
+  buffer), so every conv/dense layer adds one step of latency; the source's frame ``p`` reaches the first
+  layer's neurons at step ``p + 1`` (time steps count from 1, the source sends ``data[p - 1]``).
+  Dense: ``a = W @ s`` exactly (netx's ``optimize_weight_bits`` re-encodes the weights as an 8-bit mantissa
+  and exponent losslessly). Conv: the output wraps to 24-bit signed (``signed_clamp``).
+- Neurons (``x >> 12`` truncating toward zero, as ``sign(x) * (|x| >> 12)``)::
+
+      u = wrap24(trunc((u * (4096 - du - 1)) / 4096) + (a << 6))        du = iDecay - 1 (ds_offset = 1)
+      v = clip24(trunc((v * (4096 - dv)) / 4096) + u + (bias << 6))     dv = vDecay     (dm_offset = 0)
+      s = v > (vThMant << 6);  v[s] = 0
+
+  With ``reset_interval`` (``LIFReset``) layer ``i`` zeroes ``u`` and ``v`` before its update whenever
+  ``p % reset_interval == (reset_offset + 1 + i) % reset_interval`` (netx's per-layer phase).
+
+Products of integers are computed in float64 BLAS matmuls, which are exact here (every partial sum stays far
+below 2**53), then converted back to int64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from exporters.lava.netx import ConvLayer, DenseLayer, FlattenLayer, InputLayer, NetxNetwork
+
+UV_MAX = 1 << 23  # u and v are 24-bit signed
+SHIFT = 6  # activation, bias and threshold are MSB-aligned by 6 bits
+
+
+@dataclass
+class Trace:
+    """Physical-time record of one run. ``spikes[i]``: ``[B, P, *shape_i]`` bool for synaptic layer ``i``;
+    ``v_last``: the last layer's membrane ``[B, P, N]`` (int64, in ``<< 6`` units) after each step."""
+
+    spikes: list[np.ndarray]
+    v_last: np.ndarray
+    timing: dict[str, float] = field(default_factory=dict)  # seconds, where the backend measures them
+
+
+def conv_output_shape(in_shape: tuple[int, ...], la: ConvLayer) -> tuple[int, int, int]:
+    """(C, H, W) output of ``la`` on an input of (C, H, W) ``in_shape``."""
+    _, h, w = in_shape
+    kh, kw = la.weight.shape[2:]
+    ho = (h + 2 * la.padding[0] - la.dilation[0] * (kh - 1) - 1) // la.stride[0] + 1
+    wo = (w + 2 * la.padding[1] - la.dilation[1] * (kw - 1) - 1) // la.stride[1] + 1
+    return (int(la.weight.shape[0]), int(ho), int(wo))
+
+
+def trunc_shift(x: np.ndarray, bits: int) -> np.ndarray:
+    """``sign(x) * (|x| >> bits)``: Loihi's decay truncation (toward zero)."""
+    return np.sign(x) * (np.abs(x) >> bits)
+
+
+def wrap24(x: np.ndarray) -> np.ndarray:
+    """Lava's current wrap-around, reproduced literally (``PyLifModelBitAcc.subthr_dynamics``)."""
+    w = np.where(x > UV_MAX, x - 2 * UV_MAX, x)
+    return np.where(w <= -UV_MAX, x + 2 * UV_MAX, w)
+
+
+def signed_clamp24(x: np.ndarray) -> np.ndarray:
+    """``lava.proc.conv.utils.signed_clamp(x, 24)``: modular wrap to 24-bit signed."""
+    base = 1 << 24
+    return (x + base // 2) % base - base // 2
+
+
+class _Synapse:
+    """Integer weights of one layer, prepared for batched exact products."""
+
+    def __init__(self, la: ConvLayer | DenseLayer, in_shape: tuple[int, ...]):
+        self.layer = la
+        self.in_shape = in_shape
+        self.w = la.weight.astype(np.float64)
+        if isinstance(la, ConvLayer):
+            self.out_shape = conv_output_shape(in_shape, la)
+            g = la.groups
+            out_c, cin_g, kh, kw = la.weight.shape
+            # per group: (out/g, cin/g * kh * kw), matching the im2col column order below
+            self.wg = [self.w[k * (out_c // g):(k + 1) * (out_c // g)].reshape(out_c // g, cin_g * kh * kw)
+                       for k in range(g)]
+        else:
+            self.out_shape = (la.weight.shape[0],)
+
+    def __call__(self, s: np.ndarray) -> np.ndarray:
+        """``s``: ``[B, *in_shape]`` (0/1 or graded ints) -> activation ``[B, *out_shape]`` int64."""
+        la = self.layer
+        b = s.shape[0]
+        x = s.astype(np.float64)
+        if isinstance(la, DenseLayer):
+            return np.rint(x.reshape(b, -1) @ self.w.T).astype(np.int64)
+        c, h, w = self.in_shape
+        out_c, ho, wo = self.out_shape
+        kh, kw = la.weight.shape[2:]
+        (ph, pw), (sh, sw), (dh, dw) = la.padding, la.stride, la.dilation
+        xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        cols = np.empty((b, c, kh, kw, ho, wo))
+        for i in range(kh):
+            for j in range(kw):
+                cols[:, :, i, j] = xp[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+        g = la.groups
+        cin_g = c // g
+        outs = []
+        for k in range(g):
+            ck = cols[:, k * cin_g:(k + 1) * cin_g].reshape(b, cin_g * kh * kw, ho * wo)
+            outs.append(self.wg[k] @ ck)
+        a = np.rint(np.concatenate(outs, axis=1)).astype(np.int64).reshape(b, out_c, ho, wo)
+        return signed_clamp24(a)
+
+
+def _synapses(net: NetxNetwork) -> list[_Synapse]:
+    shape = net.input_shape
+    syns = []
+    for la in net.layers:
+        if isinstance(la, InputLayer | FlattenLayer):
+            continue
+        syn = _Synapse(la, shape)
+        syns.append(syn)
+        shape = syn.out_shape
+    return syns
+
+
+def _bias(la: ConvLayer | DenseLayer, shape: tuple[int, ...]) -> np.ndarray:
+    if la.bias is None:
+        return np.zeros(shape, np.int64)
+    b = la.bias.astype(np.int64)
+    return (b.reshape(-1, 1, 1) * np.ones(shape, np.int64)) if len(shape) == 3 else b
+
+
+def run(net: NetxNetwork, stream: np.ndarray, reset_interval: int | None = None, reset_offset: int = 0) -> Trace:
+    """Run ``net`` on ``stream`` ``[B, P, *input_shape]`` (integer frames, the source's data at steps 1..P).
+
+    Returns every layer's spikes and the last layer's membrane at each of the ``P`` physical steps, exactly as
+    Lava's fixed-point simulator would for each batch element run on its own from a fresh state.
+    """
+    syns = _synapses(net)
+    bsz, steps = stream.shape[:2]
+    n = len(syns)
+    u = [np.zeros((bsz, *s.out_shape), np.int64) for s in syns]
+    v = [np.zeros((bsz, *s.out_shape), np.int64) for s in syns]
+    buf = [np.zeros((bsz, *s.out_shape), np.int64) for s in syns]
+    bias = [_bias(s.layer, s.out_shape) << SHIFT for s in syns]
+    spikes = [np.zeros((bsz, steps, *s.out_shape), bool) for s in syns]
+    v_last = np.zeros((bsz, steps, int(np.prod(syns[-1].out_shape))), np.int64)
+    for p in range(1, steps + 1):
+        for i, syn in enumerate(syns):
+            neuron = syn.layer.neuron
+            if reset_interval is not None and p % reset_interval == (reset_offset + 1 + i) % reset_interval:
+                u[i][:] = 0
+                v[i][:] = 0
+            # netx passes du = iDecay - 1 and Lava adds ds_offset = 1: the effective decay is iDecay
+            u[i] = wrap24(trunc_shift(u[i] * (4096 - neuron.i_decay), 12) + (buf[i] << SHIFT))
+            vi = trunc_shift(v[i] * (4096 - neuron.v_decay), 12) + u[i] + bias[i]
+            vi = np.clip(vi, -UV_MAX + 1, UV_MAX - 1)
+            s = vi > (neuron.v_th_mant << SHIFT)
+            vi[s] = 0
+            v[i] = vi
+            spikes[i][:, p - 1] = s
+        # synapses buffer this step's input for the next step (the one-step latency)
+        buf[0] = syns[0](stream[:, p - 1])
+        for i in range(1, n):
+            buf[i] = syns[i](spikes[i - 1][:, p - 1])
+        v_last[:, p - 1] = v[-1].reshape(bsz, -1)
+    return Trace(spikes, v_last)

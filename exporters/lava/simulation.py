@@ -1,0 +1,181 @@
+"""``simulate(path, inputs, backend)``: run an exported ``.net`` file on float inputs, NumPy or Lava.
+
+Both backends produce a physical-time :class:`~exporters.lava.numpy_sim.Trace`; this module encodes the inputs
+the way the file says (``encoder``, ``input_scale``), runs the backend, and aligns the latency so results are
+in the SNN's own time steps:
+
+- Layer ``i`` (0-based conv/dense layer) processes step ``k`` of a sample at physical step ``p = 2 + i + k``
+  (the source sends frame ``k`` at ``p = k + 1``; each layer adds one step). Every layer is reset at the start
+  of its own window (netx ``reset_interval = T``, ``reset_offset = 1``, which netx turns into a per-layer
+  phase ``2 + i``), so samples can be streamed back to back through Lava with no idle steps, and a sample's
+  result equals a fresh run on that sample alone.
+- The readout (the last layer's membrane) is read at the end of its window, ``p = T + L`` for the first
+  sample (``L`` layers), and decoded to the time-mean of the float logits: ``v / (64 * readout_scale * T)``.
+
+The NumPy model runs samples side by side in a batch (each from a fresh state over ``T + L`` steps); Lava runs
+one stream of ``N * T + L`` steps through one network (its start-up costs seconds, so keep ``N`` modest).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from exporters.lava import numpy_sim
+from exporters.lava.netx import NetxFormatError, NetxNetwork, read_netx
+from neurokd.errors import UserError
+
+BACKENDS = ("numpy", "lava")
+RESET_OFFSET = 1  # netx adds 1 + layer index: layer i resets at p = 2 + i (mod T), its window start
+
+
+@dataclass
+class SimResult:
+    """Aligned results for ``N`` samples.
+
+    ``logits``: ``[N, K]`` fixed-point readout decoded to float units (the SNN's time-mean logits);
+    ``v_out``: ``[N, K]`` raw readout membranes (integers, ``<< 6`` units); ``spike_counts``: ``[N, L]``
+    spikes per sample in each conv/dense layer; ``spikes``: per layer ``[N, T, *shape]`` bool (when recorded).
+    """
+
+    backend: str
+    logits: np.ndarray
+    v_out: np.ndarray
+    spike_counts: np.ndarray
+    spikes: list[np.ndarray] | None
+    layer_names: list[str]
+    layer_sizes: list[int]
+    T: int
+    seconds: float
+
+    @property
+    def n(self) -> int:
+        return int(self.logits.shape[0])
+
+    @property
+    def latency(self) -> int:
+        """Time steps from an input frame to the readout layer: one per conv/dense layer."""
+        return len(self.layer_names)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.logits.argmax(1)
+
+    @property
+    def steps_per_s(self) -> float:
+        """Sample time steps simulated per second (``N * T / seconds``)."""
+        return self.n * self.T / self.seconds if self.seconds > 0 else float("inf")
+
+    def accuracy(self, labels: np.ndarray) -> float:
+        return float((self.predictions == np.asarray(labels)).mean())
+
+    def spikes_per_sample(self) -> list[float]:
+        """Mean spikes per sample in each layer (all T steps)."""
+        return [float(c) for c in self.spike_counts.mean(0)]
+
+    def firing_rates(self) -> list[float]:
+        """Mean spikes per neuron per time step in each layer."""
+        return [c / (s * self.T) for c, s in zip(self.spikes_per_sample(), self.layer_sizes)]
+
+
+def _meta(net: NetxNetwork, path: Path) -> dict:
+    need = ("T", "encoder", "input_scale", "readout_scale", "model_input_shape")
+    missing = [k for k in need if k not in net.meta]
+    if missing:
+        raise NetxFormatError(f"{path}: not written by neurokd (no {', '.join(missing)} metadata), so the input "
+                              "encoding and readout are unknown; run raw integer streams with "
+                              "exporters.lava.numpy_sim.run or exporters.lava.lava_run.run_lava")
+    return net.meta
+
+
+def encode_inputs(net: NetxNetwork, inputs: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Float inputs -> integer frames ``[N, T, *net_input_shape]`` as the file's input layer expects them.
+
+    ``inputs``: static ``[N, *input_shape]`` (repeated over T / Poisson-sampled per step) or a time-major
+    sequence ``[T, N, *input_shape]``.
+    """
+    meta = net.meta
+    T = int(meta["T"])
+    shape = tuple(meta["model_input_shape"])
+    x = np.asarray(inputs, dtype=np.float64)
+    if x.shape[1:] == shape:
+        seq = np.broadcast_to(x[:, None], (x.shape[0], T, *shape))
+    elif x.ndim == len(shape) + 2 and x.shape[2:] == shape:
+        if x.shape[0] != T:
+            raise UserError(f"input sequence has {x.shape[0]} steps but the network runs T={T}")
+        seq = x.swapaxes(0, 1)
+    else:
+        raise UserError(f"inputs of shape {list(x.shape)} do not fit the network input [N, {', '.join(map(str, shape))}]"
+                        f" (or [T={T}, N, ...])")
+    if not np.all(np.isfinite(seq)):
+        raise UserError("inputs hold NaN/inf")
+    seq = seq.reshape(seq.shape[0], T, *net.input_shape)
+    if meta["encoder"] == "poisson":
+        rng = np.random.default_rng(seed)
+        return (rng.random(seq.shape) < np.clip(seq, 0.0, 1.0)).astype(np.int64)
+    levels = int(meta.get("input_levels", 255))
+    lo = -levels if meta.get("input_signed", True) else 0
+    return np.clip(np.rint(seq * float(meta["input_scale"])), lo, levels).astype(np.int64)
+
+
+def _align(trace: numpy_sim.Trace, n: int, T: int, streamed: bool, record: bool):
+    """Per-sample windows of a physical trace (see module doc); ``streamed``: samples follow each other in
+    time in batch element 0 (Lava), else each batch element is one sample starting at step 1 (NumPy)."""
+    L = len(trace.spikes)
+    start = np.arange(n) * T if streamed else np.zeros(n, int)
+    batch = np.zeros(n, int) if streamed else np.arange(n)
+    steps = start[:, None] + np.arange(T)[None]  # [n, T]
+    spikes, counts = [], np.zeros((n, L), np.int64)
+    for i, s in enumerate(trace.spikes):
+        win = s[batch[:, None], 1 + i + steps]  # [n, T, *shape]
+        counts[:, i] = win.reshape(n, -1).sum(1)
+        if record:
+            spikes.append(win)
+    v_out = trace.v_last[batch, start + T + L - 1]
+    return v_out, counts, (spikes if record else None)
+
+
+def simulate(path: str | Path, inputs: np.ndarray, backend: str = "numpy", batch_size: int = 128,
+             record_spikes: bool = False, progress: bool = False, seed: int = 0) -> SimResult:
+    """Run the neurokd ``.net`` file at ``path`` on ``inputs`` (see :func:`encode_inputs`).
+
+    ``backend="numpy"``: the bit-accurate NumPy model (no Lava needed), ``batch_size`` samples at a time.
+    ``backend="lava"``: lava-dl's netx loader on Lava's fixed-point CPU simulator, all samples in one stream.
+    """
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    path = Path(path)
+    net = read_netx(path)
+    meta = _meta(net, path)
+    T = int(meta["T"])
+    frames = encode_inputs(net, inputs, seed)
+    n = frames.shape[0]
+    L = len(net.synaptic_layers)
+    t0 = time.perf_counter()
+    if backend == "numpy":
+        from tqdm import tqdm
+
+        parts = []
+        for lo in tqdm(range(0, n, batch_size), desc="numpy sim", unit="batch", disable=not progress):
+            chunk = frames[lo:lo + batch_size]
+            stream = np.concatenate([chunk, np.zeros((chunk.shape[0], L, *chunk.shape[2:]), np.int64)], 1)
+            trace = numpy_sim.run(net, stream, reset_interval=T, reset_offset=RESET_OFFSET)
+            parts.append(_align(trace, chunk.shape[0], T, False, record_spikes))
+        v_out = np.concatenate([p[0] for p in parts])
+        counts = np.concatenate([p[1] for p in parts])
+        spikes = [np.concatenate([p[2][i] for p in parts]) for i in range(L)] if record_spikes else None
+    else:
+        from exporters.lava.lava_run import run_lava
+
+        stream = np.concatenate([frames.reshape(n * T, *frames.shape[2:]),
+                                 np.zeros((L, *frames.shape[2:]), np.int64)])
+        trace = run_lava(path, stream, int(meta.get("input_message_bits", 0)), T, RESET_OFFSET, progress)
+        v_out, counts, spikes = _align(trace, n, T, True, record_spikes)
+    seconds = time.perf_counter() - t0
+    logits = v_out / (float(1 << numpy_sim.SHIFT) * float(meta["readout_scale"]) * T)
+    names = [str(la.attrs.get("name", f"layer{i}")) for i, la in enumerate(net.synaptic_layers)]
+    sizes = [int(np.prod(la.shape)) for la in net.synaptic_layers]
+    return SimResult(backend, logits, v_out, counts, spikes, names, sizes, T, seconds)

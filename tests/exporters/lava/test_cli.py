@@ -1,0 +1,122 @@
+"""``neurokd export lava`` and ``neurokd simulate lava`` end to end; bad input -> one line, exit code 2.
+
+The end-to-end runs go through a fresh interpreter (``python -m neurokd``); the error cases call the same
+``neurokd.cli.main`` in-process, which is what the command runs after parsing.
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from neurokd.cli import main
+
+
+def neurokd(*args):
+    return subprocess.run([sys.executable, "-m", "neurokd", *map(str, args)], capture_output=True, text=True)
+
+
+def one_line_error(code, err, *needles):
+    assert code == 2, err
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def run_main(capsys, *args):
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as e:  # argparse errors
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_export_then_simulate_numpy_and_lava(trained_snn, tmp_path):
+    from exporters.lava import simulate
+    from neurokd.config import DataConfig
+    from neurokd.data import load_dataset
+
+    run_dir, _ = trained_snn
+    out = tmp_path / "model.net"
+    r = neurokd("export", "lava", run_dir, "-o", out, "--no-progress", "--json")
+    assert r.returncode == 0, r.stderr
+    exported = json.loads(r.stdout)
+    assert out.is_file() and exported["path"] == str(out)
+    assert [la["role"] for la in exported["report"]["layers"]] == ["spiking"] * 3 + ["readout"]
+    verify = exported["verify"]
+    assert verify["n"] == 360 and abs(verify["fixed_acc"] - verify["float_acc"]) <= 0.01
+
+    r = neurokd("simulate", "lava", out, "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "| numpy" in r.stdout and "| stage1.0" in r.stdout and "latency: 4 steps" in r.stdout
+
+    r = neurokd("simulate", "lava", out, "--backend", "lava", "--limit", 3, "--no-progress", "--json")
+    assert r.returncode == 0, r.stderr
+    lava = json.loads(r.stdout)
+    assert lava["dataset"] == "digits" and lava["n"] == 3 and lava["latency_steps"] == 4
+    assert [la["name"] for la in lava["layers"]] == ["stage1.0", "stage2.0", "stage3.0", "head.1"]
+    test = load_dataset(DataConfig()).test
+    ours = simulate(out, test.x[:3].numpy())
+    assert lava["acc"] == ours.accuracy(test.y[:3].numpy())
+    assert [la["spikes_per_sample"] for la in lava["layers"]] == ours.spikes_per_sample()
+
+
+def test_simulate_json_on_the_numpy_model(trained_snn, tmp_path, capsys):
+    from exporters.lava import to_netx
+    from neurokd.config import DataConfig
+    from neurokd.data import load_dataset
+
+    _run, model = trained_snn
+    splits = load_dataset(DataConfig())
+    to_netx(model, tmp_path / "m.net", calibration=splits.train.x, meta={"data": {"name": "digits"}})
+    assert main(["simulate", "lava", str(tmp_path / "m.net"), "--no-progress", "--json"]) == 0
+    sim = json.loads(capsys.readouterr().out)
+    assert sim["n"] == 360 and 0.9 < sim["acc"] <= 1 and sim["steps_per_s"] > 0
+    assert sim["layers"][0]["spikes_per_sample"] > 0 and sim["layers"][-1]["spikes_per_sample"] == 0
+    rates = [la["rate"] for la in sim["layers"][:-1]]
+    assert all(0 < r < 1 for r in rates) and np.isfinite(rates).all()
+
+
+def test_malformed_net_file_is_one_line(tmp_path):
+    bad = tmp_path / "bad.net"
+    bad.write_bytes(b"junk")
+    r = neurokd("simulate", "lava", bad, "--dataset", "digits")
+    one_line_error(r.returncode, r.stderr, "bad.net", "not a readable HDF5 file")
+
+
+def test_bad_options_and_non_neurokd_files(tmp_path, conv_net_file, capsys):
+    one_line_error(*run_main(capsys, "simulate", "lava", tmp_path / "missing.net"), "missing.net", "no such file")
+    one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file, "--limit", 0), "--limit must be >= 1")
+    one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file), "records no dataset; pass --dataset")
+    one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file, "--dataset", "digits"),
+                   "not written by neurokd")
+    one_line_error(*run_main(capsys, "export"), "TARGET")
+    one_line_error(*run_main(capsys, "export", "lava", tmp_path / "nowhere"), "nowhere", "not found")
+
+
+def test_exporting_an_ann_run_is_refused(tmp_path, capsys):
+    from neurokd.config import RunConfig, build_config
+    from neurokd.train import run_training
+
+    cfg = build_config(RunConfig, overrides={"name": "t", "out_dir": str(tmp_path), "model.kind": "ann",
+                                             "model.width": 4, "optim.epochs": 1, "train.progress": False})
+    run_training(cfg)
+    one_line_error(*run_main(capsys, "export", "lava", tmp_path / "t", "-o", tmp_path / "t.net"), "ANN")
+    assert not (tmp_path / "t.net").exists()
+
+
+def test_inspect_net_files(tmp_path, conv_net_file, capsys):
+    assert main(["inspect", str(conv_net_file)]) == 0
+    out = capsys.readouterr().out
+    assert "4 conv/dense layers" in out and "| conv" in out and "| flatten" in out and "2x6x5" in out
+    assert main(["inspect", str(conv_net_file), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [r["type"] for r in info["layer_table"]] == ["input", "conv", "conv", "flatten", "dense", "dense"]
+    assert info["layer_table"][1]["vThMant"] == 300 and info["metadata"] == {"T": 4}
+    bad = tmp_path / "bad.net"
+    bad.write_bytes(b"junk")
+    one_line_error(*run_main(capsys, "inspect", bad), "bad.net", "not a readable HDF5 file")

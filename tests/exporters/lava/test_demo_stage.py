@@ -1,0 +1,25 @@
+"""The demo's Lava stage on a trained student (the full demo runs it too, in tests/test_demo.py)."""
+
+import json
+
+import pytest
+
+from exporters.lava.demo import LAVA_SAMPLES, stage_lava
+from neurokd.config import DataConfig
+from neurokd.data import load_dataset
+from neurokd.demo import DemoContext
+from neurokd.train import TrainResult
+
+
+@pytest.mark.slow
+def test_stage_lava_adds_the_summary_section(trained_snn, tmp_path):
+    run_dir, model = trained_snn
+    ctx = DemoContext(tmp_path, progress=False, splits=load_dataset(DataConfig()))
+    ctx.runs["snn"] = TrainResult(run_dir, model, {})
+    stage_lava(ctx)
+    lava = ctx.summary["lava"]
+    assert lava["path"].endswith("model.net") and (tmp_path / "lava" / "model.net").is_file()
+    assert lava["lava_spike_equal"] is True and lava["lava_samples"] == LAVA_SAMPLES
+    assert abs(lava["fixed_acc"] - lava["float_acc"]) <= 0.01
+    assert ctx.rows[-1][0] == "snn (Loihi 2 fixed point)"
+    json.dumps(ctx.summary)  # the summary stays JSON-serialisable
