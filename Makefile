@@ -13,12 +13,14 @@ setup: $(STAMP)
 
 # lava-nc 0.10.0 / lava-dl 0.6.0 declare Python 3.10 only and pin numpy<2, torch<2.4: they are installed
 # without their metadata's pins; their plain dependencies come from the `lava` extra (see DESIGN.md).
+# onnx2pytorch declares torchvision (no CPU build for torch 2.13): --no-deps, its deps are in the `onnx` extra.
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q $(TORCH)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev,lava]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev,lava,onnx]'
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --ignore-requires-python \
 		lava-nc==0.10.0 lava-dl==0.6.0
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps onnx2pytorch==0.6.0
 	@touch $(STAMP)
 
 demo: setup
@@ -32,6 +34,8 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/kd.py --dataset mnist1d --epochs 40
+	$(BIN)/python benchmarks/kd.py --dataset digits
 
 lint: setup
 	$(BIN)/ruff check neurokd exporters hardware tests benchmarks examples

@@ -182,6 +182,11 @@ def run_training(
         saved = load_saved_config(cfg.run_dir)
         saved.train.progress = cfg.train.progress
         cfg = saved
+    if objective is None and cfg.distill.method != "none":
+        raise UserError(
+            f"config key 'distill.method': {cfg.distill.method} needs its teacher; run it with `neurokd distill` "
+            "(neurokd teacher/train optimise cross-entropy only)"
+        )
     configure_torch(cfg)
     splits = splits or load_dataset(cfg.data, cfg.seed)
     spec = model_spec_for(cfg, splits)
