@@ -25,6 +25,7 @@ from neurokd.train import TrainResult, run_training
 STAGES: list[str] = [
     "neurokd.demo:stage_teacher",
     "neurokd.demo:stage_snn",
+    "neurokd.distill.demo:stage_snn_kd",
 ]
 
 TABLE_HEADERS = ["model", "kind", "method", "T", "test_acc", "train_s"]

@@ -17,4 +17,5 @@ def test_demo_writes_summary_with_required_fields(tmp_path):
     assert summary["dataset"] == "digits" and summary["T"] == 4
     assert summary["teacher"]["test_acc"] >= 0.97
     assert summary["snn"]["test_acc"] >= 0.94
-    assert "| teacher" in r.stdout and "| snn" in r.stdout
+    assert summary["snn_kd"]["test_acc"] >= 0.94 and summary["snn_kd"]["method"] == "response"
+    assert "| teacher" in r.stdout and "| snn" in r.stdout and "| snn_kd" in r.stdout
