@@ -23,7 +23,7 @@ from neurokd.models import build_model
 from neurokd.train.loop import (
     TrainResult,
     configure_torch,
-    load_saved_config,
+    effective_config,
     model_spec_for,
     resolve_device,
     run_training,
@@ -58,10 +58,7 @@ def distill(
     summary_extra: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Distill ``cfg.distill``'s teacher into the student ``cfg.model`` and write the run folder."""
-    if resume:
-        saved = load_saved_config(cfg.run_dir)
-        saved.train.progress = cfg.train.progress
-        cfg = saved
+    cfg = effective_config(cfg, resume)
     configure_torch(cfg)
     splits = splits or load_dataset(cfg.data, cfg.seed)
     objective, teacher_module = build_distill_objective(cfg, splits, teacher)
