@@ -19,7 +19,6 @@ def _one_line_error(r, *needles):
         assert n in lines[0], lines[0]
 
 
-@pytest.mark.slow
 def test_distill_end_to_end_and_bad_teachers(tmp_path):
     small = ["--model.width", 8, "--train.threads", 1, "--no-progress", "--out", tmp_path]
     t = neurokd("teacher", "--name", "t", "--epochs", 2, *small)

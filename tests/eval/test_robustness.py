@@ -139,7 +139,6 @@ def test_every_model_sees_the_same_corrupted_inputs():
     assert "| gaussian" in table and "mean corrupted" in table and "ab acc %" in table
 
 
-@pytest.mark.slow
 def test_plot_and_cli(tmp_path):
     from neurokd.train import run_training
     from tests.distill.conftest import run_cfg
