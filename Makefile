@@ -15,13 +15,15 @@ setup: $(STAMP)
 # without their metadata's pins; their plain dependencies come from the `lava` extra (see DESIGN.md).
 # neurobench 2.3.0 (the tests' independent SynOps checker) likewise goes in with --no-deps: its declared
 # dependencies would pull torchaudio and another torch; it needs only snntorch, tqdm and numpy.
+# onnx2pytorch declares torchvision (no CPU build for torch 2.13): --no-deps, its deps are in the `onnx` extra.
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q $(TORCH)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev,lava]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev,lava,onnx]'
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps --ignore-requires-python \
 		lava-nc==0.10.0 lava-dl==0.6.0
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps neurobench==2.3.0
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps onnx2pytorch==0.6.0
 	@touch $(STAMP)
 
 demo: setup
@@ -39,6 +41,8 @@ bench: setup
 	$(BIN)/python benchmarks/nir_roundtrip.py
 	$(BIN)/python benchmarks/counting_overhead.py
 	$(BIN)/python benchmarks/lava_sim.py
+	$(BIN)/python benchmarks/kd.py --dataset mnist1d --epochs 40
+	$(BIN)/python benchmarks/kd.py --dataset digits
 
 lint: setup
 	$(BIN)/ruff check neurokd exporters hardware tests benchmarks examples

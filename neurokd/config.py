@@ -76,6 +76,35 @@ class TrainConfig:
 
 
 @dataclass
+class DistillConfig:
+    """Knowledge distillation from a frozen teacher (``neurokd distill``); ``method: none`` is plain training."""
+
+    method: Literal["none", "response", "feature", "response+feature"] = field(
+        default="none", metadata={"help": "KD method (none = cross-entropy only)"}
+    )
+    teacher: str | None = field(
+        default=None, metadata={"help": "teacher: run folder, model file, .safetensors/.pt/.pth state dict or .onnx"}
+    )
+    per_step: bool = field(default=False, metadata={"help": "response KD on every time step's logits (SNN)"})
+    alpha: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0, "help": "a in (1-a)*CE + a*tau^2*KL"})
+    tau: float = field(default=4.0, metadata={"gt": 0.0, "help": "KD temperature"})
+    beta: float = field(default=1.0, metadata={"min": 0.0, "help": "feature-KD weight b (L2 per tap)"})
+    taps: list[str] = field(
+        default_factory=lambda: ["last"],
+        metadata={"help": "feature taps: last, a stage/module name, or student_module=teacher_module"},
+    )
+    normalize: Literal["none", "l2"] = field(
+        default="none", metadata={"help": "feature normalisation before the L2 (l2: unit-norm per sample)"}
+    )
+    adapter: Literal["auto", "always"] = field(
+        default="always", metadata={"help": "1x1 conv/linear + BN adapter: always, or auto (only if channels differ)"}
+    )
+    teacher_arch: Literal[
+        "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34"
+    ] | None = field(default=None, metadata={"help": "zoo arch of a bare state-dict teacher (inferred if None)"})
+
+
+@dataclass
 class RunConfig:
     name: str = field(default="run", metadata={"help": "run name (folder under out_dir)"})
     out_dir: str = field(default="runs", metadata={"help": "parent folder of run folders"})
@@ -84,6 +113,7 @@ class RunConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     @property
     def run_dir(self) -> Path:

@@ -25,6 +25,7 @@ from neurokd.train import TrainResult, run_training
 STAGES: list[str] = [
     "neurokd.demo:stage_teacher",
     "neurokd.demo:stage_snn",
+    "neurokd.distill.demo:stage_snn_kd",
     "exporters.nir.demo:stage_nir",
     "exporters.lava.demo:stage_lava",
     "hardware.demo:stage_hardware",

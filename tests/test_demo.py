@@ -18,10 +18,11 @@ def test_demo_writes_summary_with_required_fields(tmp_path):
     assert summary["teacher"]["test_acc"] >= 0.97
     assert summary["snn"]["test_acc"] >= 0.94
     assert summary["nir"]["spike_equal"] is True and summary["nir"]["nodes"] > 0
-    assert "| teacher" in r.stdout and "| snn" in r.stdout
     lava = summary["lava"]
     assert lava["lava_spike_equal"] is True and abs(lava["fixed_acc"] - lava["float_acc"]) <= 0.01
     hw = summary["hardware"]
     assert hw["synops_per_sample"] > 0 and hw["ann_macs_per_sample"] > 0 and hw["T"] == 4
     assert hw["energy_uj"]["loihi"] > 0 and hw["energy_uj"]["cmos-45nm"] > 0 and hw["energy_uj"]["loihi2"] is None
     assert (out / "hardware" / "report.md").is_file()
+    assert summary["snn_kd"]["test_acc"] >= 0.94 and summary["snn_kd"]["method"] == "response"
+    assert "| teacher" in r.stdout and "| snn" in r.stdout and "| snn_kd" in r.stdout

@@ -19,6 +19,8 @@ from neurokd.errors import UserError
 COMMAND_MODULES: list[str] = [
     "neurokd.cli.train_cmds",
     "neurokd.cli.eval_cmd",
+    "neurokd.cli.distill_cmd",
+    "neurokd.cli.robustness_cmd",
     "neurokd.cli.demo_cmd",
     "neurokd.cli.stream_cmd",
     "neurokd.cli.export_cmd",

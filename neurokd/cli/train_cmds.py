@@ -6,6 +6,10 @@ import argparse
 import sys
 
 from neurokd.cli.common import add_run_arguments, config_from_args
+from neurokd.config import DistillConfig, leaf_fields
+
+# teacher/train optimise cross-entropy only: distillation keys belong to `neurokd distill`
+_DISTILL_KEYS = tuple(name for name, _tp, _f in leaf_fields(DistillConfig, "distill."))
 
 
 def register(sub) -> None:
@@ -14,7 +18,7 @@ def register(sub) -> None:
         ("train", "snn", "train a spiking network from scratch (BPTT, cross-entropy)"),
     ]:
         p = sub.add_parser(name, help=text, description=text)
-        add_run_arguments(p, skip=("model.kind",))
+        add_run_arguments(p, skip=("model.kind", *_DISTILL_KEYS))
         p.add_argument("--resume", action="store_true", help="continue the run folder's newest checkpoint")
         p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
         p.set_defaults(func=run, kind=kind)

@@ -133,6 +133,15 @@ def load_saved_config(run_dir: Path) -> RunConfig:
     return parse_dataclass(RunConfig, data or {})
 
 
+def effective_config(cfg: RunConfig, resume: bool) -> RunConfig:
+    """``cfg``, or for a resumed run the config saved in its folder (only ``train.progress`` is the caller's)."""
+    if not resume:
+        return cfg
+    saved = load_saved_config(cfg.run_dir)
+    saved.train.progress = cfg.train.progress
+    return saved
+
+
 def _latest_checkpoint(run_dir: Path) -> dict[str, Any] | None:
     """Newest checkpoint that reads cleanly (a damaged newest one falls back to the previous)."""
     for _epoch, path in reversed(list_checkpoints(run_dir)):
@@ -181,10 +190,12 @@ def run_training(
     summary_extra: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train, checkpoint every epoch, evaluate on the test split and write the run folder."""
-    if resume:
-        saved = load_saved_config(cfg.run_dir)
-        saved.train.progress = cfg.train.progress
-        cfg = saved
+    cfg = effective_config(cfg, resume)
+    if objective is None and cfg.distill.method != "none":
+        raise UserError(
+            f"config key 'distill.method': {cfg.distill.method} needs its teacher; run it with `neurokd distill` "
+            "(neurokd teacher/train optimise cross-entropy only)"
+        )
     configure_torch(cfg)
     splits = splits or load_dataset(cfg.data, cfg.seed, T=cfg.model.T)
     spec = model_spec_for(cfg, splits)

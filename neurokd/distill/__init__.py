@@ -1,0 +1,18 @@
+"""ANN-to-SNN knowledge distillation (KDSNN, seed 001): response KD, per-step KD, feature KD with adapters.
+
+- :mod:`neurokd.distill.losses`: ``response_kd`` (the one KD implementation), ``response_kd_per_step``,
+  ``kd_term``, ``feature_l2``.
+- :mod:`neurokd.distill.taps`: forward-hook feature recording at stage outputs or named modules.
+- :mod:`neurokd.distill.adapters`: 1x1 conv / linear + BN and adaptive pooling between tap shapes.
+- :mod:`neurokd.distill.teachers`: frozen teachers from run folders, state dicts, ONNX files or modules.
+- :mod:`neurokd.distill.objective`: :class:`DistillObjective` for the training loop.
+- :mod:`neurokd.distill.run`: ``distill(cfg)``, the ``neurokd distill`` job (fresh or ``--resume``).
+"""
+
+from neurokd.distill.losses import KDLoss, feature_l2, kd_term, response_kd, response_kd_per_step
+from neurokd.distill.objective import METHODS, DistillObjective
+from neurokd.distill.run import distill
+from neurokd.distill.teachers import load_teacher
+
+__all__ = ["METHODS", "DistillObjective", "KDLoss", "distill", "feature_l2", "kd_term", "load_teacher",
+           "response_kd", "response_kd_per_step"]

@@ -1,0 +1,78 @@
+"""``distill(cfg)``: train a student under a :class:`DistillObjective` built from ``cfg.distill``.
+
+The run folder is self-describing: ``config.yaml`` holds the ``distill`` section (method, teacher path, weights,
+temperature, taps, ...), so ``resume=True`` rebuilds the same teacher, objective and adapter shapes from the
+saved config alone and the training loop restores the adapters' weights from the newest checkpoint. A teacher
+given as a Python module is not recorded in the config: pass it again to resume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from neurokd.config import RunConfig
+from neurokd.data import DataSplits, load_dataset, make_loaders
+from neurokd.distill.objective import DistillObjective, check_distill_config
+from neurokd.distill.teachers import load_teacher
+from neurokd.errors import ConfigError
+from neurokd.eval.accuracy import evaluate
+from neurokd.models import build_model
+from neurokd.train.loop import (
+    TrainResult,
+    configure_torch,
+    effective_config,
+    model_spec_for,
+    resolve_device,
+    run_training,
+)
+
+
+def build_distill_objective(
+    cfg: RunConfig, splits: DataSplits, teacher: nn.Module | None = None
+) -> tuple[DistillObjective, nn.Module]:
+    """The objective for ``cfg.distill`` and the frozen teacher it uses (loaded from ``cfg.distill.teacher``
+    unless ``teacher`` is given)."""
+    spec = model_spec_for(cfg, splits)
+    check_distill_config(cfg.distill, spec.kind == "snn")
+    source = teacher if teacher is not None else cfg.distill.teacher
+    if source is None:
+        raise ConfigError("config key 'distill.teacher': no teacher given; pass --teacher PATH (a run folder, "
+                          ".safetensors, .pt/.pth or .onnx file)")
+    teacher_module = load_teacher(source, spec.input_shape, spec.num_classes, cfg.distill.teacher_arch)
+    with torch.random.fork_rng():  # the probe must not shift the seeded RNG stream of the real student
+        probe = build_model(spec)
+    objective = DistillObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed)
+    return objective, teacher_module
+
+
+def distill(
+    cfg: RunConfig,
+    *,
+    teacher: nn.Module | None = None,
+    splits: DataSplits | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    summary_extra: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Distill ``cfg.distill``'s teacher into the student ``cfg.model`` and write the run folder."""
+    cfg = effective_config(cfg, resume)
+    configure_torch(cfg)
+    splits = splits or load_dataset(cfg.data, cfg.seed)
+    objective, teacher_module = build_distill_objective(cfg, splits, teacher)
+    device = resolve_device(cfg.train.device)
+    test_loader = make_loaders(splits, cfg.data, cfg.seed)[2]
+    extra: dict[str, Any] = {
+        "teacher": cfg.distill.teacher if teacher is None else f"<{type(teacher).__name__} module>",
+        "teacher_test_acc": evaluate(teacher_module.to(device), test_loader, device)["acc"],
+    }
+    if hasattr(teacher_module, "onnx_check_max_abs_diff"):
+        extra["teacher_onnx_check_max_abs_diff"] = teacher_module.onnx_check_max_abs_diff
+    extra.update(summary_extra or {})
+    return run_training(cfg, objective=objective, splits=splits, resume=resume, overwrite=overwrite,
+                        summary_extra=extra)
+
+
+__all__ = ["build_distill_objective", "distill"]
