@@ -3,7 +3,9 @@
 Cases: ``cnn`` on digits-shaped input (1x8x8) and ``resnet19`` on random 3x32x32 input, T = 4 and 8, batch 32.
 For each case: inference samples/s (no grad) and training-step samples/s (forward + backward + SGD step).
 Both implementations run in this one process, measured in alternating rounds so machine noise hits both.
-Writes ``benchmarks/results/throughput.json`` with ``ratio = neurokd / snnTorch`` per case and mode.
+Writes ``benchmarks/results/throughput.json`` with ``ratio = neurokd / snnTorch`` per case and mode (both fp32,
+like for like: the target), plus ``ratio_bf16``: neurokd with ``train.cpu_bf16`` (bfloat16 autocast, what
+``--train.cpu_bf16 true`` does) over the same fp32 snnTorch net.
 
     python benchmarks/throughput.py [--quick] [--threads N]
 """
@@ -11,6 +13,7 @@ Writes ``benchmarks/results/throughput.json`` with ``ratio = neurokd / snnTorch`
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import time
@@ -131,23 +134,28 @@ def measure(case: dict, rounds: int, min_seconds: float) -> list[dict]:
     T, B, shape = case["T"], case["batch"], case["input_shape"]
     nets = {"neurokd": neurokd_net(case["arch"], shape, T),
             "snntorch": SnnTorchCNN(T) if case["arch"] == "cnn" else SnnTorchResNet19(T)}
+    nets["neurokd_bf16"] = copy.deepcopy(nets["neurokd"])
     x = torch.rand(B, *shape)
     y = torch.randint(0, 10, (B,))
     x_cl = x.contiguous(memory_format=torch.channels_last)
-    nets["neurokd"].to(memory_format=torch.channels_last)  # what `neurokd train` does for 2-D convs
+    for k in ("neurokd", "neurokd_bf16"):
+        nets[k].to(memory_format=torch.channels_last)  # what `neurokd train` does for 2-D convs
     opts = {k: torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9) for k, m in nets.items()}
-    inputs = {"neurokd": x_cl, "snntorch": x}
+    inputs = {"neurokd": x_cl, "neurokd_bf16": x_cl, "snntorch": x}
     # inference path: neurokd's deployment form (BN folded into the convs, as `neurokd eval` and the exporters do)
-    infer = {"neurokd": inference_model(nets["neurokd"]), "snntorch": nets["snntorch"].eval()}
+    infer = {k: inference_model(nets[k]) for k in ("neurokd", "neurokd_bf16")}
+    infer["snntorch"] = nets["snntorch"].eval()
 
     def forward(k):
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=k == "neurokd_bf16"):
             infer[k](inputs[k])
 
     def train_step(k):
         nets[k].train()
         opts[k].zero_grad(set_to_none=True)
-        F.cross_entropy(nets[k](inputs[k]), y).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=k == "neurokd_bf16"):
+            logits = nets[k](inputs[k])
+        F.cross_entropy(logits.float(), y).backward()
         opts[k].step()
 
     out = []
@@ -163,7 +171,9 @@ def measure(case: dict, rounds: int, min_seconds: float) -> list[dict]:
         out.append({**{k: v for k, v in case.items() if k != "input_shape"}, "input_shape": shape, "mode": mode,
                     "neurokd_samples_per_s": round(sps["neurokd"], 2),
                     "snntorch_samples_per_s": round(sps["snntorch"], 2),
-                    "ratio": round(sps["neurokd"] / sps["snntorch"], 3)})
+                    "neurokd_bf16_samples_per_s": round(sps["neurokd_bf16"], 2),
+                    "ratio": round(sps["neurokd"] / sps["snntorch"], 3),
+                    "ratio_bf16": round(sps["neurokd_bf16"] / sps["snntorch"], 3)})
         print(json.dumps(out[-1]), flush=True)
     return out
 
@@ -186,6 +196,7 @@ def main() -> None:
         "machine": platform.processor() or platform.machine(), "rounds": rounds,
         "results": results,
         "min_ratio": min(r["ratio"] for r in results),
+        "min_ratio_bf16": min(r["ratio_bf16"] for r in results),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     from neurokd.io import write_json

@@ -66,7 +66,11 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N"})
-    amp: bool = field(default=True, metadata={"help": "mixed precision on CUDA (ignored on CPU)"})
+    amp: bool = field(default=True, metadata={"help": "mixed precision (fp16 + loss scaling) on CUDA"})
+    cpu_bf16: bool = field(
+        default=False,
+        metadata={"help": "bfloat16 autocast on CPU (~2x faster convs on CPUs with AVX512-BF16/AMX; changes numerics)"},
+    )
     channels_last: bool = field(default=True, metadata={"help": "channels-last memory format for 2-D convs"})
     deterministic: bool = field(default=True, metadata={"help": "deterministic algorithms"})
     threads: int | None = field(default=None, metadata={"min": 1, "help": "CPU threads (torch default if None)"})

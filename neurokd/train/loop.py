@@ -217,6 +217,9 @@ def run_training(
     optimizer = build_optimizer([model, objective], cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, len(train_loader))
     use_amp = cfg.train.amp and device.type == "cuda"
+    # bf16 needs no loss scaling (fp32's exponent range), so the scaler stays CUDA-fp16 only
+    use_bf16 = cfg.train.cpu_bf16 and device.type == "cpu"
+    autocast_dtype = torch.bfloat16 if use_bf16 else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
 
     run_dir = prepare_run_dir(cfg, resume, overwrite)
@@ -263,7 +266,7 @@ def run_training(
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if channels_last and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, enabled=use_amp):
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_amp or use_bf16):
                 out = objective(model, x, y)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(out.loss).backward()
