@@ -49,6 +49,23 @@ def _abort(net) -> None:
     smm = getattr(infra, "smm", None)
     if smm is not None:
         smm.shutdown()
+    runtime._is_running = False
+    runtime._is_started = False
+
+
+def _detach_runtime(net) -> None:
+    """Unhook the (stopped) runtime from every process of the run.
+
+    Every Lava process calls ``runtime.stop()`` from ``__del__``. A runtime whose shared memory is already gone
+    but which still counts itself started then writes into unmapped memory and segfaults the interpreter at
+    the next garbage collection (seen at pytest's exit, after a failed run's teardown). With no runtime
+    attached, ``__del__`` does nothing.
+    """
+    runtime = getattr(net, "_runtime", None)
+    executable = getattr(runtime, "_executable", None)
+    if executable is not None:
+        executable.assign_runtime_to_all_processes(None)
+    net.runtime = None  # the process run() was called on holds it too (it is not in the leaf list)
 
 
 def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
@@ -112,10 +129,13 @@ def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
         v_last = next(iter(next(iter(recorded.values())).values()))
         failed = False
     finally:
-        if failed:
-            _abort(net)
-        else:
-            net.stop()
+        try:
+            if failed:
+                _abort(net)
+            else:
+                net.stop()
+        finally:
+            _detach_runtime(net)
     v_last = np.rint(np.asarray(v_last)).astype(np.int64)
     if v_last.ndim == 4:  # [P, W, H, C] -> [P, C, H, W]
         v_last = v_last.transpose(0, 3, 2, 1)

@@ -145,3 +145,32 @@ def test_a_failing_lava_worker_raises_instead_of_hanging(conv_net_file, monkeypa
     monkeypatch.setattr(utils, "conv", broken)  # forked workers inherit it
     with pytest.raises(RuntimeError, match="Lava run failed: ValueError: broken conv"):
         run_lava(conv_net_file, np.zeros((6, 2, 6, 5), np.int64), input_message_bits=8)
+
+
+def test_processes_are_detached_from_their_runtime_after_success_and_failure(dense_net_file, conv_net_file,
+                                                                            monkeypatch):
+    # Lava's Process.__del__ calls runtime.stop(); after a failed run's teardown that wrote into freed shared
+    # memory and segfaulted the interpreter at exit. No process of a finished run may keep its runtime.
+    compat.install()
+    from lava.magma.core.process.process import AbstractProcess
+    from lava.proc.conv import utils
+
+    created = []
+    init = AbstractProcess.__init__
+
+    def track(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        created.append(self)
+
+    monkeypatch.setattr(AbstractProcess, "__init__", track)
+    run_lava(dense_net_file, np.zeros((4, 12), np.int64), input_message_bits=8)
+    n_ok = len(created)
+
+    def broken(*args, **kwargs):
+        raise ValueError("broken conv")
+
+    monkeypatch.setattr(utils, "conv", broken)
+    with pytest.raises(RuntimeError, match="broken conv"):
+        run_lava(conv_net_file, np.zeros((6, 2, 6, 5), np.int64), input_message_bits=8)
+    assert n_ok > 4 and len(created) > n_ok
+    assert [p.name for p in created if p.runtime is not None] == []
