@@ -35,12 +35,17 @@ from neurokd.errors import UserError
 class LoihiFixedBackend:
     """Stream backend over a netx network: ``model`` is a neurokd SNN (quantized here, which needs the input
     range: ``calibration`` frames ``[N, P, H, W]`` or ``input_max``), a :class:`NetxNetwork` or a ``.net`` path.
-    ``threads`` is accepted for the common backend interface (NumPy uses its own BLAS threads)."""
+    ``threads``: BLAS threads for the process (as the torch backend sets torch's): the per-step products are
+    small, and two BLAS threads on a loaded 2-core machine ran 15x slower than one (measured here)."""
 
     name = "loihi-fixed"
 
     def __init__(self, model, threads: int | None = None, calibration=None, input_max: float | None = None,
                  seed: int = 0):
+        if threads:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(threads, user_api="blas")
         if isinstance(model, str | Path):
             net = read_netx(model)
             source = Path(model)

@@ -58,6 +58,7 @@ def stream_test_set(model, splits, folder: Path, backend: str = "torch", threads
     default: batch-one windows of a small SNN run fastest single-threaded (measured here).
     """
     import torch
+    from threadpoolctl import threadpool_limits
 
     from neurokd.data.events import INFO
     from neurokd.stream import make_backend, open_events, run_stream, segment_accuracy
@@ -70,8 +71,9 @@ def stream_test_set(model, splits, folder: Path, backend: str = "torch", threads
     duration = info.duration_us
     before = torch.get_num_threads()
     try:
-        b = make_backend(backend, model, threads=threads)
-        report = run_stream(open_events(stream, info.sensor_size), b, info.sensor_size, duration // T, 1, T)
+        with threadpool_limits(None):  # restores the BLAS threads a backend sets
+            b = make_backend(backend, model, threads=threads)
+            report = run_stream(open_events(stream, info.sensor_size), b, info.sensor_size, duration // T, 1, T)
     finally:
         torch.set_num_threads(before)
     summary = report.summary()
