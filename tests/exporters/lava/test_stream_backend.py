@@ -106,3 +106,24 @@ def test_cli_stream_loihi_fixed(tmp_path, data, model, netfile, capsys):
     assert main([*args[:-4], "--reset-every", "0", "--backend", "loihi-fixed", "--input-max", "6"]) == 2
     assert "between 1 and 5" in capsys.readouterr().err
     assert main(["stream", str(netfile), "--events", str(events), "--window-ms", win, "--backend", "torch"]) == 2
+
+
+def test_cli_loihi_fixed_truncated_bin_and_corrupt_mid_stream(tmp_path, data, netfile, capsys):
+    from neurokd.data.events import write_nmnist_bin
+
+    recs, _ = data
+    stream = concat_recordings(recs[:2], D)
+    nm = tmp_path / "s.bin"  # the stream in the N-MNIST format, cut mid-event
+    write_nmnist_bin(nm, stream)
+    nm.write_bytes(nm.read_bytes()[:-3])
+    assert main(["stream", str(netfile), "--events", str(nm), "--window-ms", "60"]) == 2
+    err = capsys.readouterr()
+    assert "s.bin" in err.err and "5-byte N-MNIST events" in err.err and "events_per_s" not in err.out
+    bad = concat_recordings(recs, D).copy()
+    bad["y"][len(bad) // 2] = 99  # outside the 34x34 sensor, half way through
+    npy = tmp_path / "bad.npy"
+    write_events_npy(npy, bad)
+    assert main(["stream", str(netfile), "--events", str(npy), "--window-ms", "60"]) == 2
+    err = capsys.readouterr()
+    assert "stream stopped after" in err.err and "outside the 34x34 sensor" in err.err
+    assert "events_per_s" in err.out  # the windows before the bad event were processed and reported
