@@ -91,12 +91,12 @@ def run(args: argparse.Namespace) -> int:
     if args.model.endswith(".net"):
         if args.backend not in (None, "loihi-fixed"):
             raise UserError(f"{args.model} is a Loihi 2 .net file: stream it with --backend loihi-fixed")
-        backend = make_backend("loihi-fixed", args.model)
+        backend = make_backend("loihi-fixed", args.model, threads=args.threads)
     else:
         name = args.backend or "torch"
         options = {"threads": args.threads}
         if name == "loihi-fixed":
-            options["input_max"] = args.input_max or _training_input_max(args.model)
+            options["input_max"] = args.input_max if args.input_max is not None else _training_input_max(args.model)
         backend = make_backend(name, load_model(args.model), **options)
     defaults = _training_defaults(args.model)
     P, H, W = backend.input_shape

@@ -155,3 +155,8 @@ def test_event_data_run_exports_simulates_and_streams(tmp_path, capsys):
                  "--json", str(out)]) == 0
     report = json.loads(out.read_text())["summary"]
     assert report["backend"] == "loihi-fixed" and report["windows"] == 300 and report["accuracy"] == sim["acc"]
+    # the run folder itself, quantized on the fly with the input range of its training split: the same network
+    assert main(["stream", str(run), "--events", str(events), "--backend", "loihi-fixed", "--labels", str(labels),
+                 "--json", str(out)]) == 0
+    again = json.loads(out.read_text())["summary"]
+    assert again["backend"] == "loihi-fixed" and again["accuracy"] == sim["acc"]
