@@ -14,7 +14,8 @@
 
 Writes ``<out>/summary.json`` (everything; ``summary["dvs"]`` holds the headline numbers) and
 ``<out>/results.md``. ``neurokd demo --dvs`` runs the same function (:func:`run_dvs_pipeline`) under
-``runs/demo/dvs``. About 3 minutes on 2 CPU cores with the defaults.
+``runs/demo/dvs``. About 2.5 minutes with the defaults on 2 CPU cores shared with other jobs, run with
+``OMP_NUM_THREADS=1`` (two threads on a loaded machine took 16 minutes: contention).
 """
 
 from __future__ import annotations
