@@ -1,4 +1,4 @@
-"""``neurokd demo`` stage: hardware report of the headline student against the teacher on the digits test set."""
+"""``neurokd demo`` stage: hardware report of the headline student against the teacher on the demo's test set."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def stage_hardware(ctx: Any) -> None:
     teacher = ctx.runs.get("teacher")
     test = make_loaders(ctx.splits, ctx.config(key, {}).data, ctx.seed)[2]
     report = analyse(student.model, test, DEMO_CHIPS, teacher=None if teacher is None else teacher.model,
-                     title=key, meta={"model": f"{key} ({student.model.spec.arch} SNN)", "dataset": "digits",
+                     title=key, meta={"model": f"{key} ({student.model.spec.arch} SNN)",
+                                      "dataset": ctx.summary.get("dataset", "digits"),
                                       "split": "test", "teacher": "teacher" if teacher else None},
                      progress=ctx.progress, teacher_source="demo teacher" if teacher else "")
     paths = write_report(report, ctx.out_dir / "hardware")

@@ -285,7 +285,12 @@ def map_network(model: nn.Module, example: Tensor, profile: ChipProfile, weight_
     fan_out_neuron = _limit(profile, "fan_out_cores_per_neuron")
     wmax = _limit(profile, "weight_bits_max")
     model = fold_batchnorm(model)
-    layers = trace_layers(model, example[:1] if example.ndim > 1 else example)
+    spec_shape = getattr(getattr(model, "spec", None), "input_shape", None)
+    if spec_shape is not None and example.ndim == len(spec_shape) + 2:  # a time-major sequence (event frames)
+        example = example[:, :1]
+    elif example.ndim > 1:
+        example = example[:1]
+    layers = trace_layers(model, example)
     by_name = {layer.node.name: layer for layer in layers}
     mapped: dict[str, LayerMapping] = {}
     for layer in reversed(layers):  # consumers first: their blocks decide their sources' fan-out

@@ -42,14 +42,15 @@ class DemoContext:
     T: int = 4
     progress: bool = True
     dvs: bool = False
+    data: dict[str, Any] = field(default_factory=lambda: {"data.name": "digits"})  # data.* keys of every run
     splits: DataSplits | None = None
     runs: dict[str, TrainResult] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     rows: list[list[Any]] = field(default_factory=list)
 
     def config(self, name: str, overrides: dict[str, Any]) -> RunConfig:
-        """A run config under the demo folder with the demo's dataset, seed and T."""
-        base = {"name": name, "out_dir": str(self.out_dir), "seed": self.seed, "data.name": "digits",
+        """A run config under the demo folder with the demo's dataset (``data``), seed and T."""
+        base = {"name": name, "out_dir": str(self.out_dir), "seed": self.seed, **self.data,
                 "model.arch": "cnn", "model.T": self.T, "train.progress": self.progress}
         base.update(overrides)
         return build_config(RunConfig, overrides=base)

@@ -63,13 +63,15 @@ def register_simulate(targets) -> None:
     p.set_defaults(func=run_simulate)
 
 
-def split_arrays(data_cfg, split: str, limit: int | None = None, seed: int = 0):
-    """``(x, y)`` numpy arrays of a dataset split (no augmentation, in order), at most ``limit`` samples."""
+def split_arrays(data_cfg, split: str, limit: int | None = None, seed: int = 0, T: int | None = None):
+    """``(x, y)`` numpy arrays of a dataset split (no augmentation, in order), at most ``limit`` samples.
+    Event datasets are binned into ``T`` frames and come time-major, ``x`` ``[T, N, ...]``."""
     import numpy as np
 
     from neurokd.data import load_dataset, make_loaders
 
-    splits = load_dataset(data_cfg, seed)
+    splits = load_dataset(data_cfg, seed, T=T)
+    axis = 1 if splits.time_bins else 0  # the sample axis
     loaders = dict(zip(["train", "val", "test"], make_loaders(splits, data_cfg, seed)))
     loader = loaders[split]
     loader.shuffle, loader.augment = False, None
@@ -80,8 +82,10 @@ def split_arrays(data_cfg, split: str, limit: int | None = None, seed: int = 0):
         n += len(y)
         if limit is not None and n >= limit:
             break
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    return (x[:limit], y[:limit]) if limit is not None else (x, y)
+    x, y = np.concatenate(xs, axis), np.concatenate(ys)
+    if limit is None:
+        return x, y
+    return (x[:, :limit] if axis else x[:limit]), y[:limit]
 
 
 def _data_config(base: dict[str, Any], args: argparse.Namespace):
@@ -131,13 +135,15 @@ def run_export(args: argparse.Namespace) -> int:
         base = load_saved_config(run_dir).data.__dict__.copy()
     dcfg = _data_config(base, args)
     out = Path(args.output) if args.output else run_dir / "model.net"
-    calib, _ = split_arrays(dcfg, "train", args.calibration)
-    data_meta = {k: v for k, v in dcfg.__dict__.items() if k in ("name", "root", "val_fraction", "image_size")}
+    T = model.T if model.is_snn else None
+    calib, _ = split_arrays(dcfg, "train", args.calibration, T=T)
+    data_meta = {k: v for k, v in dcfg.__dict__.items()
+                 if k in ("name", "root", "val_fraction", "image_size", "time_bins", "bin_ms", "denoise_ms")}
     report = to_netx(model, out, calibration=calib, input_bits=args.input_bits,
                      meta={"source": str(model_file), "data": data_meta})
     result: dict[str, Any] = {"path": str(out), "report": report.to_dict()}
     if args.verify:
-        x, y = split_arrays(dcfg, "test", args.verify)
+        x, y = split_arrays(dcfg, "test", args.verify, T=T)
         result["verify"] = verify_export(model, out, x, y, progress=not args.no_progress)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -166,7 +172,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise UserError(f"{path} records no dataset; pass --dataset")
     dcfg = _data_config(base, args)
     limit = args.limit if args.limit is not None else (LAVA_DEFAULT_LIMIT if args.backend == "lava" else None)
-    x, y = split_arrays(dcfg, args.split, limit)
+    x, y = split_arrays(dcfg, args.split, limit, T=int(net.meta["T"]) if "T" in net.meta else None)
     res = simulate(path, x, backend=args.backend, batch_size=args.batch_size, progress=not args.no_progress)
     summary = {"file": str(path), "backend": args.backend, "dataset": dcfg.name, "split": args.split, "n": res.n,
                "T": res.T, "acc": res.accuracy(y), "seconds": res.seconds, "steps_per_s": res.steps_per_s,

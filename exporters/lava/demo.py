@@ -36,8 +36,9 @@ def stage_lava(ctx) -> None:
              "numpy_steps_per_s": round(fixed.steps_per_s, 1),
              "scales": {q.name: round(q.scale, 3) for q in report.layers}}
     if compat.lava_available():
-        n = min(LAVA_SAMPLES, len(x))
-        lava = simulate(path, x[:n], backend="lava", record_spikes=True, progress=ctx.progress)
+        n = min(LAVA_SAMPLES, len(y))
+        first = x[:, :n] if x.ndim == len(model.spec.input_shape) + 2 else x[:n]  # event data: [T, N, ...]
+        lava = simulate(path, first, backend="lava", record_spikes=True, progress=ctx.progress)
         equal = bool(np.array_equal(lava.v_out, fixed.v_out[:n])
                      and all(np.array_equal(a, b[:n]) for a, b in zip(lava.spikes, fixed.spikes)))
         entry.update({"lava_spike_equal": equal, "lava_samples": n, "lava_steps_per_s": round(lava.steps_per_s, 2)})

@@ -132,38 +132,98 @@ def _bias(la: ConvLayer | DenseLayer, shape: tuple[int, ...]) -> np.ndarray:
     return (b.reshape(-1, 1, 1) * np.ones(shape, np.int64)) if len(shape) == 3 else b
 
 
+class FixedPointState:
+    """The network's state between physical steps, advanced one Lava time step per :meth:`step` call.
+
+    Holds every layer's ``u``, ``v`` (``[B, *shape]`` int64) and the synapse buffers. Layer resets come from
+    ``reset_interval`` (netx's periodic per-layer phase, as in :func:`run`) and/or :meth:`schedule_reset`
+    (a stream's resets at arbitrary times). ``readout_inc`` is the last layer's membrane change in the last
+    step (after that step's reset): for the non-spiking readout, the step's contribution ``W s + b`` (``<< 6``).
+    """
+
+    def __init__(self, net: NetxNetwork, batch: int = 1, reset_interval: int | None = None, reset_offset: int = 0):
+        self.syns = _synapses(net)
+        self.reset_interval, self.reset_offset = reset_interval, reset_offset
+        shapes = [s.out_shape for s in self.syns]
+        self.u = [np.zeros((batch, *sh), np.int64) for sh in shapes]
+        self.v = [np.zeros((batch, *sh), np.int64) for sh in shapes]
+        self.buf = [np.zeros((batch, *sh), np.int64) for sh in shapes]
+        self.s = [np.zeros((batch, *sh), bool) for sh in shapes]
+        self.bias = [_bias(s.layer, s.out_shape) << SHIFT for s in self.syns]
+        self.readout_inc = np.zeros((batch, int(np.prod(shapes[-1]))), np.int64)
+        self.reset_at: list[int | None] = [None] * len(self.syns)
+        self.p = 0  # physical steps taken
+
+    @property
+    def layers(self) -> int:
+        return len(self.syns)
+
+    def copy(self) -> FixedPointState:
+        """An independent copy (synapse weights shared, state arrays copied)."""
+        c = object.__new__(FixedPointState)
+        c.__dict__.update(self.__dict__)
+        for k in ("u", "v", "buf", "s"):
+            setattr(c, k, [a.copy() for a in getattr(self, k)])
+        c.readout_inc, c.reset_at = self.readout_inc.copy(), list(self.reset_at)
+        return c
+
+    def schedule_reset(self) -> None:
+        """Start a fresh sample with the next input frame: layer ``i`` is zeroed when that frame reaches it,
+        ``2 + i`` steps from now (Lava's per-layer reset phase), so earlier frames finish their way out first."""
+        self.reset_at = [self.p + 2 + i for i in range(self.layers)]
+
+    def _resets(self, i: int, p: int) -> bool:
+        if self.reset_at[i] == p:
+            self.reset_at[i] = None
+            return True
+        ri = self.reset_interval
+        return ri is not None and p % ri == (self.reset_offset + 1 + i) % ri
+
+    def step(self, frame: np.ndarray | None, first: int = 0) -> None:
+        """One physical step with the source sending ``frame`` ``[B, *input_shape]`` (ints).
+
+        ``first > 0`` updates only layers ``>= first`` (and ``frame`` may be None): enough to drain a pipeline,
+        where the readout ``k`` steps ahead depends only on layers ``>= k - 1``.
+        """
+        self.p += 1
+        p, n = self.p, self.layers
+        for i in range(first, n):
+            syn = self.syns[i]
+            neuron = syn.layer.neuron
+            if self._resets(i, p):
+                self.u[i][:] = 0
+                self.v[i][:] = 0
+            # netx passes du = iDecay - 1 and Lava adds ds_offset = 1: the effective decay is iDecay
+            self.u[i] = wrap24(trunc_shift(self.u[i] * (4096 - neuron.i_decay), 12) + (self.buf[i] << SHIFT))
+            before = self.v[i]
+            vi = trunc_shift(before * (4096 - neuron.v_decay), 12) + self.u[i] + self.bias[i]
+            vi = np.clip(vi, -UV_MAX + 1, UV_MAX - 1)
+            s = vi > (neuron.v_th_mant << SHIFT)
+            vi[s] = 0
+            if i == n - 1:
+                self.readout_inc = (vi - before).reshape(vi.shape[0], -1)
+            self.v[i] = vi
+            self.s[i] = s
+        # synapses buffer this step's input for the next step (the one-step latency)
+        if first == 0 and frame is not None:
+            self.buf[0] = self.syns[0](frame)
+        for i in range(max(1, first + 1), n):
+            self.buf[i] = self.syns[i](self.s[i - 1])
+
+
 def run(net: NetxNetwork, stream: np.ndarray, reset_interval: int | None = None, reset_offset: int = 0) -> Trace:
     """Run ``net`` on ``stream`` ``[B, P, *input_shape]`` (integer frames, the source's data at steps 1..P).
 
     Returns every layer's spikes and the last layer's membrane at each of the ``P`` physical steps, exactly as
     Lava's fixed-point simulator would for each batch element run on its own from a fresh state.
     """
-    syns = _synapses(net)
     bsz, steps = stream.shape[:2]
-    n = len(syns)
-    u = [np.zeros((bsz, *s.out_shape), np.int64) for s in syns]
-    v = [np.zeros((bsz, *s.out_shape), np.int64) for s in syns]
-    buf = [np.zeros((bsz, *s.out_shape), np.int64) for s in syns]
-    bias = [_bias(s.layer, s.out_shape) << SHIFT for s in syns]
-    spikes = [np.zeros((bsz, steps, *s.out_shape), bool) for s in syns]
-    v_last = np.zeros((bsz, steps, int(np.prod(syns[-1].out_shape))), np.int64)
-    for p in range(1, steps + 1):
-        for i, syn in enumerate(syns):
-            neuron = syn.layer.neuron
-            if reset_interval is not None and p % reset_interval == (reset_offset + 1 + i) % reset_interval:
-                u[i][:] = 0
-                v[i][:] = 0
-            # netx passes du = iDecay - 1 and Lava adds ds_offset = 1: the effective decay is iDecay
-            u[i] = wrap24(trunc_shift(u[i] * (4096 - neuron.i_decay), 12) + (buf[i] << SHIFT))
-            vi = trunc_shift(v[i] * (4096 - neuron.v_decay), 12) + u[i] + bias[i]
-            vi = np.clip(vi, -UV_MAX + 1, UV_MAX - 1)
-            s = vi > (neuron.v_th_mant << SHIFT)
-            vi[s] = 0
-            v[i] = vi
-            spikes[i][:, p - 1] = s
-        # synapses buffer this step's input for the next step (the one-step latency)
-        buf[0] = syns[0](stream[:, p - 1])
-        for i in range(1, n):
-            buf[i] = syns[i](spikes[i - 1][:, p - 1])
-        v_last[:, p - 1] = v[-1].reshape(bsz, -1)
+    state = FixedPointState(net, bsz, reset_interval, reset_offset)
+    spikes = [np.zeros((bsz, steps, *s.out_shape), bool) for s in state.syns]
+    v_last = np.zeros((bsz, steps, int(np.prod(state.syns[-1].out_shape))), np.int64)
+    for p in range(steps):
+        state.step(stream[:, p])
+        for i, s in enumerate(state.s):
+            spikes[i][:, p] = s
+        v_last[:, p] = state.v[-1].reshape(bsz, -1)
     return Trace(spikes, v_last)

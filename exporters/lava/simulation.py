@@ -112,13 +112,17 @@ def encode_inputs(net: NetxNetwork, inputs: np.ndarray, seed: int = 0) -> np.nda
                         f" (or [T={T}, N, ...])")
     if not np.all(np.isfinite(seq)):
         raise UserError("inputs hold NaN/inf")
-    seq = seq.reshape(seq.shape[0], T, *net.input_shape)
+    return quantize_input(meta, seq.reshape(seq.shape[0], T, *net.input_shape), np.random.default_rng(seed))
+
+
+def quantize_input(meta: dict, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Float input frames (any leading dims) -> the integers the input layer sends: Poisson spikes, or the
+    direct-encoded value ``round(x * input_scale)`` clipped to the file's input levels."""
     if meta["encoder"] == "poisson":
-        rng = np.random.default_rng(seed)
-        return (rng.random(seq.shape) < np.clip(seq, 0.0, 1.0)).astype(np.int64)
+        return (rng.random(x.shape) < np.clip(x, 0.0, 1.0)).astype(np.int64)
     levels = int(meta.get("input_levels", 255))
     lo = -levels if meta.get("input_signed", True) else 0
-    return np.clip(np.rint(seq * float(meta["input_scale"])), lo, levels).astype(np.int64)
+    return np.clip(np.rint(x * float(meta["input_scale"])), lo, levels).astype(np.int64)
 
 
 def _align(trace: numpy_sim.Trace, n: int, T: int, streamed: bool, record: bool):

@@ -1,4 +1,4 @@
-"""Demo stage: the headline student -> ``model.nir`` -> re-imported, checked spike for spike on digits test data."""
+"""Demo stage: the headline student -> ``model.nir`` -> re-imported, checked spike for spike on the demo's test data."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ import sys
 def register(sub) -> None:
     text = "stream an event file through a trained SNN in fixed time windows (prediction + latency per window)"
     p = sub.add_parser("stream", help=text, description=text)
-    p.add_argument("model", metavar="MODEL", help="SNN run folder, model.safetensors or checkpoint")
+    p.add_argument("model", metavar="MODEL",
+                   help="SNN run folder, model.safetensors or checkpoint; or a Loihi 2 .net file (loihi-fixed)")
     p.add_argument("--events", required=True, metavar="FILE",
                    help="event file: .npy (structured x, y, t, p), .bin (N-MNIST) or .aedat4")
     p.add_argument("--window-ms", type=float, default=None,
@@ -18,7 +19,12 @@ def register(sub) -> None:
     p.add_argument("--steps-per-window", type=int, default=1, help="SNN time steps per window")
     p.add_argument("--reset-every", type=int, default=None,
                    help="clear the network state every N windows (default: the training T; 0 = never)")
-    p.add_argument("--backend", default="torch", help="stream backend (torch = float SNN)")
+    p.add_argument("--backend", default=None,
+                   help="stream backend: torch (float SNN, the default) or loihi-fixed (the Loihi 2 fixed-point "
+                        "network on the bit-accurate NumPy model; the default for a .net MODEL)")
+    p.add_argument("--input-max", type=float, default=None,
+                   help="loihi-fixed from a float model: largest event count per pixel and bin, sets the input "
+                        "quantization (default: measured on the run folder's training split)")
     p.add_argument("--realtime", action="store_true",
                    help="replay the file in real time (windows arrive at their end time, as from a sensor)")
     p.add_argument("--max-batch", type=int, default=1,
@@ -56,6 +62,25 @@ def _training_defaults(model_path: str) -> dict:
     return {"sensor_size": info.sensor_size, "window_us": bin_us, "T": T}
 
 
+def _training_input_max(model_path: str) -> float:
+    """Largest event count in one pixel and bin over the training split of the model's run folder."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from neurokd.data import load_dataset
+    from neurokd.errors import UserError
+    from neurokd.train.loop import load_saved_config
+
+    folder = Path(model_path)
+    if not _training_defaults(model_path):
+        raise UserError(f"{model_path} is not a run folder trained on an event dataset: give --input-max (the "
+                        "largest event count per pixel and bin) to quantize it for --backend loihi-fixed")
+    cfg = load_saved_config(folder)
+    train = load_dataset(cfg.data, cfg.seed, T=cfg.model.T).train
+    return float(max(np.abs(train.frames(i)).max() for i in range(len(train))))
+
+
 def run(args: argparse.Namespace) -> int:
     from neurokd import load_model
     from neurokd.errors import UserError
@@ -63,8 +88,16 @@ def run(args: argparse.Namespace) -> int:
     from neurokd.stream import make_backend, open_events, run_stream, segment_accuracy
     from neurokd.tables import markdown_table
 
-    model = load_model(args.model)
-    backend = make_backend(args.backend, model, threads=args.threads)
+    if args.model.endswith(".net"):
+        if args.backend not in (None, "loihi-fixed"):
+            raise UserError(f"{args.model} is a Loihi 2 .net file: stream it with --backend loihi-fixed")
+        backend = make_backend("loihi-fixed", args.model, threads=args.threads)
+    else:
+        name = args.backend or "torch"
+        options = {"threads": args.threads}
+        if name == "loihi-fixed":
+            options["input_max"] = args.input_max if args.input_max is not None else _training_input_max(args.model)
+        backend = make_backend(name, load_model(args.model), **options)
     defaults = _training_defaults(args.model)
     P, H, W = backend.input_shape
     sensor = defaults.get("sensor_size", (W, H, P))
@@ -76,9 +109,14 @@ def run(args: argparse.Namespace) -> int:
         window_us = defaults["window_us"] * args.steps_per_window
     else:
         raise UserError(f"{args.model} is not a run folder trained on an event dataset; give --window-ms")
-    reset_every = args.reset_every if args.reset_every is not None else defaults.get("T", 0) // args.steps_per_window
+    trained_T = defaults.get("T", getattr(backend, "T", 0))  # a .net file records its T
+    reset_every = args.reset_every if args.reset_every is not None else trained_T // args.steps_per_window
     if reset_every < 0 or args.steps_per_window < 1:
         raise UserError("--reset-every must be >= 0 and --steps-per-window >= 1")
+    horizon = getattr(backend, "T", None)  # loihi-fixed: the readout membrane's range covers T steps
+    if horizon and not 0 < reset_every * args.steps_per_window <= horizon:
+        raise UserError(f"--backend loihi-fixed integrates its readout for at most the exported T={horizon} steps:"
+                        f" give --reset-every between 1 and {horizon // args.steps_per_window}")
     labels = _read_labels(args.labels) if args.labels else None
     source = open_events(args.events, sensor)
     first = source.first_t or 0

@@ -2,7 +2,7 @@
 
 ``run_stream(EventSource, backend, ...)`` -> :class:`StreamReport` (a prediction, its latency and the event
 count per window, plus events/s and latency percentiles). Backends: :data:`BACKENDS` (``torch`` = the float
-SNN; a fixed-point Loihi model registers here as another name).
+SNN; ``loihi-fixed`` = the exported Loihi 2 fixed-point network, ``exporters.lava.stream``, imported on use).
 """
 
 from neurokd.stream.backends import BACKENDS, StreamBackend, TorchSNNBackend, make_backend

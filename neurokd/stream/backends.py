@@ -19,6 +19,8 @@ from neurokd.errors import UserError
 
 BACKENDS: dict[str, str] = {
     "torch": "neurokd.stream.backends:TorchSNNBackend",
+    # the exported Loihi 2 fixed-point network on the bit-accurate NumPy model (per-layer latency aligned)
+    "loihi-fixed": "exporters.lava.stream:LoihiFixedBackend",
 }
 
 

@@ -113,3 +113,15 @@ def test_profile_without_architecture_is_not_mapped():
     torch.manual_seed(0)
     m = map_network(mlp(), X, resolve_chip("spinnaker2")[0])
     assert not m.supported and m.fits is None and "mapping not available" in m.reason
+
+
+def test_event_frame_sequence_example_maps_like_one_frame():
+    """Event data comes as time-major sequences ``[T, B, P, H, W]``: the mapping takes one sample of it."""
+    torch.manual_seed(0)
+    spec = ModelSpec(arch="cnn", kind="snn", T=3, width=4, num_classes=10, input_shape=[2, 34, 34])
+    model = build_model(spec).eval()
+    seq = torch.poisson(torch.full((3, 5, 2, 34, 34), 0.2))
+    chip = resolve_chip("loihi")[0]
+    a, b = map_network(model, seq, chip), map_network(model, seq[0], chip)
+    assert a.supported and [(lm.name, lm.cores, lm.synapses) for lm in a.layers] == \
+        [(lm.name, lm.cores, lm.synapses) for lm in b.layers]

@@ -164,17 +164,20 @@ def test_cli_stream_refuses_an_ann_and_needs_a_window(tmp_path, model_file):
 
 
 @pytest.mark.slow
-def test_demo_dvs_stage_trains_and_streams_saccade_digits(tmp_path):
+def test_demo_dvs_stage_runs_the_pipeline_with_kd(tmp_path):
+    """``neurokd demo --dvs`` = the example's pipeline at the demo settings (>= 0.90 at T <= 10)."""
     from neurokd.demo import DemoContext
-    from neurokd.stream.dvs_demo import DVS_T, stage_dvs
+    from neurokd.stream import dvs_demo
 
     ctx = DemoContext(tmp_path, progress=False, dvs=False)
-    stage_dvs(ctx)
+    dvs_demo.stage_dvs(ctx)
     assert "dvs" not in ctx.summary and not ctx.runs  # off unless --dvs
     ctx.dvs = True
-    stage_dvs(ctx)
+    dvs_demo.stage_dvs(ctx)
     dvs = ctx.summary["dvs"]
-    assert dvs["T"] == DVS_T <= 10 and dvs["test_acc"] >= 0.90
+    assert dvs["T"] == dvs_demo.DVS_T <= 10 and dvs["test_acc"] >= 0.90 and dvs["method"] == "response"
     assert dvs["stream_acc"] == dvs["test_acc"]  # streaming window by window = offline on the same events
-    assert dvs["events_per_s"] > 0 and dvs["p95_window_ms"] > 0
-    assert {r[0] for r in ctx.rows} == {"dvs_teacher", "dvs_snn"}
+    assert dvs["fixed_stream_acc"] == dvs["fixed_acc"]  # the same for the Loihi 2 fixed-point network
+    assert dvs["nir_spike_equal"] is True and dvs["events_per_s"] > 0 and dvs["p95_window_ms"] > 0
+    assert {"dvs_teacher", "dvs_snn_kd"} <= {r[0] for r in ctx.rows} and "dvs_snn_kd" in ctx.runs
+    assert (tmp_path / "dvs" / "hardware" / "report.md").is_file()

@@ -120,3 +120,43 @@ def test_inspect_net_files(tmp_path, conv_net_file, capsys):
     bad = tmp_path / "bad.net"
     bad.write_bytes(b"junk")
     one_line_error(*run_main(capsys, "inspect", bad), "bad.net", "not a readable HDF5 file")
+
+
+@pytest.mark.slow
+def test_event_data_run_exports_simulates_and_streams(tmp_path, capsys):
+    """A saccade-digits SNN run: export (calibrated on event frames), simulate on T-frame test sequences, and
+    stream the .net file; the three agree with each other."""
+    from neurokd.config import RunConfig, build_config
+    from neurokd.train import run_training
+
+    cfg = build_config(RunConfig, overrides={
+        "name": "ev", "out_dir": str(tmp_path), "data.name": "saccade-digits", "model.kind": "snn", "model.T": 3,
+        "model.width": 4, "optim.epochs": 1, "optim.lr": 3e-3, "train.progress": False, "train.threads": 1})
+    run = run_training(cfg).run_dir
+    net = tmp_path / "ev.net"
+    assert main(["export", "lava", str(run), "-o", str(net), "--verify", "100", "--json", "--no-progress"]) == 0
+    verify = json.loads(capsys.readouterr().out)["verify"]
+    assert verify["n"] == 100 and verify["agreement"] >= 0.9
+    assert main(["simulate", "lava", str(net), "--limit", "100", "--json", "--no-progress"]) == 0
+    sim = json.loads(capsys.readouterr().out)
+    assert sim["dataset"] == "saccade-digits" and sim["n"] == 100 and sim["T"] == 3
+    assert sim["acc"] == verify["fixed_acc"]
+    # the same 100 test recordings as one stream through the .net file: the same accuracy, window by window
+    from neurokd.data import load_dataset
+    from neurokd.data.events import write_events_npy
+    from neurokd.stream import concat_recordings
+
+    test = load_dataset(cfg.data, 0, T=3).test
+    events, labels = tmp_path / "s.npy", tmp_path / "labels.json"
+    write_events_npy(events, concat_recordings([test.events(i) for i in range(100)], 300_000))
+    labels.write_text(json.dumps(test.y[:100].tolist()))
+    out = tmp_path / "stream.json"
+    assert main(["stream", str(net), "--events", str(events), "--window-ms", "100", "--labels", str(labels),
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())["summary"]
+    assert report["backend"] == "loihi-fixed" and report["windows"] == 300 and report["accuracy"] == sim["acc"]
+    # the run folder itself, quantized on the fly with the input range of its training split: the same network
+    assert main(["stream", str(run), "--events", str(events), "--backend", "loihi-fixed", "--labels", str(labels),
+                 "--json", str(out)]) == 0
+    again = json.loads(out.read_text())["summary"]
+    assert again["backend"] == "loihi-fixed" and again["accuracy"] == sim["acc"]
