@@ -33,10 +33,11 @@ from tqdm import tqdm
 
 from neurokd.config import RunConfig, parse_dataclass
 from neurokd.data import DataSplits, load_dataset, make_loaders
-from neurokd.errors import CheckpointError, UserError
+from neurokd.errors import CheckpointError, ConfigError, UserError
 from neurokd.eval.accuracy import evaluate
 from neurokd.io import atomic_open, write_json, write_yaml
 from neurokd.models import TwinNet, build_model, count_parameters
+from neurokd.train import distributed as ddp
 from neurokd.train.checkpoint import (
     checkpoint_path,
     list_checkpoints,
@@ -104,18 +105,36 @@ def _uses_conv2d(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
-def prepare_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> Path:
+def check_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> Path:
+    """The run folder ``out_dir/name`` after checking it may be used as asked (changes nothing).
+
+    ``name`` is a single folder name (checked by :class:`RunConfig`); the folder itself may not be a symbolic
+    link, which could point the run (and ``--overwrite``'s deletion) anywhere.
+    """
     run_dir = cfg.run_dir
+    if run_dir.is_symlink():
+        raise ConfigError(f"config key 'name': run folder {run_dir} is a symbolic link; neurokd writes only into "
+                          "real folders under out_dir (remove the link or choose another --name)")
     if resume:
         if not run_dir.is_dir():
             raise UserError(f"cannot resume: run folder {run_dir} does not exist; start it without --resume")
         return run_dir
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} exists and is not a folder; choose another --name")
+    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        raise UserError(
+            f"run folder {run_dir} already exists; pass --resume to continue it, --overwrite to replace it, "
+            "or choose another --name"
+        )
+    return run_dir
+
+
+def prepare_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> Path:
+    """Check the run folder (:func:`check_run_dir`), then create it (emptied first with ``overwrite``)."""
+    run_dir = check_run_dir(cfg, resume, overwrite)
+    if resume:
+        return run_dir
     if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise UserError(
-                f"run folder {run_dir} already exists; pass --resume to continue it, --overwrite to replace it, "
-                "or choose another --name"
-            )
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
@@ -189,8 +208,26 @@ def run_training(
     overwrite: bool = False,
     summary_extra: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train, checkpoint every epoch, evaluate on the test split and write the run folder."""
+    """Train, checkpoint every epoch, evaluate on the test split and write the run folder.
+
+    Under torchrun (``WORLD_SIZE > 1``) every process calls this; they share the work (see
+    :mod:`neurokd.train.distributed`) and rank 0 writes the run folder.
+    """
     cfg = effective_config(cfg, resume)
+    with ddp.distributed_session(cfg.train.device):
+        return _train(cfg, objective, splits, model, resume, overwrite, summary_extra)
+
+
+def _train(
+    cfg: RunConfig,
+    objective: Objective | None,
+    splits: DataSplits | None,
+    model: TwinNet | None,
+    resume: bool,
+    overwrite: bool,
+    summary_extra: dict[str, Any] | None,
+) -> TrainResult:
+    info = ddp.current()
     if objective is None and cfg.distill.method != "none":
         raise UserError(
             f"config key 'distill.method': {cfg.distill.method} needs its teacher; run it with `neurokd distill` "
@@ -200,7 +237,9 @@ def run_training(
     splits = splits or load_dataset(cfg.data, cfg.seed, T=cfg.model.T)
     spec = model_spec_for(cfg, splits)
     cfg.model = spec
-    device = resolve_device(cfg.train.device)
+    device = resolve_device(ddp.process_device(cfg.train.device, info))
+    if info.enabled:
+        ddp.check_batch_size(cfg.data.batch_size, info.world)
 
     seed_everything(cfg.seed)
     model = model or build_model(spec)
@@ -212,14 +251,43 @@ def run_training(
         model.to(memory_format=torch.channels_last)
 
     train_loader, val_loader, test_loader = make_loaders(splits, cfg.data, cfg.seed)
+    reduce = None
+    if info.enabled:
+        train_loader.shard(info.rank, info.world, by_batch=True)
+        val_loader.shard(info.rank, info.world, by_batch=False)
+        test_loader.shard(info.rank, info.world, by_batch=False)
+        reduce = ddp.all_sum
     if len(train_loader) == 0:
         raise UserError(f"dataset '{splits.name}': the training split is empty")
+    if info.enabled and cfg.train.sync_bn:
+        ddp.convert_sync_bn(model, device)
+        ddp.convert_sync_bn(objective, device)
     optimizer = build_optimizer([model, objective], cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, len(train_loader))
     use_amp = cfg.train.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    # what one step runs: the objective on the model; under torchrun wrapped in DDP (model + objective modules)
+    step: nn.Module = ddp.TrainStep(model, objective)
+    if info.enabled:
+        step = ddp.wrap_ddp(step, device, cfg.train.ddp_find_unused)
+    try:
+        return _fit(cfg, info, spec, splits, model, objective, step, optimizer, scheduler, scaler, use_amp,
+                    device, channels_last, (train_loader, val_loader, test_loader), reduce, resume, overwrite,
+                    summary_extra)
+    finally:
+        ddp.restore_bn(model)
+        ddp.restore_bn(objective)
 
-    run_dir = prepare_run_dir(cfg, resume, overwrite)
+
+def _fit(cfg, info, spec, splits, model, objective, step, optimizer, scheduler, scaler, use_amp, device,
+         channels_last, loaders, reduce, resume, overwrite, summary_extra) -> TrainResult:
+    """The epochs, checkpoints and final evaluation of :func:`run_training` (rank 0 writes every file)."""
+    main = info.is_main
+    train_loader, val_loader, test_loader = loaders
+    check_run_dir(cfg, resume, overwrite)  # on every rank, so a refusal stops them all alike
+    ddp.barrier()  # ... and before rank 0 changes anything
+    run_dir = prepare_run_dir(cfg, resume, overwrite) if main else cfg.run_dir
+    ddp.barrier()
     metrics_path = run_dir / "metrics.jsonl"
     start_epoch = 1
     train_seconds = 0.0
@@ -238,12 +306,15 @@ def run_training(
                 if f"cuda.{i}" in ckpt["rng"]:
                     torch.cuda.set_rng_state(ckpt["rng"][f"cuda.{i}"], i)
             start_epoch = ckpt["epoch"] + 1
-            _truncate_metrics(metrics_path, ckpt["epoch"])
+            if main:
+                _truncate_metrics(metrics_path, ckpt["epoch"])
             train_seconds = _recorded_train_seconds(metrics_path)
-        else:
+        elif main:
             _truncate_metrics(metrics_path, 0)
-    write_yaml(run_dir / "config.yaml", cfg.to_dict())
-    write_json(run_dir / "model.json", spec.to_dict())
+    if main:
+        write_yaml(run_dir / "config.yaml", cfg.to_dict())
+        write_json(run_dir / "model.json", spec.to_dict())
+    ddp.barrier()
 
     epochs = cfg.optim.epochs
     best_val = max((r.get("val_acc", 0.0) for r in _read_metrics(metrics_path)), default=0.0)
@@ -255,18 +326,32 @@ def run_training(
         objective.train()
         loss_sum, correct, seen = 0.0, 0, 0
         parts_sum: dict[str, float] = {}
+        show = cfg.train.progress and main
         bar = tqdm(
-            train_loader, desc=f"{cfg.name} {epoch}/{epochs}", leave=False, disable=not cfg.train.progress,
+            train_loader, desc=f"{cfg.name} {epoch}/{epochs}", leave=False, disable=not show,
             file=sys.stderr, dynamic_ncols=True,
         )
-        for x, y in bar:
+        batch_sizes = train_loader.global_batch_sizes()
+        for i, (x, y) in enumerate(bar):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if channels_last and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, enabled=use_amp):
-                out = objective(model, x, y)
+            try:
+                with torch.autocast(device.type, enabled=use_amp):
+                    out = step(x, y)
+            except RuntimeError as e:
+                hint = ddp.explain_ddp_error(e) if info.enabled else None
+                if hint is None:
+                    raise
+                raise hint from None
+            loss = out.loss
+            if info.enabled:
+                # DDP averages gradients over ranks; weighting each rank's batch-mean loss by its share of the
+                # global batch makes that average the gradient of the global batch's mean loss (shards of a
+                # last, short batch may differ by one sample)
+                loss = loss * (y.shape[0] * info.world / batch_sizes[i])
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(out.loss).backward()
+            scaler.scale(loss).backward()
             if cfg.optim.grad_clip:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
@@ -282,7 +367,15 @@ def run_training(
                 parts_sum[k] = parts_sum.get(k, 0.0) + v * n
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
         bar.close()
-        val = evaluate(model, val_loader, device, channels_last) if len(splits.val) else {"loss": None, "acc": None}
+        if info.enabled:
+            keys = sorted(parts_sum)
+            loss_sum, correct, seen, *parts = ddp.all_sum([loss_sum, correct, seen, *(parts_sum[k] for k in keys)])
+            correct, seen = int(round(correct)), int(round(seen))
+            parts_sum = dict(zip(keys, parts))
+            ddp.broadcast_buffers(model)  # every rank evaluates (and rank 0 saves) rank 0's BN statistics
+            ddp.broadcast_buffers(objective)
+        val = (evaluate(model, val_loader, device, channels_last, reduce) if len(splits.val)
+               else {"loss": None, "acc": None})
         epoch_s = time.perf_counter() - t0
         train_seconds += epoch_s
         record = {
@@ -297,7 +390,7 @@ def run_training(
         }
         if val["acc"] is not None:
             best_val = max(best_val, val["acc"])
-        if cfg.train.progress:
+        if show:
             va = "-" if val["acc"] is None else f"{val['acc']:.4f}"
             tqdm.write(
                 f"[{cfg.name}] epoch {epoch}/{epochs}  loss {record['train_loss']:.4f}  "
@@ -305,18 +398,21 @@ def run_training(
                 file=sys.stderr,
             )
         # metrics line first: a crash before the checkpoint lands makes resume redo this epoch and drop the line
-        _append_metrics(metrics_path, record)
-        if epoch % cfg.train.checkpoint_every == 0 or epoch == epochs:
+        if main:
+            _append_metrics(metrics_path, record)
+        if main and (epoch % cfg.train.checkpoint_every == 0 or epoch == epochs):
             save_checkpoint(
                 checkpoint_path(run_dir, epoch), model=model, spec=spec.to_dict(), config=cfg.to_dict(),
                 epoch=epoch, optimizer=optimizer, scheduler=scheduler,
                 objective_state=objective.state_dict(), scaler_state=scaler.state_dict() if use_amp else None,
             )
             _prune_checkpoints(run_dir, cfg.train.keep_checkpoints)
+        ddp.barrier()
 
-    test = evaluate(model, test_loader, device, channels_last)
+    test = evaluate(model, test_loader, device, channels_last, reduce)
     model.to(memory_format=torch.contiguous_format)
-    save_model_file(run_dir / "model.safetensors", model, spec.to_dict())
+    if main:
+        save_model_file(run_dir / "model.safetensors", model, spec.to_dict())
     summary = {
         "name": cfg.name,
         "dataset": splits.name,
@@ -331,9 +427,12 @@ def run_training(
         "params": count_parameters(model),
         "train_seconds": round(train_seconds, 3),
         "device": str(device),
+        **({"processes": info.world, "sync_bn": cfg.train.sync_bn} if info.enabled else {}),
         **(summary_extra or {}),
     }
-    write_json(run_dir / "summary.json", summary)
+    if main:
+        write_json(run_dir / "summary.json", summary)
+    ddp.barrier()
     return TrainResult(run_dir, model, summary)
 
 
