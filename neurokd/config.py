@@ -258,6 +258,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: not found") from None
     except OSError as e:
         raise ConfigError(f"config file {path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {e.start}); is it a YAML file?") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -19,10 +19,10 @@ from neurokd.distill.objective import DistillObjective, check_distill_config
 from neurokd.distill.teachers import load_teacher
 from neurokd.errors import ConfigError
 from neurokd.eval.accuracy import evaluate
-from neurokd.models import build_model
 from neurokd.train import distributed as ddp
 from neurokd.train.loop import (
     TrainResult,
+    build_configured_model,
     configure_torch,
     effective_config,
     model_spec_for,
@@ -44,7 +44,7 @@ def build_distill_objective(
                           ".safetensors, .pt/.pth or .onnx file)")
     teacher_module = load_teacher(source, spec.input_shape, spec.num_classes, cfg.distill.teacher_arch)
     with torch.random.fork_rng():  # the probe must not shift the seeded RNG stream of the real student
-        probe = build_model(spec)
+        probe = build_configured_model(spec)
     objective = DistillObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed)
     return objective, teacher_module
 

@@ -161,6 +161,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     except (KeyError, ValueError):
         raise CheckpointError(f"checkpoint {path}: metadata has no valid 'epoch'") from None
     return {
+        "path": str(path),
         "epoch": epoch,
         "spec": _meta_json(meta, "spec", path),
         "config": _meta_json(meta, "config", path),

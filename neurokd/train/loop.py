@@ -59,7 +59,10 @@ class TrainResult:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"config key 'train.device': {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"config key 'train.device': {name} requested but CUDA is not available; use cpu or auto")
     return dev
@@ -95,10 +98,37 @@ def model_spec_for(cfg: RunConfig, splits: DataSplits):
         )
     if spec.input_shape is None:
         spec.input_shape = list(splits.input_shape)
+    elif list(spec.input_shape) != list(splits.input_shape):
+        raise UserError(
+            f"config key 'model.input_shape': {list(spec.input_shape)} but dataset '{splits.name}' gives "
+            f"{list(splits.input_shape)}; leave it unset to follow the dataset"
+        )
     if splits.time_bins is not None and spec.kind == "snn" and spec.T != splits.time_bins:
         raise UserError(f"config key 'data.time_bins': {splits.time_bins} event frames per sample but the SNN runs "
                         f"model.T={spec.T}; set them equal (or leave data.time_bins unset to follow model.T)")
     return spec
+
+
+def check_time_bins(cfg: RunConfig) -> None:
+    """Event data binned into ``data.time_bins`` frames feeds an SNN one frame per step: checked before the
+    (possibly long) dataset load. :func:`model_spec_for` checks the loaded data again."""
+    from neurokd.data.events import INFO
+
+    bins = cfg.data.time_bins
+    if bins is not None and cfg.data.name in INFO and cfg.model.kind == "snn" and bins != cfg.model.T:
+        raise UserError(f"config key 'data.time_bins': {bins} event frames per sample but the SNN runs "
+                        f"model.T={cfg.model.T}; set them equal (or leave data.time_bins unset to follow model.T)")
+
+
+def build_configured_model(spec) -> TwinNet:
+    """``build_model(spec)`` for a spec from the user's config: a spec it cannot build (an arch for another input
+    rank, sizes that leave nothing to convolve) is a ConfigError naming ``model``, not a crash."""
+    try:
+        return build_model(spec)
+    except (ValueError, RuntimeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConfigError(f"config key 'model': cannot build {spec.arch} for input {spec.input_shape} "
+                          f"({first[:200]})") from None
 
 
 def _uses_conv2d(model: nn.Module) -> bool:
@@ -147,8 +177,12 @@ def load_saved_config(run_dir: Path) -> RunConfig:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise UserError(f"run folder {run_dir}: no config.yaml; is this a neurokd run folder?") from None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, UnicodeDecodeError):
         raise UserError(f"run folder {run_dir}: config.yaml is not valid YAML") from None
+    except OSError as e:
+        raise UserError(f"run folder {run_dir}: cannot read config.yaml ({e.strerror})") from None
+    if data is not None and not isinstance(data, dict):
+        raise UserError(f"run folder {run_dir}: config.yaml is not a mapping of config keys")
     return parse_dataclass(RunConfig, data or {})
 
 
@@ -169,6 +203,27 @@ def _latest_checkpoint(run_dir: Path) -> dict[str, Any] | None:
         except CheckpointError as e:
             print(f"neurokd: skipping unreadable checkpoint: {e}", file=sys.stderr)
     return None
+
+
+def _restore(ckpt: dict[str, Any], model, objective, optimizer, scheduler, scaler) -> None:
+    """Load a checkpoint's training state; one that does not fit this run is a CheckpointError."""
+    where = f"checkpoint {ckpt.get('path', '')} (epoch {ckpt['epoch']})"
+    try:
+        model.load_state_dict(ckpt["model"])
+        if ckpt["objective"]:
+            objective.load_state_dict(ckpt["objective"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt["scaler"]:
+            scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        for i in range(torch.cuda.device_count()):
+            if f"cuda.{i}" in ckpt["rng"]:
+                torch.cuda.set_rng_state(ckpt["rng"][f"cuda.{i}"], i)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(f"{where}: does not fit this run's model/optimizer ({type(e).__name__}: "
+                              f"{first[:160]}); remove it to resume from an older one") from None
 
 
 def _truncate_metrics(path: Path, upto_epoch: int) -> None:
@@ -234,6 +289,7 @@ def _train(
             "(neurokd teacher/train optimise cross-entropy only)"
         )
     configure_torch(cfg)
+    check_time_bins(cfg)
     splits = splits or load_dataset(cfg.data, cfg.seed, T=cfg.model.T)
     spec = model_spec_for(cfg, splits)
     cfg.model = spec
@@ -242,7 +298,7 @@ def _train(
         ddp.check_batch_size(cfg.data.batch_size, info.world)
 
     seed_everything(cfg.seed)
-    model = model or build_model(spec)
+    model = model or build_configured_model(spec)
     objective = objective or Objective()
     model.to(device)
     objective.to(device)
@@ -288,23 +344,28 @@ def _fit(cfg, info, spec, splits, model, objective, step, optimizer, scheduler, 
     ddp.barrier()  # ... and before rank 0 changes anything
     run_dir = prepare_run_dir(cfg, resume, overwrite) if main else cfg.run_dir
     ddp.barrier()
+    try:
+        return _epochs(cfg, info, spec, splits, model, objective, step, optimizer, scheduler, scaler, use_amp,
+                       device, channels_last, loaders, reduce, resume, summary_extra, run_dir)
+    except UserError:
+        # bad input found only once training ran (e.g. a corrupt sample file): a fresh run folder with nothing
+        # worth keeping (no checkpoint yet) is removed, so no half-made run is left behind
+        if main and not resume and not list_checkpoints(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _epochs(cfg, info, spec, splits, model, objective, step, optimizer, scheduler, scaler, use_amp, device,
+            channels_last, loaders, reduce, resume, summary_extra, run_dir) -> TrainResult:
+    main = info.is_main
+    train_loader, val_loader, test_loader = loaders
     metrics_path = run_dir / "metrics.jsonl"
     start_epoch = 1
     train_seconds = 0.0
     if resume:
         ckpt = _latest_checkpoint(run_dir)
         if ckpt is not None:
-            model.load_state_dict(ckpt["model"])
-            if ckpt["objective"]:
-                objective.load_state_dict(ckpt["objective"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            if ckpt["scaler"]:
-                scaler.load_state_dict(ckpt["scaler"])
-            torch.set_rng_state(ckpt["rng"]["torch"])
-            for i in range(torch.cuda.device_count()):
-                if f"cuda.{i}" in ckpt["rng"]:
-                    torch.cuda.set_rng_state(ckpt["rng"][f"cuda.{i}"], i)
+            _restore(ckpt, model, objective, optimizer, scheduler, scaler)
             start_epoch = ckpt["epoch"] + 1
             if main:
                 _truncate_metrics(metrics_path, ckpt["epoch"])
