@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from neurokd.errors import CheckpointError, UserError
+from neurokd.loading import tensor_problem
 from neurokd.models import ARCHS, ModelSpec, build_model
 from neurokd.train.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, read_safetensors
 
@@ -152,8 +153,9 @@ def _mismatch(model: nn.Module, state: dict[str, Tensor]) -> str | None:
     if missing or unexpected:
         return f"missing {missing[:2]}, unexpected {unexpected[:2]}"
     for k, v in state.items():
-        if tuple(v.shape) != tuple(expected[k].shape):
-            return f"{k} is {list(v.shape)} in the file, {list(expected[k].shape)} in the model"
+        why = tensor_problem(v, expected[k])
+        if why:
+            return f"{k} {why}"
     return None
 
 

@@ -36,6 +36,7 @@ from neurokd.data import DataSplits, load_dataset, make_loaders
 from neurokd.errors import CheckpointError, ConfigError, UserError
 from neurokd.eval.accuracy import evaluate
 from neurokd.io import atomic_open, write_json, write_yaml
+from neurokd.loading import tensor_problem
 from neurokd.models import TwinNet, build_model, count_parameters
 from neurokd.train import distributed as ddp
 from neurokd.train.checkpoint import (
@@ -187,32 +188,58 @@ def load_saved_config(run_dir: Path) -> RunConfig:
 
 
 def effective_config(cfg: RunConfig, resume: bool) -> RunConfig:
-    """``cfg``, or for a resumed run the config saved in its folder (only ``train.progress`` is the caller's)."""
+    """``cfg``, or for a resumed run the config saved in its folder (only ``train.progress`` and the folder's
+    location, ``out_dir``/``name``, are the caller's)."""
     if not resume:
         return cfg
     saved = load_saved_config(cfg.run_dir)
     saved.train.progress = cfg.train.progress
+    # the folder being resumed is where the run lives now (it may have been moved or copied): never the
+    # out_dir/name recorded inside it, which would send the writes elsewhere
+    saved.out_dir, saved.name = cfg.out_dir, cfg.name
     return saved
 
 
 def _latest_checkpoint(run_dir: Path) -> dict[str, Any] | None:
-    """Newest checkpoint that reads cleanly (a damaged newest one falls back to the previous)."""
-    for _epoch, path in reversed(list_checkpoints(run_dir)):
+    """Newest checkpoint that reads cleanly (a damaged newest one falls back to the previous); None when there
+    is none yet. Checkpoints that exist but are all unreadable stop the resume rather than start over."""
+    found = list_checkpoints(run_dir)
+    errors = []
+    for _epoch, path in reversed(found):
         try:
             return read_checkpoint(path)
         except CheckpointError as e:
+            errors.append(str(e))
             print(f"neurokd: skipping unreadable checkpoint: {e}", file=sys.stderr)
+    if found:
+        raise CheckpointError(f"cannot resume {run_dir}: none of its {len(found)} checkpoints is readable "
+                              f"({errors[0]}); start over with --overwrite")
     return None
 
 
-def _restore(ckpt: dict[str, Any], model, objective, optimizer, scheduler, scaler) -> None:
+def _restore(ckpt: dict[str, Any], spec, model, objective, optimizer, scheduler, scaler) -> None:
     """Load a checkpoint's training state; one that does not fit this run is a CheckpointError."""
     where = f"checkpoint {ckpt.get('path', '')} (epoch {ckpt['epoch']})"
+    if ckpt["spec"] != json.loads(json.dumps(spec.to_dict())):
+        raise CheckpointError(f"{where}: records another model spec than the run's config.yaml; remove it to "
+                              "resume from an older one")
+    for module, part in ((model, "model"), (objective, "objective")):
+        expected = module.state_dict()
+        for key, tensor in ckpt[part].items():
+            why = tensor_problem(tensor, expected[key]) if key in expected else None
+            if why:
+                raise CheckpointError(f"{where}: tensor '{part}.{key}' {why}; remove it to resume from an older one")
     try:
         model.load_state_dict(ckpt["model"])
         if ckpt["objective"]:
             objective.load_state_dict(ckpt["objective"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        for group in optimizer.param_groups:  # moment tensors must match their parameters
+            for p in group["params"]:
+                for key, value in optimizer.state.get(p, {}).items():
+                    if isinstance(value, torch.Tensor) and value.ndim and value.shape != p.shape:
+                        raise ValueError(f"optimizer state '{key}' is {list(value.shape)} for a parameter "
+                                         f"{list(p.shape)}")
         scheduler.load_state_dict(ckpt["scheduler"])
         if ckpt["scaler"]:
             scaler.load_state_dict(ckpt["scaler"])
@@ -365,7 +392,7 @@ def _epochs(cfg, info, spec, splits, model, objective, step, optimizer, schedule
     if resume:
         ckpt = _latest_checkpoint(run_dir)
         if ckpt is not None:
-            _restore(ckpt, model, objective, optimizer, scheduler, scaler)
+            _restore(ckpt, spec, model, objective, optimizer, scheduler, scaler)
             start_epoch = ckpt["epoch"] + 1
             if main:
                 _truncate_metrics(metrics_path, ckpt["epoch"])

@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.harness import COUNTS
+from tests.hostile.harness import ACCEPTED, COUNTS
 
 
 def pytest_terminal_summary(terminalreporter):
     if COUNTS:
         total = sum(COUNTS.values())
         parts = ", ".join(f"{k} {v}" for k, v in sorted(COUNTS.items()))
-        terminalreporter.write_sep("-", f"hostile inputs: {total} cases tried ({parts})")
+        ok = sum(ACCEPTED.values())
+        terminalreporter.write_sep("-", f"hostile inputs: {total} cases tried ({parts}); {total - ok} rejected with "
+                                        f"exit 2 and one error line, {ok} mutations turned out valid (exit 0)")
 
 
 @pytest.fixture(scope="session")

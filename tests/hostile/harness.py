@@ -16,6 +16,7 @@ from pathlib import Path
 from neurokd.cli import main
 
 COUNTS: Counter[str] = Counter()  # kind of input -> cases tried
+ACCEPTED: Counter[str] = Counter()  # kind of input -> cases that turned out valid (may_succeed, exit 0)
 
 
 def _snapshot(folders: list[Path]) -> set[str]:
@@ -44,6 +45,7 @@ def feed(kind: str, argv: list[str], watch: list[Path], *, may_succeed: bool = F
     text = err.getvalue()
     assert "Traceback" not in text, text
     if may_succeed and code == 0:
+        ACCEPTED[kind] += 1
         return code, text
     assert code == 2, f"neurokd {' '.join(map(str, argv))}: exit code {code}, stderr: {text!r}"
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("neurokd: skipping unreadable")]
