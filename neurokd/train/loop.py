@@ -143,9 +143,7 @@ def check_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> Path:
     link, which could point the run (and ``--overwrite``'s deletion) anywhere.
     """
     run_dir = cfg.run_dir
-    if run_dir.is_symlink():
-        raise ConfigError(f"config key 'name': run folder {run_dir} is a symbolic link; neurokd writes only into "
-                          "real folders under out_dir (remove the link or choose another --name)")
+    _refuse_symlink(run_dir)
     if resume:
         if not run_dir.is_dir():
             raise UserError(f"cannot resume: run folder {run_dir} does not exist; start it without --resume")
@@ -158,6 +156,12 @@ def check_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> Path:
             "or choose another --name"
         )
     return run_dir
+
+
+def _refuse_symlink(run_dir: Path) -> None:
+    if run_dir.is_symlink():
+        raise ConfigError(f"config key 'name': run folder {run_dir} is a symbolic link; neurokd writes only into "
+                          "real folders under out_dir (remove the link or choose another --name)")
 
 
 def prepare_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> Path:
@@ -192,6 +196,7 @@ def effective_config(cfg: RunConfig, resume: bool) -> RunConfig:
     location, ``out_dir``/``name``, are the caller's)."""
     if not resume:
         return cfg
+    _refuse_symlink(cfg.run_dir)
     saved = load_saved_config(cfg.run_dir)
     saved.train.progress = cfg.train.progress
     # the folder being resumed is where the run lives now (it may have been moved or copied): never the
