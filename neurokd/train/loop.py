@@ -395,6 +395,9 @@ def _epochs(cfg, info, spec, splits, model, objective, step, optimizer, schedule
     start_epoch = 1
     train_seconds = 0.0
     if resume:
+        if main:  # temporary files of writes a crash cut short (never renamed into place): drop them
+            for tmp in [*run_dir.glob(".*.tmp"), *run_dir.glob("checkpoints/.*.tmp")]:
+                tmp.unlink(missing_ok=True)
         ckpt = _latest_checkpoint(run_dir)
         if ckpt is not None:
             _restore(ckpt, spec, model, objective, optimizer, scheduler, scaler)
