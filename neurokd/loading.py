@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from neurokd.errors import CheckpointError
 from neurokd.models import ModelSpec, TwinNet, build_model
-from neurokd.train.checkpoint import list_checkpoints, read_model_file
+from neurokd.train.checkpoint import list_checkpoints, read_model_file, tensor_problem
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -53,18 +51,6 @@ def load_model(path: str | Path, map_location: str = "cpu") -> TwinNet:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise CheckpointError(f"model file {file}: weights do not fit the spec ({first})") from None
     return model.to(map_location).eval()
-
-
-def tensor_problem(found, expected) -> str | None:
-    """Why a stored tensor cannot stand in for a model's ``expected`` one (None when it can): integer or bool data
-    for float weights (and the reverse), a different shape, or NaN/inf values."""
-    if found.is_floating_point() != expected.is_floating_point() or found.dtype == torch.bool:
-        return f"has dtype {str(found.dtype).removeprefix('torch.')}, the model needs {str(expected.dtype).removeprefix('torch.')}"
-    if tuple(found.shape) != tuple(expected.shape):
-        return f"is {list(found.shape)} in the file, {list(expected.shape)} in the model"
-    if found.is_floating_point() and not bool(torch.isfinite(found).all()):
-        return "holds NaN or infinite values"
-    return None
 
 
 def _diff_keys(expected, found) -> tuple[list[str], list[str]]:

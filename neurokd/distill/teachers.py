@@ -29,9 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from neurokd.errors import CheckpointError, UserError
-from neurokd.loading import tensor_problem
 from neurokd.models import ARCHS, ModelSpec, build_model
-from neurokd.train.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, read_safetensors
+from neurokd.train.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, read_safetensors, tensor_problem
 
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".bin")
 ONNX_CHECK_TOL = 1e-4  # max |torch - onnxruntime| allowed, relative to max(1, max |logit|)

@@ -199,6 +199,18 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     }
 
 
+def tensor_problem(found, expected) -> str | None:
+    """Why a stored tensor cannot stand in for a model's ``expected`` one (None when it can): integer or bool data
+    for float weights (and the reverse), a different shape, or NaN/inf values."""
+    if found.is_floating_point() != expected.is_floating_point() or found.dtype == torch.bool:
+        return f"has dtype {str(found.dtype).removeprefix('torch.')}, the model needs {str(expected.dtype).removeprefix('torch.')}"
+    if tuple(found.shape) != tuple(expected.shape):
+        return f"is {list(found.shape)} in the file, {list(expected.shape)} in the model"
+    if found.is_floating_point() and not bool(torch.isfinite(found).all()):
+        return "holds NaN or infinite values"
+    return None
+
+
 def checkpoint_path(run_dir: Path, epoch: int) -> Path:
     return run_dir / "checkpoints" / f"epoch_{epoch:04d}.safetensors"
 

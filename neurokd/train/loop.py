@@ -36,7 +36,6 @@ from neurokd.data import DataSplits, load_dataset, make_loaders
 from neurokd.errors import CheckpointError, ConfigError, UserError
 from neurokd.eval.accuracy import evaluate
 from neurokd.io import atomic_open, write_json, write_yaml
-from neurokd.loading import tensor_problem
 from neurokd.models import TwinNet, build_model, count_parameters
 from neurokd.train import distributed as ddp
 from neurokd.train.checkpoint import (
@@ -45,6 +44,7 @@ from neurokd.train.checkpoint import (
     read_checkpoint,
     save_checkpoint,
     save_model_file,
+    tensor_problem,
 )
 from neurokd.train.objective import Objective
 from neurokd.train.optim import build_optimizer, build_scheduler
