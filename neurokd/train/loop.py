@@ -12,7 +12,8 @@ default; distillation methods plug in their own), writing the run folder:
 
 Each epoch ends with an atomic checkpoint holding model, objective modules, optimizer, scheduler and RNG
 state; ``resume=True`` restarts from the newest readable one and reproduces the uninterrupted run exactly on
-CPU (shuffling and augmentation are seeded per epoch).
+CPU (shuffling and augmentation are seeded per epoch). Under ``torchrun`` the same call runs in every process
+(see :mod:`neurokd.train.distributed`): batches are sharded, the step runs under DDP, rank 0 writes.
 """
 
 from __future__ import annotations

@@ -194,3 +194,13 @@ def test_torchrun_cli(tmp_path):
     bad = subprocess.run(cmd[:-4] + ["--batch-size", "63", "--overwrite"], capture_output=True, text=True,
                          timeout=300, env=env)
     assert bad.returncode != 0 and "config key 'data.batch_size'" in bad.stderr
+
+
+def test_ddp_unused_parameter_failure_becomes_a_config_hint():
+    from neurokd.train.distributed import explain_ddp_error
+
+    msg = ("Expected to have finished reduction in the prior iteration before starting a new one. ... enable unused "
+           "parameter detection by passing the keyword argument `find_unused_parameters=True` to DDP")
+    hint = explain_ddp_error(RuntimeError(msg))
+    assert isinstance(hint, ConfigError) and "train.ddp_find_unused" in str(hint)
+    assert explain_ddp_error(RuntimeError("CUDA out of memory")) is None
