@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import re
 import types
@@ -213,6 +214,8 @@ def _coerce(value: Any, tp: Any, path: str, meta: typing.Mapping[str, Any]) -> A
             value = float(value)  # YAML 1.1 (PyYAML) reads "3e-3" as a string
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"config key '{path}': expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"config key '{path}': expected a finite number, got {value!r}")
         _check_bounds(float(value), meta, path)
         return float(value)
     if tp is str:

@@ -43,6 +43,8 @@ def run_export(args: argparse.Namespace) -> int:
     from neurokd import load_model
     from neurokd.errors import UserError
 
+    if args.verify < 0:
+        raise UserError(f"--verify must be >= 0 (0: no check), got {args.verify}")
     model = load_model(args.run)
     if not model.is_snn:
         raise UserError(f"{args.run}: a {model.spec.arch} ANN; NIR export needs an SNN run (model.kind snn)")
