@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,11 @@ from torch import nn
 from tqdm import tqdm
 
 from neurokd.config import RunConfig, parse_dataclass
-from neurokd.data import DataSplits, load_dataset, make_loaders
+from neurokd.data import DataSplits, Loader, load_dataset, make_loaders
 from neurokd.errors import CheckpointError, ConfigError, UserError
 from neurokd.eval.accuracy import evaluate
 from neurokd.io import atomic_open, write_json, write_yaml
-from neurokd.models import TwinNet, build_model, count_parameters
+from neurokd.models import ModelSpec, TwinNet, build_model, count_parameters
 from neurokd.train import distributed as ddp
 from neurokd.train.checkpoint import (
     checkpoint_path,
@@ -359,27 +360,45 @@ def _train(
     step: nn.Module = ddp.TrainStep(model, objective)
     if info.enabled:
         step = ddp.wrap_ddp(step, device, cfg.train.ddp_find_unused)
+    setup = _Setup(cfg, info, spec, splits, model, objective, step, optimizer, scheduler, scaler, use_amp, device,
+                   channels_last, (train_loader, val_loader, test_loader), reduce)
     try:
-        return _fit(cfg, info, spec, splits, model, objective, step, optimizer, scheduler, scaler, use_amp,
-                    device, channels_last, (train_loader, val_loader, test_loader), reduce, resume, overwrite,
-                    summary_extra)
+        return _fit(setup, resume, overwrite, summary_extra)
     finally:
         ddp.restore_bn(model)
         ddp.restore_bn(objective)
 
 
-def _fit(cfg, info, spec, splits, model, objective, step, optimizer, scheduler, scaler, use_amp, device,
-         channels_last, loaders, reduce, resume, overwrite, summary_extra) -> TrainResult:
+@dataclass
+class _Setup:
+    """What one training run works with, as :func:`_train` builds it."""
+
+    cfg: RunConfig
+    info: ddp.DistInfo
+    spec: ModelSpec
+    splits: DataSplits
+    model: TwinNet
+    objective: Objective
+    step: nn.Module  # TrainStep(model, objective); DistributedDataParallel-wrapped under torchrun
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    use_amp: bool
+    device: torch.device
+    channels_last: bool
+    loaders: tuple[Loader, Loader, Loader]  # train (sharded by global batch), val, test (sharded by part)
+    reduce: Callable[[Sequence[float]], list[float]] | None  # sums evaluation counts over processes
+
+
+def _fit(setup: _Setup, resume: bool, overwrite: bool, summary_extra: dict[str, Any] | None) -> TrainResult:
     """The epochs, checkpoints and final evaluation of :func:`run_training` (rank 0 writes every file)."""
-    main = info.is_main
-    train_loader, val_loader, test_loader = loaders
+    cfg, main = setup.cfg, setup.info.is_main
     check_run_dir(cfg, resume, overwrite)  # on every rank, so a refusal stops them all alike
     ddp.barrier()  # ... and before rank 0 changes anything
     run_dir = prepare_run_dir(cfg, resume, overwrite) if main else cfg.run_dir
     ddp.barrier()
     try:
-        return _epochs(cfg, info, spec, splits, model, objective, step, optimizer, scheduler, scaler, use_amp,
-                       device, channels_last, loaders, reduce, resume, summary_extra, run_dir)
+        return _epochs(setup, resume, summary_extra, run_dir)
     except UserError:
         # bad input found only once training ran (e.g. a corrupt sample file): a fresh run folder with nothing
         # worth keeping (no checkpoint yet) is removed, so no half-made run is left behind
@@ -388,10 +407,13 @@ def _fit(cfg, info, spec, splits, model, objective, step, optimizer, scheduler, 
         raise
 
 
-def _epochs(cfg, info, spec, splits, model, objective, step, optimizer, scheduler, scaler, use_amp, device,
-            channels_last, loaders, reduce, resume, summary_extra, run_dir) -> TrainResult:
+def _epochs(setup: _Setup, resume: bool, summary_extra: dict[str, Any] | None, run_dir: Path) -> TrainResult:
+    cfg, info, spec, splits, model, objective, step = (setup.cfg, setup.info, setup.spec, setup.splits, setup.model,
+                                                       setup.objective, setup.step)
+    optimizer, scheduler, scaler, use_amp = setup.optimizer, setup.scheduler, setup.scaler, setup.use_amp
+    device, channels_last, reduce = setup.device, setup.channels_last, setup.reduce
     main = info.is_main
-    train_loader, val_loader, test_loader = loaders
+    train_loader, val_loader, test_loader = setup.loaders
     metrics_path = run_dir / "metrics.jsonl"
     start_epoch = 1
     train_seconds = 0.0
