@@ -42,7 +42,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--max-samples must be >= 1, got {args.max_samples}")
     if not 1 <= args.weight_bits <= 64:
         raise UserError(f"--weight-bits must be between 1 and 64, got {args.weight_bits}")
-    if args.latency_ms is not None and args.latency_ms <= 0:
+    if args.latency_ms is not None and not 0 < args.latency_ms < float("inf"):
         raise UserError(f"--latency-ms must be > 0, got {args.latency_ms}")
 
 

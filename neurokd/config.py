@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import os
 import re
 import types
 import typing
@@ -77,6 +79,14 @@ class TrainConfig:
     progress: bool = field(default=True, metadata={"help": "progress bars"})
     checkpoint_every: int = field(default=1, metadata={"min": 1, "help": "checkpoint every N epochs"})
     keep_checkpoints: int = field(default=2, metadata={"min": 1, "help": "epoch checkpoints kept"})
+    sync_bn: bool = field(
+        default=False,
+        metadata={"help": "multi-process runs (torchrun): BatchNorm statistics over the global batch, not per process"},
+    )
+    ddp_find_unused: bool = field(
+        default=False,
+        metadata={"help": "multi-process runs: allow trainable parameters that a step leaves unused (slower)"},
+    )
 
 
 @dataclass
@@ -119,6 +129,9 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
 
+    def __post_init__(self) -> None:
+        check_run_name(self.name)
+
     @property
     def run_dir(self) -> Path:
         return Path(self.out_dir) / self.name
@@ -128,6 +141,17 @@ class RunConfig:
 
 
 # ----------------------------------------------------------------------------------------------- validation
+
+def check_run_name(name: str, key: str = "name") -> str:
+    """``name`` must be one plain folder name: the run folder may not escape ``out_dir`` (``../x``, ``/x``,
+    ``a/b``) nor be special (empty, ``.``, ``..``, control characters)."""
+    seps = [s for s in (os.sep, os.altsep, "/", "\\") if s]
+    if (not isinstance(name, str) or not name.strip() or name in (".", "..") or any(s in name for s in seps)
+            or any(ord(c) < 32 for c in name) or Path(name).is_absolute() or Path(name).drive):
+        raise ConfigError(f"config key '{key}': {name!r} is not a plain folder name; a run name may not be empty, "
+                          "'.', '..', absolute or contain path separators (it names a folder inside out_dir)")
+    return name
+
 
 def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
@@ -194,6 +218,8 @@ def _coerce(value: Any, tp: Any, path: str, meta: typing.Mapping[str, Any]) -> A
             value = float(value)  # YAML 1.1 (PyYAML) reads "3e-3" as a string
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"config key '{path}': expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"config key '{path}': expected a finite number, got {value!r}")
         _check_bounds(float(value), meta, path)
         return float(value)
     if tp is str:
@@ -239,6 +265,8 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: not found") from None
     except OSError as e:
         raise ConfigError(f"config file {path}: cannot read ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {e.start}); is it a YAML file?") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -30,6 +30,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -53,6 +54,21 @@ def commit_tmp(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    _fsync_dir(Path(path).parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist a rename (the folder entry) too, so a power loss right after cannot undo it (POSIX only)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on folders; the rename itself is still atomic
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from neurokd.errors import CheckpointError
 from neurokd.models import ModelSpec, TwinNet, build_model
-from neurokd.train.checkpoint import list_checkpoints, read_model_file
+from neurokd.train.checkpoint import list_checkpoints, read_model_file, tensor_problem
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -41,6 +41,10 @@ def load_model(path: str | Path, map_location: str = "cpu") -> TwinNet:
             f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
             f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''})"
         )
+    for key, tensor in state.items():
+        why = tensor_problem(tensor, model.state_dict()[key])
+        if why:
+            raise CheckpointError(f"model file {file}: tensor '{key}' {why}")
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

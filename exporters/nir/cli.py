@@ -43,6 +43,8 @@ def run_export(args: argparse.Namespace) -> int:
     from neurokd import load_model
     from neurokd.errors import UserError
 
+    if args.verify < 0:
+        raise UserError(f"--verify must be >= 0 (0: no check), got {args.verify}")
     model = load_model(args.run)
     if not model.is_snn:
         raise UserError(f"{args.run}: a {model.spec.arch} ANN; NIR export needs an SNN run (model.kind snn)")
@@ -111,20 +113,27 @@ def inspect_file(path: Path, as_json: bool = False) -> int:
     """``neurokd inspect FILE.nir``: graph metadata and a node table."""
     from exporters.nir.files import read
     from exporters.nir.summary import NODE_HEADERS, graph_info, node_rows
+    from neurokd.errors import UserError
     from neurokd.tables import markdown_table
 
     graph = read(path)
-    info = graph_info(graph)
-    rows = node_rows(graph)
+    try:  # node contents come from the file: arrays of any shape or type may sit where numbers should
+        info = graph_info(graph)
+        rows = node_rows(graph)
+        runnable = _runnable(graph)
+        meta = ", ".join(f"{k}={v}" for k, v in info["metadata"].items()) or "none"
+        head = (f"{path}: NIR graph, {info['nodes']} nodes, {info['edges']} edges, {info['params']:,} parameters, "
+                f"{info['neurons']:,} neurons")
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RuntimeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"NIR file {path}: malformed node data ({type(e).__name__}: {first[:160]})") from None
     if as_json:
-        print(json.dumps({"file": str(path), **info, "runs_in_neurokd": _runnable(graph),
+        print(json.dumps({"file": str(path), **info, "runs_in_neurokd": runnable,
                           "node_table": [dict(zip(NODE_HEADERS, r)) for r in rows]}, indent=2, default=str))
         return 0
-    meta = ", ".join(f"{k}={v}" for k, v in info["metadata"].items()) or "none"
-    print(f"{path}: NIR graph, {info['nodes']} nodes, {info['edges']} edges, {info['params']:,} parameters, "
-          f"{info['neurons']:,} neurons")
+    print(head)
     print(f"metadata: {meta}")
-    print(f"runs in neurokd: {_runnable(graph)}\n")
+    print(f"runs in neurokd: {runnable}\n")
     print(markdown_table(NODE_HEADERS, rows))
     return 0
 

@@ -75,7 +75,8 @@ def _check_types(group: h5py.Group, path: Path, name: str) -> None:
     kind = _as_str(group["type"][()]) if "type" in group else None
     if kind not in KNOWN_TYPES:
         where = f"node '{name}'" if name else "the root node"
-        raise UserError(f"NIR file {path}: {where} has unknown type {kind!r} (nir 1.0.8 knows "
+        shown = repr(kind) if kind is None or len(kind) <= 40 else repr(kind[:40] + "...")
+        raise UserError(f"NIR file {path}: {where} has unknown type {shown} (nir 1.0.8 knows "
                         f"{', '.join(KNOWN_TYPES)})")
     if kind == "NIRGraph":
         nodes = group.get("nodes")

@@ -247,6 +247,10 @@ def load_profile(path: str | Path) -> ChipProfile:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ProfileError(f"chip profile {path}: file not found") from None
+    except UnicodeDecodeError:
+        raise ProfileError(f"chip profile {path}: not UTF-8 text; profiles are YAML or JSON files") from None
+    except OSError as e:
+        raise ProfileError(f"chip profile {path}: cannot read ({e.strerror})") from None
     except yaml.YAMLError as e:
         line = getattr(getattr(e, "problem_mark", None), "line", None)
         at = f" (line {line + 1})" if line is not None else ""

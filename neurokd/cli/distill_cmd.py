@@ -36,12 +36,15 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from neurokd.distill import distill
+    from neurokd.train.distributed import is_main_process
 
     cfg = config_from_args(args)
     if not args.resume and cfg.distill.method == "none":
         cfg.distill.method = "response"  # the command's default method
     result = distill(cfg, resume=args.resume, overwrite=args.overwrite)
     s = result.summary
+    if not is_main_process():  # under torchrun every process trains; rank 0 reports
+        return 0
     print(f"{s['name']}: {s['kind']} {s['arch']} T={s['T']} on {s['dataset']} by {s['method']} KD  "
           f"test_acc {s['test_acc']:.4f}  (teacher {s['teacher_test_acc']:.4f}, {s['train_seconds']:.1f}s)  "
           f"-> {result.run_dir}", file=sys.stdout)

@@ -38,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
     from neurokd.eval import evaluate
     from neurokd.tables import markdown_table
 
+    if args.T is not None and args.T < 1:
+        from neurokd.errors import UserError
+
+        raise UserError(f"--T must be >= 1, got {args.T}")
     overrides = overrides_from_args(args)
     rows, results = [], []
     for run_path in args.runs:

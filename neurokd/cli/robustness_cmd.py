@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from neurokd.io import write_json, write_text
 
+    if args.T is not None and args.T < 1:
+        raise UserError(f"--T must be >= 1, got {args.T}")
     labels = _labels(args.runs, args.names)
     models = {}
     for label, path in zip(labels, args.runs):

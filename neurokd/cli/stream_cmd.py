@@ -88,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
     from neurokd.stream import make_backend, open_events, run_stream, segment_accuracy
     from neurokd.tables import markdown_table
 
+    if args.steps_per_window < 1 or args.max_batch < 1 or args.threads < 1:
+        raise UserError("--steps-per-window, --max-batch and --threads must be >= 1")
+    if args.window_ms is not None and not 0 < args.window_ms < float("inf"):
+        raise UserError(f"--window-ms must be a positive number of milliseconds, got {args.window_ms}")
     if args.model.endswith(".net"):
         if args.backend not in (None, "loihi-fixed"):
             raise UserError(f"{args.model} is a Loihi 2 .net file: stream it with --backend loihi-fixed")
@@ -102,8 +106,6 @@ def run(args: argparse.Namespace) -> int:
     P, H, W = backend.input_shape
     sensor = defaults.get("sensor_size", (W, H, P))
     if args.window_ms is not None:
-        if args.window_ms <= 0:
-            raise UserError(f"--window-ms must be > 0, got {args.window_ms}")
         window_us = int(round(args.window_ms * 1000))
     elif "window_us" in defaults:
         window_us = defaults["window_us"] * args.steps_per_window

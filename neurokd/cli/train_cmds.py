@@ -26,10 +26,13 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from neurokd.train import run_training
+    from neurokd.train.distributed import is_main_process
 
     cfg = config_from_args(args, forced={"model.kind": args.kind})
     result = run_training(cfg, resume=args.resume, overwrite=args.overwrite)
     s = result.summary
+    if not is_main_process():  # under torchrun every process trains; rank 0 reports
+        return 0
     print(f"{s['name']}: {s['kind']} {s['arch']} on {s['dataset']}  test_acc {s['test_acc']:.4f}  "
           f"({s['train_seconds']:.1f}s)  -> {result.run_dir}", file=sys.stdout)
     return 0

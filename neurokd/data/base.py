@@ -105,13 +105,49 @@ class Loader:
         self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
         self.augment, self.num_workers, self.drop_last = augment, num_workers, drop_last
         self.epoch = 0
+        self.rank, self.world, self.by_batch = 0, 1, True
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def shard(self, rank: int, world: int, by_batch: bool) -> None:
+        """Yield only process ``rank``'s part of the data (of ``world`` processes; torch.distributed).
+
+        ``by_batch`` (training): ``batch_size`` is the *global* batch; every global batch is cut into ``world``
+        contiguous slices and rank ``r`` gets the ``r``-th, so the processes together step through exactly the
+        batches one process would. In-memory datasets even draw the same augmentations (each rank augments the
+        global batch and keeps its slice); file-backed ones augment their own slice. A last global batch with
+        fewer samples than processes is skipped (a rank would get none). Otherwise (evaluation) the dataset is
+        cut into ``world`` contiguous parts, each batched on its own, so every sample is seen exactly once.
+        """
+        self.rank, self.world, self.by_batch = rank, world, by_batch
+
+    def _global_batches(self, order: Tensor) -> list[Tensor]:
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        if self.world > 1 and self.by_batch and batches and len(batches[-1]) < self.world:
+            batches.pop()
+        return batches
+
+    def _part(self, idx: Tensor) -> Tensor:
+        n, r, w = len(idx), self.rank, self.world
+        return idx[r * n // w : (r + 1) * n // w]
+
     def __len__(self) -> int:
+        if self.world > 1 and not self.by_batch:
+            n = len(self._part(torch.arange(len(self.dataset))))
+            return -(-n // self.batch_size)
         n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        full, rest = divmod(n, self.batch_size)
+        if self.drop_last or (self.world > 1 and 0 < rest < self.world):
+            return full
+        return full + (rest > 0)
+
+    def global_batch_sizes(self) -> list[int]:
+        """Samples in each global batch of an epoch, in order (``len(self)`` entries when sharded by batch)."""
+        n = len(self.dataset)
+        return [min(self.batch_size, n - i) for i in range(0, n, self.batch_size)][: len(self)]
 
     def _order(self, g: torch.Generator) -> Tensor:
         n = len(self.dataset)
@@ -120,13 +156,24 @@ class Loader:
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         g = epoch_generator(self.seed, self.epoch)
         order = self._order(g)
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
-            batches.pop()
+        sharded = self.world > 1
+        if sharded and not self.by_batch:
+            order = self._part(order)
+        batches = self._global_batches(order)
         if isinstance(self.dataset, ArrayDataset):
             for idx in batches:
-                yield self.dataset.get_batch(idx, self.augment, g)
+                if sharded and self.by_batch and self.augment is not None:
+                    # augment the global batch so the generator's draws match a single process, keep our slice
+                    x, y = self.dataset.get_batch(idx, self.augment, g)
+                    lo, hi = self.rank * len(idx) // self.world, (self.rank + 1) * len(idx) // self.world
+                    yield x[lo:hi], y[lo:hi]
+                else:
+                    yield self.dataset.get_batch(self._part(idx) if sharded and self.by_batch else idx, self.augment, g)
             return
+        if sharded and self.by_batch:
+            batches = [self._part(b) for b in batches]
+            if self.augment is not None:
+                g = epoch_generator(self.seed * 7919 + self.rank, self.epoch)  # per-rank augmentation draws
         normalize = getattr(self.dataset, "normalize", None)
         loader = DataLoader(self.dataset, batch_sampler=[b.tolist() for b in batches], num_workers=self.num_workers)
         for x, y in loader:

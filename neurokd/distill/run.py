@@ -19,9 +19,10 @@ from neurokd.distill.objective import DistillObjective, check_distill_config
 from neurokd.distill.teachers import load_teacher
 from neurokd.errors import ConfigError
 from neurokd.eval.accuracy import evaluate
-from neurokd.models import build_model
+from neurokd.train import distributed as ddp
 from neurokd.train.loop import (
     TrainResult,
+    build_configured_model,
     configure_torch,
     effective_config,
     model_spec_for,
@@ -43,7 +44,7 @@ def build_distill_objective(
                           ".safetensors, .pt/.pth or .onnx file)")
     teacher_module = load_teacher(source, spec.input_shape, spec.num_classes, cfg.distill.teacher_arch)
     with torch.random.fork_rng():  # the probe must not shift the seeded RNG stream of the real student
-        probe = build_model(spec)
+        probe = build_configured_model(spec)
     objective = DistillObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed)
     return objective, teacher_module
 
@@ -59,14 +60,24 @@ def distill(
 ) -> TrainResult:
     """Distill ``cfg.distill``'s teacher into the student ``cfg.model`` and write the run folder."""
     cfg = effective_config(cfg, resume)
-    configure_torch(cfg)
-    splits = splits or load_dataset(cfg.data, cfg.seed)
-    objective, teacher_module = build_distill_objective(cfg, splits, teacher)
-    device = resolve_device(cfg.train.device)
-    test_loader = make_loaders(splits, cfg.data, cfg.seed)[2]
+    with ddp.distributed_session(cfg.train.device) as info:
+        configure_torch(cfg)
+        splits = splits or load_dataset(cfg.data, cfg.seed)
+        objective, teacher_module = build_distill_objective(cfg, splits, teacher)
+        device = resolve_device(ddp.process_device(cfg.train.device, info))
+        test_loader = make_loaders(splits, cfg.data, cfg.seed)[2]
+        if info.enabled:  # each process scores its share of the test split
+            test_loader.shard(info.rank, info.world, by_batch=False)
+        teacher_acc = evaluate(teacher_module.to(device), test_loader, device,
+                               reduce=ddp.all_sum if info.enabled else None)["acc"]
+        return _distill(cfg, teacher, teacher_module, objective, teacher_acc, splits, resume, overwrite,
+                        summary_extra)
+
+
+def _distill(cfg, teacher, teacher_module, objective, teacher_acc, splits, resume, overwrite, summary_extra):
     extra: dict[str, Any] = {
         "teacher": cfg.distill.teacher if teacher is None else f"<{type(teacher).__name__} module>",
-        "teacher_test_acc": evaluate(teacher_module.to(device), test_loader, device)["acc"],
+        "teacher_test_acc": teacher_acc,
     }
     if hasattr(teacher_module, "onnx_check_max_abs_diff"):
         extra["teacher_onnx_check_max_abs_diff"] = teacher_module.onnx_check_max_abs_diff

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from neurokd.errors import CheckpointError, UserError
 from neurokd.models import ARCHS, ModelSpec, build_model
-from neurokd.train.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, read_safetensors
+from neurokd.train.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, read_safetensors, tensor_problem
 
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".bin")
 ONNX_CHECK_TOL = 1e-4  # max |torch - onnxruntime| allowed, relative to max(1, max |logit|)
@@ -152,8 +152,9 @@ def _mismatch(model: nn.Module, state: dict[str, Tensor]) -> str | None:
     if missing or unexpected:
         return f"missing {missing[:2]}, unexpected {unexpected[:2]}"
     for k, v in state.items():
-        if tuple(v.shape) != tuple(expected[k].shape):
-            return f"{k} is {list(v.shape)} in the file, {list(expected[k].shape)} in the model"
+        why = tensor_problem(v, expected[k])
+        if why:
+            return f"{k} {why}"
     return None
 
 

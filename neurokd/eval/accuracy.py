@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, device: torch.device | str = "cpu", channels_last: bool = False) -> dict:
-    """``{"loss", "acc", "n"}``; ``acc`` is a fraction. The model is put in eval mode and restored after."""
+def evaluate(
+    model: nn.Module,
+    loader,
+    device: torch.device | str = "cpu",
+    channels_last: bool = False,
+    reduce: Callable[[Sequence[float]], list[float]] | None = None,
+) -> dict:
+    """``{"loss", "acc", "n"}``; ``acc`` is a fraction. The model is put in eval mode and restored after.
+
+    ``reduce`` combines ``[loss_sum, correct, count]`` over processes when each one evaluates a shard of the
+    data (``neurokd.train.distributed.all_sum``), so every process returns the whole split's numbers.
+    """
     was_training = model.training
     model.eval()
     total, correct, loss_sum = 0, 0, 0.0
@@ -24,6 +36,9 @@ def evaluate(model: nn.Module, loader, device: torch.device | str = "cpu", chann
             total += y.numel()
     finally:
         model.train(was_training)
+    if reduce is not None:
+        loss_sum, correct, total = reduce([loss_sum, correct, total])
+        correct, total = int(round(correct)), int(round(total))
     if total == 0:
         return {"loss": float("nan"), "acc": float("nan"), "n": 0}
     return {"loss": loss_sum / total, "acc": correct / total, "n": total}

@@ -43,12 +43,28 @@ def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, Tensor], dict[s
     return tensors, {"state": meta_state, "param_groups": state["param_groups"]}
 
 
-def _unflatten_optimizer(tensors: dict[str, Tensor], meta: dict[str, Any]) -> dict[str, Any]:
-    state: dict[int, dict[str, Any]] = {int(pid): dict(v) for pid, v in meta["state"].items()}
-    for name, t in tensors.items():
-        _, pid, key = name.split(".", 2)
-        state.setdefault(int(pid), {})[key] = t
-    return {"state": state, "param_groups": meta["param_groups"]}
+def _unflatten_optimizer(tensors: dict[str, Tensor], meta: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The optimizer state dict; every parameter's entry must hold the same float tensors (e.g. AdamW's
+    ``exp_avg``, ``exp_avg_sq``, ``step``), or the checkpoint was damaged."""
+    try:
+        state: dict[int, dict[str, Any]] = {int(pid): dict(v) for pid, v in meta["state"].items()}
+        for name, t in tensors.items():
+            _, pid, key = name.split(".", 2)
+            state.setdefault(int(pid), {})[key] = t
+        groups = meta["param_groups"]
+    except (KeyError, ValueError, TypeError, AttributeError):
+        raise CheckpointError(f"checkpoint {path}: optimizer state is malformed") from None
+    layouts = {tuple(sorted(k for k, v in entry.items() if isinstance(v, Tensor))) for entry in state.values()}
+    if len(layouts) > 1 or any(not t.is_floating_point() for t in tensors.values()):
+        raise CheckpointError(f"checkpoint {path}: optimizer state is inconsistent (missing, extra or non-float "
+                              "tensors); resume from an older checkpoint")
+    return {"state": state, "param_groups": groups}
+
+
+def _check_finite(tensors: dict[str, Tensor], path: Path) -> None:
+    for k, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"model file {path}: tensor '{k}' holds NaN or infinite values")
 
 
 def _json_safe(obj: dict[str, Any]) -> dict[str, Any]:
@@ -140,7 +156,10 @@ def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]
         state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
     else:
         state = tensors
-    extra = json.loads(meta["extra"]) if "extra" in meta else {}
+    if not isinstance(spec, dict):
+        raise CheckpointError(f"model file {path}: metadata 'spec' is not a model spec (a JSON object)")
+    _check_finite(state, path)
+    extra = _meta_json(meta, "extra", path) if "extra" in meta else {}
     return spec, state, extra
 
 
@@ -156,21 +175,40 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         if head not in groups:
             raise CheckpointError(f"checkpoint {path}: unexpected tensor '{k}'")
         groups[head][k if head == "optim" else rest] = v
+    _check_finite(tensors, path)
+    if "torch" not in groups["rng"] or groups["rng"]["torch"].dtype != torch.uint8:
+        raise CheckpointError(f"checkpoint {path}: no valid RNG state ('rng.torch')")
     try:
         epoch = int(meta["epoch"])
     except (KeyError, ValueError):
         raise CheckpointError(f"checkpoint {path}: metadata has no valid 'epoch'") from None
+    spec, config = _meta_json(meta, "spec", path), _meta_json(meta, "config", path)
+    if not isinstance(spec, dict) or not isinstance(config, dict):
+        raise CheckpointError(f"checkpoint {path}: metadata 'spec'/'config' are not JSON objects")
     return {
+        "path": str(path),
         "epoch": epoch,
-        "spec": _meta_json(meta, "spec", path),
-        "config": _meta_json(meta, "config", path),
+        "spec": spec,
+        "config": config,
         "model": groups["model"],
         "objective": groups["objective"],
-        "optimizer": _unflatten_optimizer(groups["optim"], _meta_json(meta, "optimizer", path)),
+        "optimizer": _unflatten_optimizer(groups["optim"], _meta_json(meta, "optimizer", path), path),
         "scheduler": _meta_json(meta, "scheduler", path),
         "scaler": json.loads(meta.get("scaler", "{}")),
         "rng": groups["rng"],
     }
+
+
+def tensor_problem(found, expected) -> str | None:
+    """Why a stored tensor cannot stand in for a model's ``expected`` one (None when it can): integer or bool data
+    for float weights (and the reverse), a different shape, or NaN/inf values."""
+    if found.is_floating_point() != expected.is_floating_point() or found.dtype == torch.bool:
+        return f"has dtype {str(found.dtype).removeprefix('torch.')}, the model needs {str(expected.dtype).removeprefix('torch.')}"
+    if tuple(found.shape) != tuple(expected.shape):
+        return f"is {list(found.shape)} in the file, {list(expected.shape)} in the model"
+    if found.is_floating_point() and not bool(torch.isfinite(found).all()):
+        return "holds NaN or infinite values"
+    return None
 
 
 def checkpoint_path(run_dir: Path, epoch: int) -> Path:

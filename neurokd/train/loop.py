@@ -12,7 +12,8 @@ default; distillation methods plug in their own), writing the run folder:
 
 Each epoch ends with an atomic checkpoint holding model, objective modules, optimizer, scheduler and RNG
 state; ``resume=True`` restarts from the newest readable one and reproduces the uninterrupted run exactly on
-CPU (shuffling and augmentation are seeded per epoch).
+CPU (shuffling and augmentation are seeded per epoch). Under ``torchrun`` the same call runs in every process
+(see :mod:`neurokd.train.distributed`): batches are sharded, the step runs under DDP, rank 0 writes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,17 +34,19 @@ from torch import nn
 from tqdm import tqdm
 
 from neurokd.config import RunConfig, parse_dataclass
-from neurokd.data import DataSplits, load_dataset, make_loaders
-from neurokd.errors import CheckpointError, UserError
+from neurokd.data import DataSplits, Loader, load_dataset, make_loaders
+from neurokd.errors import CheckpointError, ConfigError, UserError
 from neurokd.eval.accuracy import evaluate
 from neurokd.io import atomic_open, write_json, write_yaml
-from neurokd.models import TwinNet, build_model, count_parameters
+from neurokd.models import ModelSpec, TwinNet, build_model, count_parameters
+from neurokd.train import distributed as ddp
 from neurokd.train.checkpoint import (
     checkpoint_path,
     list_checkpoints,
     read_checkpoint,
     save_checkpoint,
     save_model_file,
+    tensor_problem,
 )
 from neurokd.train.objective import Objective
 from neurokd.train.optim import build_optimizer, build_scheduler
@@ -58,7 +62,10 @@ class TrainResult:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"config key 'train.device': {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"config key 'train.device': {name} requested but CUDA is not available; use cpu or auto")
     return dev
@@ -94,28 +101,77 @@ def model_spec_for(cfg: RunConfig, splits: DataSplits):
         )
     if spec.input_shape is None:
         spec.input_shape = list(splits.input_shape)
+    elif list(spec.input_shape) != list(splits.input_shape):
+        raise UserError(
+            f"config key 'model.input_shape': {list(spec.input_shape)} but dataset '{splits.name}' gives "
+            f"{list(splits.input_shape)}; leave it unset to follow the dataset"
+        )
     if splits.time_bins is not None and spec.kind == "snn" and spec.T != splits.time_bins:
         raise UserError(f"config key 'data.time_bins': {splits.time_bins} event frames per sample but the SNN runs "
                         f"model.T={spec.T}; set them equal (or leave data.time_bins unset to follow model.T)")
     return spec
 
 
+def check_time_bins(cfg: RunConfig) -> None:
+    """Event data binned into ``data.time_bins`` frames feeds an SNN one frame per step: checked before the
+    (possibly long) dataset load. :func:`model_spec_for` checks the loaded data again."""
+    from neurokd.data.events import INFO
+
+    bins = cfg.data.time_bins
+    if bins is not None and cfg.data.name in INFO and cfg.model.kind == "snn" and bins != cfg.model.T:
+        raise UserError(f"config key 'data.time_bins': {bins} event frames per sample but the SNN runs "
+                        f"model.T={cfg.model.T}; set them equal (or leave data.time_bins unset to follow model.T)")
+
+
+def build_configured_model(spec) -> TwinNet:
+    """``build_model(spec)`` for a spec from the user's config: a spec it cannot build (an arch for another input
+    rank, sizes that leave nothing to convolve) is a ConfigError naming ``model``, not a crash."""
+    try:
+        return build_model(spec)
+    except (ValueError, RuntimeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConfigError(f"config key 'model': cannot build {spec.arch} for input {spec.input_shape} "
+                          f"({first[:200]})") from None
+
+
 def _uses_conv2d(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
-def prepare_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> Path:
+def check_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> Path:
+    """The run folder ``out_dir/name`` after checking it may be used as asked (changes nothing).
+
+    ``name`` is a single folder name (checked by :class:`RunConfig`); the folder itself may not be a symbolic
+    link, which could point the run (and ``--overwrite``'s deletion) anywhere.
+    """
     run_dir = cfg.run_dir
+    _refuse_symlink(run_dir)
     if resume:
         if not run_dir.is_dir():
             raise UserError(f"cannot resume: run folder {run_dir} does not exist; start it without --resume")
         return run_dir
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} exists and is not a folder; choose another --name")
+    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        raise UserError(
+            f"run folder {run_dir} already exists; pass --resume to continue it, --overwrite to replace it, "
+            "or choose another --name"
+        )
+    return run_dir
+
+
+def _refuse_symlink(run_dir: Path) -> None:
+    if run_dir.is_symlink():
+        raise ConfigError(f"config key 'name': run folder {run_dir} is a symbolic link; neurokd writes only into "
+                          "real folders under out_dir (remove the link or choose another --name)")
+
+
+def prepare_run_dir(cfg: RunConfig, resume: bool, overwrite: bool) -> Path:
+    """Check the run folder (:func:`check_run_dir`), then create it (emptied first with ``overwrite``)."""
+    run_dir = check_run_dir(cfg, resume, overwrite)
+    if resume:
+        return run_dir
     if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise UserError(
-                f"run folder {run_dir} already exists; pass --resume to continue it, --overwrite to replace it, "
-                "or choose another --name"
-            )
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
@@ -128,28 +184,80 @@ def load_saved_config(run_dir: Path) -> RunConfig:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise UserError(f"run folder {run_dir}: no config.yaml; is this a neurokd run folder?") from None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, UnicodeDecodeError):
         raise UserError(f"run folder {run_dir}: config.yaml is not valid YAML") from None
+    except OSError as e:
+        raise UserError(f"run folder {run_dir}: cannot read config.yaml ({e.strerror})") from None
+    if data is not None and not isinstance(data, dict):
+        raise UserError(f"run folder {run_dir}: config.yaml is not a mapping of config keys")
     return parse_dataclass(RunConfig, data or {})
 
 
 def effective_config(cfg: RunConfig, resume: bool) -> RunConfig:
-    """``cfg``, or for a resumed run the config saved in its folder (only ``train.progress`` is the caller's)."""
+    """``cfg``, or for a resumed run the config saved in its folder (only ``train.progress`` and the folder's
+    location, ``out_dir``/``name``, are the caller's)."""
     if not resume:
         return cfg
+    _refuse_symlink(cfg.run_dir)
     saved = load_saved_config(cfg.run_dir)
     saved.train.progress = cfg.train.progress
+    # the folder being resumed is where the run lives now (it may have been moved or copied): never the
+    # out_dir/name recorded inside it, which would send the writes elsewhere
+    saved.out_dir, saved.name = cfg.out_dir, cfg.name
     return saved
 
 
 def _latest_checkpoint(run_dir: Path) -> dict[str, Any] | None:
-    """Newest checkpoint that reads cleanly (a damaged newest one falls back to the previous)."""
-    for _epoch, path in reversed(list_checkpoints(run_dir)):
+    """Newest checkpoint that reads cleanly (a damaged newest one falls back to the previous); None when there
+    is none yet. Checkpoints that exist but are all unreadable stop the resume rather than start over."""
+    found = list_checkpoints(run_dir)
+    errors = []
+    for _epoch, path in reversed(found):
         try:
             return read_checkpoint(path)
         except CheckpointError as e:
+            errors.append(str(e))
             print(f"neurokd: skipping unreadable checkpoint: {e}", file=sys.stderr)
+    if found:
+        raise CheckpointError(f"cannot resume {run_dir}: none of its {len(found)} checkpoints is readable "
+                              f"({errors[0]}); start over with --overwrite")
     return None
+
+
+def _restore(ckpt: dict[str, Any], spec, model, objective, optimizer, scheduler, scaler) -> None:
+    """Load a checkpoint's training state; one that does not fit this run is a CheckpointError."""
+    where = f"checkpoint {ckpt.get('path', '')} (epoch {ckpt['epoch']})"
+    if ckpt["spec"] != json.loads(json.dumps(spec.to_dict())):
+        raise CheckpointError(f"{where}: records another model spec than the run's config.yaml; remove it to "
+                              "resume from an older one")
+    for module, part in ((model, "model"), (objective, "objective")):
+        expected = module.state_dict()
+        for key, tensor in ckpt[part].items():
+            why = tensor_problem(tensor, expected[key]) if key in expected else None
+            if why:
+                raise CheckpointError(f"{where}: tensor '{part}.{key}' {why}; remove it to resume from an older one")
+    try:
+        model.load_state_dict(ckpt["model"])
+        if ckpt["objective"]:
+            objective.load_state_dict(ckpt["objective"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        for group in optimizer.param_groups:  # moment tensors must match their parameters
+            for p in group["params"]:
+                for key, value in optimizer.state.get(p, {}).items():
+                    if isinstance(value, torch.Tensor) and value.ndim and value.shape != p.shape:
+                        raise ValueError(f"optimizer state '{key}' is {list(value.shape)} for a parameter "
+                                         f"{list(p.shape)}")
+        scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt["scaler"]:
+            scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        for i in range(torch.cuda.device_count()):
+            if f"cuda.{i}" in ckpt["rng"]:
+                torch.cuda.set_rng_state(ckpt["rng"][f"cuda.{i}"], i)
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(f"{where}: does not fit this run's model/optimizer ({type(e).__name__}: "
+                              f"{first[:160]}); remove it to resume from an older one") from None
 
 
 def _truncate_metrics(path: Path, upto_epoch: int) -> None:
@@ -189,21 +297,42 @@ def run_training(
     overwrite: bool = False,
     summary_extra: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Train, checkpoint every epoch, evaluate on the test split and write the run folder."""
+    """Train, checkpoint every epoch, evaluate on the test split and write the run folder.
+
+    Under torchrun (``WORLD_SIZE > 1``) every process calls this; they share the work (see
+    :mod:`neurokd.train.distributed`) and rank 0 writes the run folder.
+    """
     cfg = effective_config(cfg, resume)
+    with ddp.distributed_session(cfg.train.device):
+        return _train(cfg, objective, splits, model, resume, overwrite, summary_extra)
+
+
+def _train(
+    cfg: RunConfig,
+    objective: Objective | None,
+    splits: DataSplits | None,
+    model: TwinNet | None,
+    resume: bool,
+    overwrite: bool,
+    summary_extra: dict[str, Any] | None,
+) -> TrainResult:
+    info = ddp.current()
     if objective is None and cfg.distill.method != "none":
         raise UserError(
             f"config key 'distill.method': {cfg.distill.method} needs its teacher; run it with `neurokd distill` "
             "(neurokd teacher/train optimise cross-entropy only)"
         )
     configure_torch(cfg)
+    check_time_bins(cfg)
     splits = splits or load_dataset(cfg.data, cfg.seed, T=cfg.model.T)
     spec = model_spec_for(cfg, splits)
     cfg.model = spec
-    device = resolve_device(cfg.train.device)
+    device = resolve_device(ddp.process_device(cfg.train.device, info))
+    if info.enabled:
+        ddp.check_batch_size(cfg.data.batch_size, info.world)
 
     seed_everything(cfg.seed)
-    model = model or build_model(spec)
+    model = model or build_configured_model(spec)
     objective = objective or Objective()
     model.to(device)
     objective.to(device)
@@ -212,41 +341,102 @@ def run_training(
         model.to(memory_format=torch.channels_last)
 
     train_loader, val_loader, test_loader = make_loaders(splits, cfg.data, cfg.seed)
+    reduce = None
+    if info.enabled:
+        train_loader.shard(info.rank, info.world, by_batch=True)
+        val_loader.shard(info.rank, info.world, by_batch=False)
+        test_loader.shard(info.rank, info.world, by_batch=False)
+        reduce = ddp.all_sum
     if len(train_loader) == 0:
         raise UserError(f"dataset '{splits.name}': the training split is empty")
+    if info.enabled and cfg.train.sync_bn:
+        ddp.convert_sync_bn(model, device)
+        ddp.convert_sync_bn(objective, device)
     optimizer = build_optimizer([model, objective], cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.optim, len(train_loader))
     use_amp = cfg.train.amp and device.type == "cuda"
-    # bf16 needs no loss scaling (fp32's exponent range), so the scaler stays CUDA-fp16 only
-    use_bf16 = cfg.train.cpu_bf16 and device.type == "cpu"
-    autocast_dtype = torch.bfloat16 if use_bf16 else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    # what one step runs: the objective on the model; under torchrun wrapped in DDP (model + objective modules)
+    step: nn.Module = ddp.TrainStep(model, objective)
+    if info.enabled:
+        step = ddp.wrap_ddp(step, device, cfg.train.ddp_find_unused)
+    setup = _Setup(cfg, info, spec, splits, model, objective, step, optimizer, scheduler, scaler, use_amp, device,
+                   channels_last, (train_loader, val_loader, test_loader), reduce)
+    try:
+        return _fit(setup, resume, overwrite, summary_extra)
+    finally:
+        ddp.restore_bn(model)
+        ddp.restore_bn(objective)
 
-    run_dir = prepare_run_dir(cfg, resume, overwrite)
+
+@dataclass
+class _Setup:
+    """What one training run works with, as :func:`_train` builds it."""
+
+    cfg: RunConfig
+    info: ddp.DistInfo
+    spec: ModelSpec
+    splits: DataSplits
+    model: TwinNet
+    objective: Objective
+    step: nn.Module  # TrainStep(model, objective); DistributedDataParallel-wrapped under torchrun
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    use_amp: bool
+    device: torch.device
+    channels_last: bool
+    loaders: tuple[Loader, Loader, Loader]  # train (sharded by global batch), val, test (sharded by part)
+    reduce: Callable[[Sequence[float]], list[float]] | None  # sums evaluation counts over processes
+
+
+def _fit(setup: _Setup, resume: bool, overwrite: bool, summary_extra: dict[str, Any] | None) -> TrainResult:
+    """The epochs, checkpoints and final evaluation of :func:`run_training` (rank 0 writes every file)."""
+    cfg, main = setup.cfg, setup.info.is_main
+    check_run_dir(cfg, resume, overwrite)  # on every rank, so a refusal stops them all alike
+    ddp.barrier()  # ... and before rank 0 changes anything
+    run_dir = prepare_run_dir(cfg, resume, overwrite) if main else cfg.run_dir
+    ddp.barrier()
+    try:
+        return _epochs(setup, resume, summary_extra, run_dir)
+    except UserError:
+        # bad input found only once training ran (e.g. a corrupt sample file): a fresh run folder with nothing
+        # worth keeping (no checkpoint yet) is removed, so no half-made run is left behind
+        if main and not resume and not list_checkpoints(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _epochs(setup: _Setup, resume: bool, summary_extra: dict[str, Any] | None, run_dir: Path) -> TrainResult:
+    cfg, info, spec, splits, model, objective, step = (setup.cfg, setup.info, setup.spec, setup.splits, setup.model,
+                                                       setup.objective, setup.step)
+    optimizer, scheduler, scaler, use_amp = setup.optimizer, setup.scheduler, setup.scaler, setup.use_amp
+    # bf16 needs no loss scaling (fp32's exponent range), so the scaler stays CUDA-fp16 only
+    use_bf16 = cfg.train.cpu_bf16 and setup.device.type == "cpu"
+    autocast_dtype = torch.bfloat16 if use_bf16 else torch.float16
+    device, channels_last, reduce = setup.device, setup.channels_last, setup.reduce
+    main = info.is_main
+    train_loader, val_loader, test_loader = setup.loaders
     metrics_path = run_dir / "metrics.jsonl"
     start_epoch = 1
     train_seconds = 0.0
     if resume:
+        if main:  # temporary files of writes a crash cut short (never renamed into place): drop them
+            for tmp in [*run_dir.glob(".*.tmp"), *run_dir.glob("checkpoints/.*.tmp")]:
+                tmp.unlink(missing_ok=True)
         ckpt = _latest_checkpoint(run_dir)
         if ckpt is not None:
-            model.load_state_dict(ckpt["model"])
-            if ckpt["objective"]:
-                objective.load_state_dict(ckpt["objective"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            if ckpt["scaler"]:
-                scaler.load_state_dict(ckpt["scaler"])
-            torch.set_rng_state(ckpt["rng"]["torch"])
-            for i in range(torch.cuda.device_count()):
-                if f"cuda.{i}" in ckpt["rng"]:
-                    torch.cuda.set_rng_state(ckpt["rng"][f"cuda.{i}"], i)
+            _restore(ckpt, spec, model, objective, optimizer, scheduler, scaler)
             start_epoch = ckpt["epoch"] + 1
-            _truncate_metrics(metrics_path, ckpt["epoch"])
+            if main:
+                _truncate_metrics(metrics_path, ckpt["epoch"])
             train_seconds = _recorded_train_seconds(metrics_path)
-        else:
+        elif main:
             _truncate_metrics(metrics_path, 0)
-    write_yaml(run_dir / "config.yaml", cfg.to_dict())
-    write_json(run_dir / "model.json", spec.to_dict())
+    if main:
+        write_yaml(run_dir / "config.yaml", cfg.to_dict())
+        write_json(run_dir / "model.json", spec.to_dict())
+    ddp.barrier()
 
     epochs = cfg.optim.epochs
     best_val = max((r.get("val_acc", 0.0) for r in _read_metrics(metrics_path)), default=0.0)
@@ -258,18 +448,32 @@ def run_training(
         objective.train()
         loss_sum, correct, seen = 0.0, 0, 0
         parts_sum: dict[str, float] = {}
+        show = cfg.train.progress and main
         bar = tqdm(
-            train_loader, desc=f"{cfg.name} {epoch}/{epochs}", leave=False, disable=not cfg.train.progress,
+            train_loader, desc=f"{cfg.name} {epoch}/{epochs}", leave=False, disable=not show,
             file=sys.stderr, dynamic_ncols=True,
         )
-        for x, y in bar:
+        batch_sizes = train_loader.global_batch_sizes()
+        for i, (x, y) in enumerate(bar):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if channels_last and x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_amp or use_bf16):
-                out = objective(model, x, y)
+            try:
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=use_amp or use_bf16):
+                    out = step(x, y)
+            except RuntimeError as e:
+                hint = ddp.explain_ddp_error(e) if info.enabled else None
+                if hint is None:
+                    raise
+                raise hint from None
+            loss = out.loss
+            if info.enabled:
+                # DDP averages gradients over ranks; weighting each rank's batch-mean loss by its share of the
+                # global batch makes that average the gradient of the global batch's mean loss (shards of a
+                # last, short batch may differ by one sample)
+                loss = loss * (y.shape[0] * info.world / batch_sizes[i])
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(out.loss).backward()
+            scaler.scale(loss).backward()
             if cfg.optim.grad_clip:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
@@ -285,7 +489,15 @@ def run_training(
                 parts_sum[k] = parts_sum.get(k, 0.0) + v * n
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
         bar.close()
-        val = evaluate(model, val_loader, device, channels_last) if len(splits.val) else {"loss": None, "acc": None}
+        if info.enabled:
+            keys = sorted(parts_sum)
+            loss_sum, correct, seen, *parts = ddp.all_sum([loss_sum, correct, seen, *(parts_sum[k] for k in keys)])
+            correct, seen = int(round(correct)), int(round(seen))
+            parts_sum = dict(zip(keys, parts))
+            ddp.broadcast_buffers(model)  # every rank evaluates (and rank 0 saves) rank 0's BN statistics
+            ddp.broadcast_buffers(objective)
+        val = (evaluate(model, val_loader, device, channels_last, reduce) if len(splits.val)
+               else {"loss": None, "acc": None})
         epoch_s = time.perf_counter() - t0
         train_seconds += epoch_s
         record = {
@@ -300,7 +512,7 @@ def run_training(
         }
         if val["acc"] is not None:
             best_val = max(best_val, val["acc"])
-        if cfg.train.progress:
+        if show:
             va = "-" if val["acc"] is None else f"{val['acc']:.4f}"
             tqdm.write(
                 f"[{cfg.name}] epoch {epoch}/{epochs}  loss {record['train_loss']:.4f}  "
@@ -308,18 +520,21 @@ def run_training(
                 file=sys.stderr,
             )
         # metrics line first: a crash before the checkpoint lands makes resume redo this epoch and drop the line
-        _append_metrics(metrics_path, record)
-        if epoch % cfg.train.checkpoint_every == 0 or epoch == epochs:
+        if main:
+            _append_metrics(metrics_path, record)
+        if main and (epoch % cfg.train.checkpoint_every == 0 or epoch == epochs):
             save_checkpoint(
                 checkpoint_path(run_dir, epoch), model=model, spec=spec.to_dict(), config=cfg.to_dict(),
                 epoch=epoch, optimizer=optimizer, scheduler=scheduler,
                 objective_state=objective.state_dict(), scaler_state=scaler.state_dict() if use_amp else None,
             )
             _prune_checkpoints(run_dir, cfg.train.keep_checkpoints)
+        ddp.barrier()
 
-    test = evaluate(model, test_loader, device, channels_last)
+    test = evaluate(model, test_loader, device, channels_last, reduce)
     model.to(memory_format=torch.contiguous_format)
-    save_model_file(run_dir / "model.safetensors", model, spec.to_dict())
+    if main:
+        save_model_file(run_dir / "model.safetensors", model, spec.to_dict())
     summary = {
         "name": cfg.name,
         "dataset": splits.name,
@@ -334,9 +549,12 @@ def run_training(
         "params": count_parameters(model),
         "train_seconds": round(train_seconds, 3),
         "device": str(device),
+        **({"processes": info.world, "sync_bn": cfg.train.sync_bn} if info.enabled else {}),
         **(summary_extra or {}),
     }
-    write_json(run_dir / "summary.json", summary)
+    if main:
+        write_json(run_dir / "summary.json", summary)
+    ddp.barrier()
     return TrainResult(run_dir, model, summary)
 
 
