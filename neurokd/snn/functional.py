@@ -236,7 +236,8 @@ def lif_rate_trace(
     """Spikes ``[T, B, ...]`` for ``x: [T, B, ...]`` continuing from ``trace`` (updated in place).
 
     The spikes are those of :func:`lif_sequence` (the same float operations in the same order); on top, the
-    trace accumulates the firing rate and the eligibilities documented on :class:`RateTrace`.
+    trace accumulates the firing rate and the eligibilities documented on :class:`RateTrace`. Every step works
+    in place in preallocated buffers: this loop is the spike pass's main cost next to the convolutions.
     """
     if reset not in RESETS:
         raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
@@ -246,33 +247,49 @@ def lif_rate_trace(
     acc = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
     s_all = torch.empty_like(x)
     if trace.rate_sum is None:
-        shape = x.shape[1:]
-        trace.rate_sum = torch.zeros(shape, dtype=acc, device=x.device)
-        trace.kappa_sum = torch.zeros(shape, dtype=acc, device=x.device)
-        trace.e = torch.ones(shape, dtype=acc, device=x.device)
+        z = torch.zeros(x.shape[1:], dtype=acc, device=x.device)
+        trace.rate_sum, trace.kappa_sum, trace.e = z, z.clone(), torch.ones_like(z)
         if trace.track_beta:
-            trace.kappa_beta_sum = torch.zeros(shape, dtype=acc, device=x.device)
-            trace.eb = torch.zeros(shape, dtype=acc, device=x.device)
+            trace.kappa_beta_sum, trace.eb = z.clone(), z.clone()
+    e, eb = trace.e, trace.eb
+    h = torch.empty_like(x[0])
+    sg = torch.empty(x.shape[1:], dtype=acc, device=x.device)
     for t in range(x.shape[0]):
-        if trace.v is None:
-            h = x[t].clone()
+        v = trace.v
+        if v is None:
+            h.copy_(x[t])
+            v = trace.v = torch.empty_like(h)
         else:
-            h = torch.mul(trace.v, beta)
+            torch.mul(v, beta, out=h)
             h.add_(x[t])
         s = s_all[t]
         torch.gt(h, threshold, out=s)
-        sg = surrogate.grad(h - threshold).to(acc)
-        trace.rate_sum.add_(s)
-        trace.kappa_sum.addcmul_(sg, trace.e)
-        if trace.track_beta:
-            trace.kappa_beta_sum.addcmul_(sg, trace.eb)
-        dvdh = _dv_dh(h, threshold, subtract, surrogate, detach_reset, None)
-        v = _reset_value(h, s, threshold, subtract)
-        # e <- 1 + beta d e ; eb <- v + beta d eb  (d = 1 where dvdh is None)
-        bd = beta if dvdh is None else dvdh.to(acc).mul_(beta)
-        trace.e.mul_(bd).add_(1.0)
-        if trace.track_beta:
-            trace.eb.mul_(bd).add_(v)
-        trace.v = v
+        surrogate.grad_(torch.sub(h, threshold, out=sg))
+        trace.kappa_sum.addcmul_(sg, e)
+        if eb is not None:
+            trace.kappa_beta_sum.addcmul_(sg, eb)
+        # the next step's eligibilities need d = dv/dh of this step (before h is overwritten by the reset)
+        if detach_reset:
+            # subtract: d = 1; zero: d = 1 - s, i.e. x * d = x - x * s
+            e.mul_(beta)
+            if not subtract:
+                e.addcmul_(e, s, value=-1.0)
+            e.add_(1.0)
+            if eb is not None:
+                eb.mul_(beta)
+                if not subtract:
+                    eb.addcmul_(eb, s, value=-1.0)
+        else:
+            bd = _dv_dh(h, threshold, subtract, surrogate, False, None).to(acc).mul_(beta)
+            e.mul_(bd).add_(1.0)
+            if eb is not None:
+                eb.mul_(bd)
+        if subtract:
+            torch.add(h, s, alpha=-threshold, out=v)  # h - theta*s
+        else:
+            torch.addcmul(h, h, s, value=-1.0, out=v)  # h - h*s
+        if eb is not None:
+            eb.add_(v)
         trace.steps += 1
+    trace.rate_sum.add_(s_all.sum(0, dtype=acc))
     return s_all

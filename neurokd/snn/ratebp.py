@@ -50,7 +50,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neurokd.snn.folding import fold, unfold
@@ -94,10 +93,8 @@ class _BNStats:
     mean: Tensor | None = None
     m2: Tensor | None = None
 
-    def add(self, x: Tensor) -> None:
-        dims = [0] + list(range(2, x.ndim))
-        nb = x.numel() // x.shape[1]
-        var_b, mean_b = torch.var_mean(x.float() if x.dtype != torch.float64 else x, dim=dims, correction=0)
+    def add(self, mean_b: Tensor, var_b: Tensor, nb: int) -> None:
+        """Merge a batch of ``nb`` samples per channel with mean ``mean_b`` and biased variance ``var_b``."""
         if self.mean is None:
             self.n, self.mean, self.m2 = nb, mean_b, var_b * nb
             return
@@ -173,8 +170,11 @@ class _Passes:
     def spike_bn(self, bn: nn.Module):
         def forward(x: Tensor) -> Tensor:
             key = self._key(bn)
-            self.stats.setdefault(key, _BNStats()).add(x)
-            return F.batch_norm(x, None, None, bn.weight, bn.bias, True, 0.0, bn.eps)
+            # the op F.batch_norm runs in training mode, which also hands back the batch mean and 1/std
+            y, mean, invstd = torch.native_batch_norm(x, bn.weight, bn.bias, None, None, True, 0.0, bn.eps)
+            var = invstd.double().pow(-2).sub_(bn.eps).clamp_min_(0.0)
+            self.stats.setdefault(key, _BNStats()).add(mean.double(), var, x.numel() // x.shape[1])
+            return y
 
         return forward
 
@@ -292,4 +292,30 @@ def rate_forward(
     return logits, feats
 
 
-__all__ = ["DEFAULT_CHUNK", "rate_forward"]
+def gradient_cosines(
+    model: TwinNet, x: Tensor, y: Tensor, chunk: int | None = None
+) -> dict[str, float]:
+    """Cosine similarity, per parameter tensor, between the rate-BP and the BPTT gradient of the cross-entropy
+    of the time-mean logits on ``(x, y)``. Both start from the same state (BatchNorm buffers are restored, the
+    parameters' ``.grad`` are left as they were). A parameter with a zero gradient under both gets ``1.0``."""
+    import copy
+
+    import torch.nn.functional as F
+
+    def grads(use_rate: bool) -> dict[str, Tensor]:
+        m = copy.deepcopy(model)
+        m.zero_grad(set_to_none=True)
+        logits = rate_forward(m, x, chunk=chunk)[0] if use_rate else m(x)
+        F.cross_entropy(logits, y).backward()
+        return {n: p.grad.detach().flatten().double() for n, p in m.named_parameters() if p.grad is not None}
+
+    bptt, rate = grads(False), grads(True)
+    out = {}
+    for name, g in bptt.items():
+        r = rate.get(name, torch.zeros_like(g))
+        ng, nr = g.norm(), r.norm()
+        out[name] = 1.0 if ng == 0 and nr == 0 else float(g @ r / (ng * nr).clamp_min(1e-300))
+    return out
+
+
+__all__ = ["DEFAULT_CHUNK", "gradient_cosines", "rate_forward"]
