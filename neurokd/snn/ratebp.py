@@ -191,6 +191,9 @@ class _Passes:
     def rate_bn(self, bn: nn.Module):
         def forward(c: Tensor) -> Tensor:
             st = self.stats[self._key(bn)]
+            dtype = c.dtype
+            if dtype in (torch.float16, torch.bfloat16):
+                c = c.float()  # batch statistics of a half-precision rate input are too coarse
             dims = [0] + list(range(2, c.ndim))
             var_r, mean_r = torch.var_mean(c, dim=dims, correction=0)
             mean = st.mean.to(c.dtype) + mean_r - mean_r.detach()
@@ -199,7 +202,7 @@ class _Passes:
             y = (c - mean.view(shape)) * torch.rsqrt(var.view(shape) + bn.eps)
             if bn.weight is not None:
                 y = y * bn.weight.view(shape) + bn.bias.view(shape)
-            return y
+            return y.to(dtype)
 
         return forward
 

@@ -140,7 +140,11 @@ def test_rate_pass_values_equal_the_spike_forward(arch, reset):
     logits, feats = rate_forward(model, x, taps)
     torch.testing.assert_close(logits, ref, rtol=1e-5, atol=1e-6)
     for n in taps:
-        torch.testing.assert_close(feats[n], rec[n].reshape(3, -1, *rec[n].shape[1:]).mean(0), rtol=1e-6, atol=1e-6)
+        ref_rate = rec[n].reshape(3, -1, *rec[n].shape[1:]).mean(0)
+        if arch == "vgg11":  # stages end in average pooling of the spikes: equal up to float rounding
+            torch.testing.assert_close(feats[n], ref_rate, rtol=1e-6, atol=1e-6)
+        else:  # stages end in neurons: the spike pass is the BPTT forward spike for spike
+            assert torch.equal(feats[n], ref_rate), n
     for (k, a), b in zip(model.state_dict().items(), ref_model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
     model.eval()
