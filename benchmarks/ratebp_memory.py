@@ -236,6 +236,7 @@ def main() -> None:
     p.add_argument("--max-mb", type=float, default=8000.0,
                    help="skip (and extrapolate) BPTT cases predicted to need more memory than this")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--redo", action="store_true", help="re-measure cases already in --out (default: keep them)")
     p.add_argument("--case", nargs=3, metavar=("ARCH", "T", "METHOD"), help=argparse.SUPPRESS)
     args = p.parse_args()
 
@@ -268,7 +269,7 @@ def main() -> None:
         for T in sorted(args.T):
             for method in METHODS:
                 cell = res[arch].setdefault(str(T), {})
-                if method in cell and not cell[method].get("extrapolated"):
+                if method in cell and not cell[method].get("extrapolated") and not args.redo:
                     continue
                 if method == "bptt":
                     done = [(int(t), c["bptt"]) for t, c in res[arch].items()
