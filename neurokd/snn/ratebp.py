@@ -73,7 +73,8 @@ class _RateSTE(torch.autograd.Function):
     def forward(ctx, c, beta, r, kappa, kappa_beta):  # type: ignore[override]
         ctx.save_for_backward(kappa, kappa_beta)
         ctx.beta_shape = beta.shape if isinstance(beta, Tensor) else None
-        return r.to(c.dtype).clone()
+        # returned as is, autograd hands out a view of r: no copy of the rates (r is never modified afterwards)
+        return r if r.dtype == c.dtype else r.to(c.dtype)
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
