@@ -235,9 +235,10 @@ def lif_rate_trace(
 ) -> Tensor:
     """Spikes ``[T, B, ...]`` for ``x: [T, B, ...]`` continuing from ``trace`` (updated in place).
 
-    The spikes are those of :func:`lif_sequence` (the same float operations in the same order); on top, the
-    trace accumulates the firing rate and the eligibilities documented on :class:`RateTrace`. Every step works
-    in place in preallocated buffers: this loop is the spike pass's main cost next to the convolutions.
+    The spikes are those of :func:`lif_sequence` (the same membrane values, bit for bit); on top, the trace
+    accumulates the firing rate and the eligibilities documented on :class:`RateTrace`. Every step works in place
+    in preallocated buffers with as few tensor ops as possible (10 for the default detached zero reset): this loop
+    is the spike pass's main cost next to the convolutions.
     """
     if reset not in RESETS:
         raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
@@ -252,7 +253,11 @@ def lif_rate_trace(
         if trace.track_beta:
             trace.kappa_beta_sum, trace.eb = z.clone(), z.clone()
     e, eb = trace.e, trace.eb
+    bf = float(beta)
+    zero_detached = detach_reset and not subtract
+    one = torch.ones((), dtype=acc, device=x.device)
     h = torch.empty_like(x[0])
+    keep = torch.empty_like(h) if zero_detached else None  # 1 - s
     sg = torch.empty(x.shape[1:], dtype=acc, device=x.device)
     for t in range(x.shape[0]):
         v = trace.v
@@ -264,32 +269,32 @@ def lif_rate_trace(
             h.add_(x[t])
         s = s_all[t]
         torch.gt(h, threshold, out=s)
-        surrogate.grad_(torch.sub(h, threshold, out=sg))
-        trace.kappa_sum.addcmul_(sg, e)
+        g, scale = surrogate.scaled_grad_(torch.sub(h, threshold, out=sg))
+        trace.kappa_sum.addcmul_(g, e, value=scale)
         if eb is not None:
-            trace.kappa_beta_sum.addcmul_(sg, eb)
-        # the next step's eligibilities need d = dv/dh of this step (before h is overwritten by the reset)
-        if detach_reset:
-            # subtract: d = 1; zero: d = 1 - s, i.e. x * d = x - x * s
-            e.mul_(beta)
-            if not subtract:
-                e.addcmul_(e, s, value=-1.0)
-            e.add_(1.0)
-            if eb is not None:
-                eb.mul_(beta)
-                if not subtract:
-                    eb.addcmul_(eb, s, value=-1.0)
+            trace.kappa_beta_sum.addcmul_(g, eb, value=scale)
+        # next step's eligibilities: e <- 1 + beta d e, eb <- v + beta d eb, with d = dv/dh of this step
+        bd = None
+        if zero_detached:
+            torch.le(h, threshold, out=keep)
+            torch.addcmul(one, e, keep, value=bf, out=e)
+        elif detach_reset:  # subtract: d = 1
+            e.mul_(bf).add_(1.0)
         else:
             bd = _dv_dh(h, threshold, subtract, surrogate, False, None).to(acc).mul_(beta)
             e.mul_(bd).add_(1.0)
-            if eb is not None:
-                eb.mul_(bd)
+        # the reset, exactly as lif_sequence computes it (h - theta*s, or h - h*s == h*(1-s) bit for bit)
         if subtract:
-            torch.add(h, s, alpha=-threshold, out=v)  # h - theta*s
+            torch.add(h, s, alpha=-threshold, out=v)
         else:
-            torch.addcmul(h, h, s, value=-1.0, out=v)  # h - h*s
+            torch.mul(h, keep, out=v) if zero_detached else torch.addcmul(h, h, s, value=-1.0, out=v)
         if eb is not None:
-            eb.add_(v)
+            if zero_detached:
+                torch.addcmul(v, eb, keep, value=bf, out=eb)
+            elif detach_reset:
+                torch.add(v, eb, alpha=bf, out=eb)
+            else:
+                eb.mul_(bd).add_(v)
         trace.steps += 1
     trace.rate_sum.add_(s_all.sum(0, dtype=acc))
     return s_all

@@ -86,6 +86,43 @@ class _RateSTE(torch.autograd.Function):
         return gc, gb, None, None, None
 
 
+class _RateBN(torch.autograd.Function):
+    """Rate-pass BatchNorm: ``y = (c - mean_s) / sqrt(var_s + eps) * w + b`` with the spike pass's statistics as
+    values, and the gradient of ``y`` as if ``mean``/``var`` were ``c``'s own batch statistics (straight-through,
+    the reference code's ``mean_s + mean_c - mean_c.detach()``), in one fused backward:
+
+        dL/dc = w inv (g - mean(g)) - w inv^3 (c - mean_c) mean(g (c - mean_s))     (means per channel)
+        dL/dw = inv sum(g (c - mean_s)),   dL/db = sum(g)
+    """
+
+    @staticmethod
+    def forward(ctx, c, weight, bias, mean_s, var_s, eps):  # type: ignore[override]
+        dims = [0, *range(2, c.ndim)]
+        shape = [1, -1] + [1] * (c.ndim - 2)
+        inv = torch.rsqrt(var_s + eps)
+        scale = inv if weight is None else inv * weight
+        shift = -mean_s * scale if bias is None else bias - mean_s * scale
+        ctx.save_for_backward(c, weight, inv, mean_s, c.mean(dims))
+        ctx.dims, ctx.shape = dims, shape
+        return torch.addcmul(shift.view(shape), c, scale.view(shape))
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        c, weight, inv, mean_s, mean_c = ctx.saved_tensors
+        dims, shape = ctx.dims, ctx.shape
+        n = c.numel() // c.shape[1]
+        sum_g = g.sum(dims)
+        sum_gx = (g * c).sum(dims) - mean_s * sum_g  # sum g (c - mean_s)
+        w = 1.0 if weight is None else weight
+        a = w * inv
+        b = -(w * inv.pow(3)) * (sum_gx / n)
+        d = -a * (sum_g / n) - b * mean_c
+        gc = torch.addcmul(d.view(shape), g, a.view(shape)).addcmul_(c, b.view(shape))
+        gw = inv * sum_gx if weight is not None and ctx.needs_input_grad[1] else None
+        gb = sum_g if ctx.needs_input_grad[2] else None
+        return gc, gw, gb, None, None, None
+
+
 @dataclass
 class _BNStats:
     """Exact per-channel mean and biased variance over all samples seen (Chan et al.'s pairwise merge)."""
@@ -195,14 +232,9 @@ class _Passes:
             dtype = c.dtype
             if dtype in (torch.float16, torch.bfloat16):
                 c = c.float()  # batch statistics of a half-precision rate input are too coarse
-            dims = [0] + list(range(2, c.ndim))
-            var_r, mean_r = torch.var_mean(c, dim=dims, correction=0)
-            mean = st.mean.to(c.dtype) + mean_r - mean_r.detach()
-            var = st.var.to(c.dtype) + var_r - var_r.detach()
-            shape = [1, -1] + [1] * (c.ndim - 2)
-            y = (c - mean.view(shape)) * torch.rsqrt(var.view(shape) + bn.eps)
-            if bn.weight is not None:
-                y = y * bn.weight.view(shape) + bn.bias.view(shape)
+            w = None if bn.weight is None else bn.weight.to(c.dtype)
+            b = None if bn.bias is None else bn.bias.to(c.dtype)
+            y = _RateBN.apply(c, w, b, st.mean.to(c.dtype), st.var.to(c.dtype), bn.eps)
             return y.to(dtype)
 
         return forward

@@ -290,3 +290,25 @@ def test_gradient_bounds_against_bptt(reset):
             assert cos[name] > 1 - 1e-5, (T, name, cos[name])
         assert min(cos.values()) >= 0.9, (T, cos)
     assert min(gradient_cosines(_cnn(8, reset), x, y).values()) >= 0.9  # default chunk (4): ghost BN over time
+
+
+def test_fused_rate_batchnorm_equals_straight_through_autograd():
+    """The rate pass's BatchNorm: spike-pass statistics as values, the rate input's batch statistics for the
+    gradient; its fused backward equals autograd through the reference code's straight-through construction."""
+    from neurokd.snn.ratebp import _RateBN
+
+    g = torch.Generator().manual_seed(0)
+    c = (torch.randn(5, 3, 4, 4, generator=g, dtype=torch.float64) * 2 + 1).requires_grad_()
+    w = torch.rand(3, generator=g, dtype=torch.float64).requires_grad_()
+    b = torch.randn(3, generator=g, dtype=torch.float64).requires_grad_()
+    mean_s, var_s = torch.randn(3, generator=g, dtype=torch.float64), torch.rand(3, generator=g, dtype=torch.float64)
+    up = torch.randn(5, 3, 4, 4, generator=g, dtype=torch.float64)
+    var_c, mean_c = torch.var_mean(c, dim=[0, 2, 3], correction=0)
+    mean, var = mean_s + mean_c - mean_c.detach(), var_s + var_c - var_c.detach()
+    ref = (c - mean.view(1, -1, 1, 1)) / torch.sqrt(var.view(1, -1, 1, 1) + 1e-5) * w.view(1, -1, 1, 1) + b.view(
+        1, -1, 1, 1)
+    ref_grads = torch.autograd.grad((ref * up).sum(), [c, w, b])
+    out = _RateBN.apply(c, w, b, mean_s, var_s, 1e-5)
+    torch.testing.assert_close(out, ref)
+    for a, r in zip(torch.autograd.grad((out * up).sum(), [c, w, b]), ref_grads):
+        torch.testing.assert_close(a, r)
