@@ -19,6 +19,9 @@ A BPTT case whose memory, extrapolated linearly in T from the measured smaller T
 extrapolation of ``peak_mb`` and ``step_s`` with ``"extrapolated": true`` (BPTT stores every step's tensors,
 so both grow linearly in T).
 
+``--alternate ARCH T BATCH`` times both methods in alternation in one process instead (load on a shared machine
+then hits both alike; a smaller batch keeps BPTT at large T affordable), stored under ``"alternating"``.
+
 Writes ``benchmarks/results/ratebp_memory.json`` (``{arch: {T: {"bptt": {...}, "rate": {...}}}, "meta": ...,
 "targets": ...}``) and ``ratebp_memory.png``.
 
@@ -142,6 +145,36 @@ def run_case(arch: str, T: int, method: str, batch: int, warmup: int, steps: int
     }
 
 
+def run_alternating(arch: str, T: int, batch: int, rounds: int) -> dict:
+    """Seconds per training step of BPTT and rate-BP measured in alternation in one process (after one warm-up
+    step each), so that load from other jobs on a shared machine hits both alike."""
+    import torch
+    import torch.nn.functional as F
+
+    from neurokd.models import ModelSpec, build_model
+    from neurokd.snn.ratebp import rate_forward
+
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(arch=arch, T=T, num_classes=10, input_shape=SHAPES[arch])).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.rand(batch, *SHAPES[arch])
+    y = torch.randint(0, 10, (batch,))
+    times: dict[str, list[float]] = {m: [] for m in METHODS}
+    for r in range(rounds + 1):
+        for method in METHODS:
+            t0 = time.perf_counter()
+            logits = rate_forward(model, x)[0] if method == "rate" else model(x)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if r:  # round 0 is the warm-up
+                times[method].append(round(time.perf_counter() - t0, 3))
+    med = {m: statistics.median(v) for m, v in times.items()}
+    return {"batch": batch, "bptt_s": med["bptt"], "rate_s": med["rate"],
+            "rate_over_bptt": round(med["rate"] / med["bptt"], 3), "times": times}
+
+
 # -------------------------------------------------------------------------------------------- driver (parent)
 
 def _child(args, arch: str, T: int, method: str) -> dict:
@@ -187,6 +220,10 @@ def _targets(res: dict) -> dict:
         out["bptt_T16_extrapolated"] = bool(r["16"]["bptt"].get("extrapolated", False))
     except KeyError:
         pass
+    alt = res.get("alternating", {}).get("resnet19", {}).get("16")
+    if alt:
+        out["rate_over_bptt_time_T16_alternating"] = alt["rate_over_bptt"]
+        out["alternating_batch"] = alt["batch"]
     return out
 
 
@@ -196,7 +233,7 @@ def _plot(res: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    archs = [a for a in res if a not in ("meta", "targets")]
+    archs = [a for a in res if a in SHAPES]
     fig, axes = plt.subplots(2, len(archs), figsize=(5 * len(archs), 7), squeeze=False)
     for j, arch in enumerate(archs):
         Ts = sorted(int(t) for t in res[arch])
@@ -238,6 +275,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--redo", action="store_true", help="re-measure cases already in --out (default: keep them)")
     p.add_argument("--case", nargs=3, metavar=("ARCH", "T", "METHOD"), help=argparse.SUPPRESS)
+    p.add_argument("--alternate", nargs=3, metavar=("ARCH", "T", "BATCH"),
+                   help="only time BPTT and rate-BP in alternation in one process (added under 'alternating')")
+    p.add_argument("--rounds", type=int, default=2, help="--alternate: timed rounds after one warm-up round")
     args = p.parse_args()
 
     if args.case:
@@ -248,12 +288,26 @@ def main() -> None:
         print(json.dumps(run_case(arch, int(T), method, args.batch, args.warmup, args.steps, args.device)))
         return
 
+    if args.alternate:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        arch, T, batch = args.alternate
+        res = json.loads(args.out.read_text()) if args.out.exists() else {}
+        alt = run_alternating(arch, int(T), int(batch), args.rounds)
+        alt["loadavg_end"] = round(os.getloadavg()[0], 2)
+        res.setdefault("alternating", {}).setdefault(arch, {})[T] = alt
+        res["targets"] = _targets(res)
+        args.out.write_text(json.dumps(res, indent=1) + "\n")
+        print(json.dumps(alt))
+        return
+
     res: dict = {}
     if args.out.exists():  # keep finished cases of an earlier, interrupted run with the same settings
         old = json.loads(args.out.read_text())
         same = {k: old.get("meta", {}).get(k) for k in ("batch", "device")}
         if same == {"batch": args.batch, "device": args.device}:  # each case records its own warm-up/steps
-            res = {a: v for a, v in old.items() if a in SHAPES}
+            res = {a: v for a, v in old.items() if a in SHAPES or a == "alternating"}
     res["meta"] = {
         "batch": args.batch, "device": args.device,
         "threads": args.threads, "max_mb": args.max_mb, "python": platform.python_version(),
