@@ -87,6 +87,16 @@ class TrainConfig:
         default=False,
         metadata={"help": "multi-process runs: allow trainable parameters that a step leaves unused (slower)"},
     )
+    backprop: Literal["bptt", "rate"] = field(
+        default="bptt",
+        metadata={"help": "SNN training: bptt (through time) or rate (rate-based backprop, memory flat in T); "
+                          "ANNs train with plain backprop either way"},
+    )
+    rate_chunk: int = field(
+        default=4,
+        metadata={"min": 1, "help": "rate-BP: time steps per graph-free spike-pass chunk (memory bound); with "
+                                    "T > rate_chunk BatchNorm normalises each chunk with its own statistics"},
+    )
 
 
 @dataclass

@@ -46,6 +46,7 @@ def build_distill_objective(
     with torch.random.fork_rng():  # the probe must not shift the seeded RNG stream of the real student
         probe = build_configured_model(spec)
     objective = DistillObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed)
+    objective.set_backprop(cfg.train.backprop, cfg.train.rate_chunk)  # rejects impossible combinations early
     return objective, teacher_module
 
 

@@ -187,3 +187,114 @@ def lif_sequence(
     if not detach_reset and (not torch.is_grad_enabled() or not x.requires_grad):
         detach_reset = True  # identical forward; avoids carrying the flag when no graph is built
     return _LIFSequence.apply(x, v0, beta, float(threshold), reset == "subtract", surrogate, detach_reset)
+
+
+class RateTrace:
+    """Running state of one neuron during a rate-BP spike pass (no autograd), carried across time chunks.
+
+    Per element, with ``c`` a constant shift of the input current at every step and ``d[t] = dv[t]/dh[t]`` the
+    reset's derivative (:func:`_dv_dh`: 1 for a detached subtract reset, ``1 - s[t]`` for a detached zero reset,
+    ``1 - theta sg[t]`` / ``1 - s[t] - h[t] sg[t]`` when the reset is not detached):
+
+        e[0] = 1,         e[t+1] = 1 + beta d[t] e[t]             (= dh[t]/dc)
+        eb[0] = v[-1],    eb[t+1] = v[t] + beta d[t] eb[t]        (= dh[t]/dbeta; learnable decay only)
+        rate = mean_t s[t]    kappa = mean_t sg[t] e[t]    kappa_beta = mean_t sg[t] eb[t]
+
+    ``kappa`` equals ``sum_t d rate / d x[t]`` under BPTT with the same surrogate (the derivative of the rate
+    with respect to the *time-mean* input current), which is what the rate pass propagates.
+    """
+
+    def __init__(self, track_beta: bool):
+        self.track_beta = track_beta
+        self.v: Tensor | None = None  # post-reset membrane
+        self.e: Tensor | None = None  # dh/dc of the next step
+        self.eb: Tensor | None = None  # dh/dbeta of the next step
+        self.rate_sum: Tensor | None = None
+        self.kappa_sum: Tensor | None = None
+        self.kappa_beta_sum: Tensor | None = None
+        self.steps = 0
+
+    def finish(self) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``(rate, kappa, kappa_beta)`` over all steps seen; frees the carried state."""
+        n = float(self.steps)
+        out = (self.rate_sum / n, self.kappa_sum / n,
+               None if self.kappa_beta_sum is None else self.kappa_beta_sum / n)
+        self.v = self.e = self.eb = self.rate_sum = self.kappa_sum = self.kappa_beta_sum = None
+        return out
+
+
+@torch.no_grad()
+def lif_rate_trace(
+    x: Tensor,
+    trace: RateTrace,
+    beta: float | Tensor,
+    threshold: float,
+    reset: Reset,
+    surrogate: Surrogate,
+    detach_reset: bool = True,
+) -> Tensor:
+    """Spikes ``[T, B, ...]`` for ``x: [T, B, ...]`` continuing from ``trace`` (updated in place).
+
+    The spikes are those of :func:`lif_sequence` (the same membrane values, bit for bit); on top, the trace
+    accumulates the firing rate and the eligibilities documented on :class:`RateTrace`. Every step works in place
+    in preallocated buffers with as few tensor ops as possible (10 for the default detached zero reset): this loop
+    is the spike pass's main cost next to the convolutions.
+    """
+    if reset not in RESETS:
+        raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+    if isinstance(beta, Tensor):
+        beta = beta.detach()
+    subtract = reset == "subtract"
+    acc = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    s_all = torch.empty_like(x)
+    if trace.rate_sum is None:
+        z = torch.zeros(x.shape[1:], dtype=acc, device=x.device)
+        trace.rate_sum, trace.kappa_sum, trace.e = z, z.clone(), torch.ones_like(z)
+        if trace.track_beta:
+            trace.kappa_beta_sum, trace.eb = z.clone(), z.clone()
+    e, eb = trace.e, trace.eb
+    bf = float(beta)
+    zero_detached = detach_reset and not subtract
+    one = torch.ones((), dtype=acc, device=x.device)
+    h = torch.empty_like(x[0])
+    keep = torch.empty_like(h) if zero_detached else None  # 1 - s
+    sg = torch.empty(x.shape[1:], dtype=acc, device=x.device)
+    for t in range(x.shape[0]):
+        v = trace.v
+        if v is None:
+            h.copy_(x[t])
+            v = trace.v = torch.empty_like(h)
+        else:
+            torch.mul(v, beta, out=h)
+            h.add_(x[t])
+        s = s_all[t]
+        torch.gt(h, threshold, out=s)
+        g, scale = surrogate.scaled_grad_(torch.sub(h, threshold, out=sg))
+        trace.kappa_sum.addcmul_(g, e, value=scale)
+        if eb is not None:
+            trace.kappa_beta_sum.addcmul_(g, eb, value=scale)
+        # next step's eligibilities: e <- 1 + beta d e, eb <- v + beta d eb, with d = dv/dh of this step
+        bd = None
+        if zero_detached:
+            torch.le(h, threshold, out=keep)
+            torch.addcmul(one, e, keep, value=bf, out=e)
+        elif detach_reset:  # subtract: d = 1
+            e.mul_(bf).add_(1.0)
+        else:
+            bd = _dv_dh(h, threshold, subtract, surrogate, False, None).to(acc).mul_(beta)
+            e.mul_(bd).add_(1.0)
+        # the reset, exactly as lif_sequence computes it (h - theta*s, or h - h*s == h*(1-s) bit for bit)
+        if subtract:
+            torch.add(h, s, alpha=-threshold, out=v)
+        else:
+            torch.mul(h, keep, out=v) if zero_detached else torch.addcmul(h, h, s, value=-1.0, out=v)
+        if eb is not None:
+            if zero_detached:
+                torch.addcmul(v, eb, keep, value=bf, out=eb)
+            elif detach_reset:
+                torch.add(v, eb, alpha=bf, out=eb)
+            else:
+                eb.mul_(bd).add_(v)
+        trace.steps += 1
+    trace.rate_sum.add_(s_all.sum(0, dtype=acc))
+    return s_all
