@@ -15,6 +15,7 @@ from torch import nn
 
 from neurokd.config import RunConfig
 from neurokd.data import DataSplits, load_dataset, make_loaders
+from neurokd.distill.blockwise import BlockwiseObjective
 from neurokd.distill.objective import DistillObjective, check_distill_config
 from neurokd.distill.teachers import load_teacher
 from neurokd.errors import ConfigError
@@ -32,7 +33,7 @@ from neurokd.train.loop import (
 
 def build_distill_objective(
     cfg: RunConfig, splits: DataSplits, teacher: nn.Module | None = None
-) -> tuple[DistillObjective, nn.Module]:
+) -> tuple[DistillObjective | BlockwiseObjective, nn.Module]:
     """The objective for ``cfg.distill`` and the frozen teacher it uses (loaded from ``cfg.distill.teacher``
     unless ``teacher`` is given)."""
     spec = model_spec_for(cfg, splits)
@@ -44,6 +45,10 @@ def build_distill_objective(
     teacher_module = load_teacher(source, spec.input_shape, spec.num_classes, cfg.distill.teacher_arch)
     with torch.random.fork_rng():  # the probe must not shift the seeded RNG stream of the real student
         probe = build_model(spec)
+    if cfg.distill.method == "blockwise":
+        backprop = getattr(cfg.train, "backprop", "bptt")
+        return BlockwiseObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed,
+                                  backprop), teacher_module
     objective = DistillObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed)
     return objective, teacher_module
 

@@ -44,6 +44,7 @@ from neurokd.train.checkpoint import (
     save_checkpoint,
     save_model_file,
 )
+from neurokd.train.memory import PeakMemory
 from neurokd.train.objective import Objective
 from neurokd.train.optim import build_optimizer, build_scheduler
 
@@ -247,6 +248,7 @@ def run_training(
 
     epochs = cfg.optim.epochs
     best_val = max((r.get("val_acc", 0.0) for r in _read_metrics(metrics_path)), default=0.0)
+    memory = PeakMemory(device).start()  # this session's epochs (a resumed run: the epochs after the resume)
     for epoch in range(start_epoch, epochs + 1):
         t0 = time.perf_counter()
         train_loader.set_epoch(epoch)
@@ -314,6 +316,7 @@ def run_training(
             )
             _prune_checkpoints(run_dir, cfg.train.keep_checkpoints)
 
+    peak_mem_mb = memory.stop()
     test = evaluate(model, test_loader, device, channels_last)
     model.to(memory_format=torch.contiguous_format)
     save_model_file(run_dir / "model.safetensors", model, spec.to_dict())
@@ -330,6 +333,7 @@ def run_training(
         "best_val_acc": best_val if len(splits.val) else None,
         "params": count_parameters(model),
         "train_seconds": round(train_seconds, 3),
+        "peak_mem_mb": peak_mem_mb,
         "device": str(device),
         **(summary_extra or {}),
     }
