@@ -187,3 +187,92 @@ def lif_sequence(
     if not detach_reset and (not torch.is_grad_enabled() or not x.requires_grad):
         detach_reset = True  # identical forward; avoids carrying the flag when no graph is built
     return _LIFSequence.apply(x, v0, beta, float(threshold), reset == "subtract", surrogate, detach_reset)
+
+
+class RateTrace:
+    """Running state of one neuron during a rate-BP spike pass (no autograd), carried across time chunks.
+
+    Per element, with ``c`` a constant shift of the input current at every step and ``d[t] = dv[t]/dh[t]`` the
+    reset's derivative (:func:`_dv_dh`: 1 for a detached subtract reset, ``1 - s[t]`` for a detached zero reset,
+    ``1 - theta sg[t]`` / ``1 - s[t] - h[t] sg[t]`` when the reset is not detached):
+
+        e[0] = 1,         e[t+1] = 1 + beta d[t] e[t]             (= dh[t]/dc)
+        eb[0] = v[-1],    eb[t+1] = v[t] + beta d[t] eb[t]        (= dh[t]/dbeta; learnable decay only)
+        rate = mean_t s[t]    kappa = mean_t sg[t] e[t]    kappa_beta = mean_t sg[t] eb[t]
+
+    ``kappa`` equals ``sum_t d rate / d x[t]`` under BPTT with the same surrogate (the derivative of the rate
+    with respect to the *time-mean* input current), which is what the rate pass propagates.
+    """
+
+    def __init__(self, track_beta: bool):
+        self.track_beta = track_beta
+        self.v: Tensor | None = None  # post-reset membrane
+        self.e: Tensor | None = None  # dh/dc of the next step
+        self.eb: Tensor | None = None  # dh/dbeta of the next step
+        self.rate_sum: Tensor | None = None
+        self.kappa_sum: Tensor | None = None
+        self.kappa_beta_sum: Tensor | None = None
+        self.steps = 0
+
+    def finish(self) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``(rate, kappa, kappa_beta)`` over all steps seen; frees the carried state."""
+        n = float(self.steps)
+        out = (self.rate_sum / n, self.kappa_sum / n,
+               None if self.kappa_beta_sum is None else self.kappa_beta_sum / n)
+        self.v = self.e = self.eb = self.rate_sum = self.kappa_sum = self.kappa_beta_sum = None
+        return out
+
+
+@torch.no_grad()
+def lif_rate_trace(
+    x: Tensor,
+    trace: RateTrace,
+    beta: float | Tensor,
+    threshold: float,
+    reset: Reset,
+    surrogate: Surrogate,
+    detach_reset: bool = True,
+) -> Tensor:
+    """Spikes ``[T, B, ...]`` for ``x: [T, B, ...]`` continuing from ``trace`` (updated in place).
+
+    The spikes are those of :func:`lif_sequence` (the same float operations in the same order); on top, the
+    trace accumulates the firing rate and the eligibilities documented on :class:`RateTrace`.
+    """
+    if reset not in RESETS:
+        raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+    if isinstance(beta, Tensor):
+        beta = beta.detach()
+    subtract = reset == "subtract"
+    acc = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    s_all = torch.empty_like(x)
+    if trace.rate_sum is None:
+        shape = x.shape[1:]
+        trace.rate_sum = torch.zeros(shape, dtype=acc, device=x.device)
+        trace.kappa_sum = torch.zeros(shape, dtype=acc, device=x.device)
+        trace.e = torch.ones(shape, dtype=acc, device=x.device)
+        if trace.track_beta:
+            trace.kappa_beta_sum = torch.zeros(shape, dtype=acc, device=x.device)
+            trace.eb = torch.zeros(shape, dtype=acc, device=x.device)
+    for t in range(x.shape[0]):
+        if trace.v is None:
+            h = x[t].clone()
+        else:
+            h = torch.mul(trace.v, beta)
+            h.add_(x[t])
+        s = s_all[t]
+        torch.gt(h, threshold, out=s)
+        sg = surrogate.grad(h - threshold).to(acc)
+        trace.rate_sum.add_(s)
+        trace.kappa_sum.addcmul_(sg, trace.e)
+        if trace.track_beta:
+            trace.kappa_beta_sum.addcmul_(sg, trace.eb)
+        dvdh = _dv_dh(h, threshold, subtract, surrogate, detach_reset, None)
+        v = _reset_value(h, s, threshold, subtract)
+        # e <- 1 + beta d e ; eb <- v + beta d eb  (d = 1 where dvdh is None)
+        bd = beta if dvdh is None else dvdh.to(acc).mul_(beta)
+        trace.e.mul_(bd).add_(1.0)
+        if trace.track_beta:
+            trace.eb.mul_(bd).add_(v)
+        trace.v = v
+        trace.steps += 1
+    return s_all

@@ -1,0 +1,295 @@
+"""Rate-based backpropagation (rate-BP; Yu et al., NeurIPS 2024, seed 000's training method).
+
+One training forward is two passes over a neurokd SNN twin:
+
+1. **Spike pass** (``torch.no_grad``, over all T steps, in chunks of ``chunk`` steps): the normal SNN forward,
+   spike for spike, while every LIF/IF neuron accumulates its firing rate ``r = mean_t s[t]`` and eligibility
+   ``kappa = mean_t sg[t] e[t]`` (:class:`neurokd.snn.functional.RateTrace`; ``kappa`` is d r / d mean-input
+   under BPTT with the same surrogate, for either reset mode, detached or not; IF is beta = 1). Neurons carry
+   their membrane and eligibility from one chunk to the next, so the graph-free pass holds one chunk's
+   activations at a time whatever T is.
+2. **Rate pass** (with autograd, once): the stateless layers run once on the time-mean of the encoded input
+   ``[B, ...]``; each neuron returns its measured rate as value and ``kappa * grad`` as gradient
+   (``r.detach() + kappa c - (kappa c).detach()``); a learnable decay gets ``kappa_beta * grad`` the same way.
+   Because every stateless layer of the zoo after the last neurons is affine (linear, average pooling, flatten,
+   residual add), the rate-pass logits *equal* the time-mean logits of the spike pass; tap outputs equal the
+   time-mean of the tapped module's spike-pass output when the layers between the neurons feeding it and the
+   tap are affine (all stage outputs of the zoo; not a ``MaxPool`` stem).
+
+Graph memory and backward time are those of a single-step network: they do not grow with T.
+
+BatchNorm (modules that normalise with batch statistics, i.e. in training mode):
+
+- spike pass: each chunk is normalised with its own batch statistics over ``chunk * B`` samples, like the BPTT
+  forward over ``T * B`` samples when ``T <= chunk`` (then the spike pass *is* the BPTT forward, bit for bit);
+  with more steps it is a "ghost" BatchNorm over time chunks. The exact mean and (biased) variance over all
+  ``T * B`` samples are accumulated across chunks, and the running statistics are updated *once* per call with
+  them (unbiased variance), as one BPTT forward does.
+- rate pass: normalises with those spike-pass statistics as values, while the gradient flows as if the
+  statistics were the rate input's own batch statistics (straight-through on mean and variance, as the
+  reference code does); running statistics are not touched.
+In eval mode BatchNorm is affine (running statistics) in both passes.
+
+Gradient scale: no ``1/T`` factor. The reference code divides the rate-pass gradient by T; here the rate-pass
+gradients estimate the BPTT gradients of the *same* loss on the time-mean logits at the same scale (the last
+linear layer's gradient is identical to BPTT's; see ``benchmarks/ratebp_gradients.py``), so an optimizer's
+learning rate means the same under ``--train.backprop bptt`` and ``rate``. (AdamW is scale-invariant anyway; for
+SGD, the reference's ``lr`` corresponds to ``lr / T`` here.)
+
+Usage::
+
+    logits, feats = rate_forward(model, x, taps=["stage2"])   # model.train(); x as for model(x)
+    loss = F.cross_entropy(logits, y) + ...;  loss.backward()
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from neurokd.snn.folding import fold, unfold
+from neurokd.snn.functional import RateTrace, lif_rate_trace
+from neurokd.snn.neurons import LIF
+
+if TYPE_CHECKING:
+    from neurokd.models.base import TwinNet
+
+DEFAULT_CHUNK = 4
+"""Time steps per spike-pass chunk: T <= 4 (the usual training T) runs as one exact BPTT-equal forward."""
+
+_BN = nn.modules.batchnorm._BatchNorm
+
+
+class _RateSTE(torch.autograd.Function):
+    """Forward: the measured rate ``r``; backward: ``kappa * grad`` to the input current (and
+    ``sum(kappa_beta * grad)`` to a learnable decay)."""
+
+    @staticmethod
+    def forward(ctx, c, beta, r, kappa, kappa_beta):  # type: ignore[override]
+        ctx.save_for_backward(kappa, kappa_beta)
+        ctx.beta_shape = beta.shape if isinstance(beta, Tensor) else None
+        return r.to(c.dtype).clone()
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        kappa, kappa_beta = ctx.saved_tensors
+        gc = (g * kappa).to(g.dtype) if ctx.needs_input_grad[0] else None
+        gb = None
+        if ctx.needs_input_grad[1]:
+            gb = (g.float() * kappa_beta).sum().reshape(ctx.beta_shape)
+        return gc, gb, None, None, None
+
+
+@dataclass
+class _BNStats:
+    """Exact per-channel mean and biased variance over all samples seen (Chan et al.'s pairwise merge)."""
+
+    n: int = 0
+    mean: Tensor | None = None
+    m2: Tensor | None = None
+
+    def add(self, x: Tensor) -> None:
+        dims = [0] + list(range(2, x.ndim))
+        nb = x.numel() // x.shape[1]
+        var_b, mean_b = torch.var_mean(x.float() if x.dtype != torch.float64 else x, dim=dims, correction=0)
+        if self.mean is None:
+            self.n, self.mean, self.m2 = nb, mean_b, var_b * nb
+            return
+        n = self.n + nb
+        delta = mean_b - self.mean
+        self.mean = self.mean + delta * (nb / n)
+        self.m2 = self.m2 + var_b * nb + delta.square() * (self.n * nb / n)
+        self.n = n
+
+    @property
+    def var(self) -> Tensor:
+        return self.m2 / self.n
+
+
+def _uses_batch_stats(bn: nn.Module) -> bool:
+    return bn.training or bn.running_mean is None
+
+
+def _update_running(bn: nn.Module, st: _BNStats) -> None:
+    """One running-statistics update with the exact statistics of the whole spike pass (as one BPTT forward)."""
+    if not (bn.training and bn.track_running_stats and bn.running_mean is not None):
+        return
+    bn.num_batches_tracked.add_(1)
+    m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
+    unbiased = st.var * (st.n / max(st.n - 1, 1))
+    bn.running_mean.mul_(1.0 - m).add_(st.mean.to(bn.running_mean.dtype), alpha=m)
+    bn.running_var.mul_(1.0 - m).add_(unbiased.to(bn.running_var.dtype), alpha=m)
+
+
+def _override(module: nn.Module, fn) -> None:
+    """Route ``module(x)`` to ``fn(x)`` (an instance attribute shadows the class's ``forward``)."""
+    module.__dict__["forward"] = fn
+
+
+def _restore(module: nn.Module) -> None:
+    module.__dict__.pop("forward", None)
+
+
+class _Passes:
+    """Per-call state of one :func:`rate_forward`: neuron traces and BatchNorm statistics, keyed by module and
+    by call index within one network forward (a module called twice per forward gets two entries)."""
+
+    def __init__(self, model: nn.Module):
+        self.neurons = [m for m in model.modules() if isinstance(m, LIF)]
+        self.bns = [m for m in model.modules() if isinstance(m, _BN) and _uses_batch_stats(m)]
+        self.traces: dict[tuple[int, int], RateTrace] = {}
+        self.stats: dict[tuple[int, int], _BNStats] = {}
+        self.rates: dict[tuple[int, int], tuple[Tensor, Tensor, Tensor | None]] = {}
+        self.calls: dict[int, int] = {}
+        self.chunk_T = 1
+
+    def _key(self, module: nn.Module) -> tuple[int, int]:
+        i = self.calls.get(id(module), 0)
+        self.calls[id(module)] = i + 1
+        return id(module), i
+
+    def new_forward(self) -> None:
+        self.calls.clear()
+
+    # ---- spike pass
+    def spike_neuron(self, m: LIF):
+        def forward(x: Tensor) -> Tensor:
+            key = self._key(m)
+            trace = self.traces.get(key)
+            if trace is None:
+                trace = self.traces[key] = RateTrace(track_beta=m.learn_beta)
+            seq = x if m.T is None else x.reshape(self.chunk_T, x.shape[0] // self.chunk_T, *x.shape[1:])
+            s = lif_rate_trace(seq, trace, m.beta, m.threshold, m.reset, m.surrogate, m.detach_reset)
+            return s.reshape(x.shape)
+
+        return forward
+
+    def spike_bn(self, bn: nn.Module):
+        def forward(x: Tensor) -> Tensor:
+            key = self._key(bn)
+            self.stats.setdefault(key, _BNStats()).add(x)
+            return F.batch_norm(x, None, None, bn.weight, bn.bias, True, 0.0, bn.eps)
+
+        return forward
+
+    # ---- rate pass
+    def rate_neuron(self, m: LIF):
+        def forward(c: Tensor) -> Tensor:
+            r, kappa, kappa_beta = self.rates[self._key(m)]
+            if kappa_beta is None:
+                return _RateSTE.apply(c, None, r, kappa, None)
+            return _RateSTE.apply(c, m.beta, r, kappa, kappa_beta)
+
+        return forward
+
+    def rate_bn(self, bn: nn.Module):
+        def forward(c: Tensor) -> Tensor:
+            st = self.stats[self._key(bn)]
+            dims = [0] + list(range(2, c.ndim))
+            var_r, mean_r = torch.var_mean(c, dim=dims, correction=0)
+            mean = st.mean.to(c.dtype) + mean_r - mean_r.detach()
+            var = st.var.to(c.dtype) + var_r - var_r.detach()
+            shape = [1, -1] + [1] * (c.ndim - 2)
+            y = (c - mean.view(shape)) * torch.rsqrt(var.view(shape) + bn.eps)
+            if bn.weight is not None:
+                y = y * bn.weight.view(shape) + bn.bias.view(shape)
+            return y
+
+        return forward
+
+    @contextlib.contextmanager
+    def mode(self, which: str) -> Iterator[None]:
+        try:
+            for m in self.neurons:
+                _override(m, self.spike_neuron(m) if which == "spike" else self.rate_neuron(m))
+            for bn in self.bns:
+                _override(bn, self.spike_bn(bn) if which == "spike" else self.rate_bn(bn))
+            yield
+        finally:
+            for m in self.neurons + self.bns:
+                _restore(m)
+
+
+def _input_chunks(model: TwinNet, x: Tensor, chunk: int) -> tuple[list[tuple[Tensor, int]], Tensor]:
+    """Folded input chunks ``([Tc*B, ...], Tc)`` covering T steps, and the time-mean input ``[B, ...]``."""
+    T = model.T
+    static_ndim = len(model.spec.input_shape or ()) + 1
+    if x.ndim == static_ndim and model.spec.encoder == "direct":
+        # the direct encoder repeats x: chunks are views, the time mean is x itself
+        chunks = [(fold(x.unsqueeze(0).expand(min(chunk, T - t0), *x.shape)), min(chunk, T - t0))
+                  for t0 in range(0, T, chunk)]
+        return chunks, x
+    enc = unfold(model.encode_input(x), T)  # Poisson samples / event frames: [T, B, ...] (input-sized only)
+    chunks = [(fold(enc[t0:t0 + chunk]), enc[t0:t0 + chunk].shape[0]) for t0 in range(0, T, chunk)]
+    return chunks, enc.mean(0)
+
+
+def rate_forward(
+    model: TwinNet, x: Tensor, taps: Sequence[str] = (), *, chunk: int | None = None
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Rate-BP forward of an SNN twin: ``(logits [B, K], {tap: rate-pass output [B, ...]})``.
+
+    ``x`` is the model's normal input (static ``[B, ...]`` or a sequence ``[T, B, ...]``). Logits equal the
+    model's time-mean logits ``model(x)`` in value (exactly the BPTT forward when ``T <= chunk``); their graph
+    is the rate pass's, which does not grow with T. ``taps`` are module names from ``model.named_modules()``;
+    their hooks run in the rate pass only. ``chunk`` is the number of time steps per spike-pass chunk
+    (default :data:`DEFAULT_CHUNK`; ``None`` keeps the default, ``chunk >= T`` runs all steps at once).
+    Neuron state, BatchNorm modules and hooks are as before afterwards (BatchNorm running statistics are
+    updated once in training mode, as by a normal forward).
+    """
+    if not getattr(model, "is_snn", False):
+        raise TypeError("rate_forward needs an SNN twin (model.kind snn)")
+    chunk = DEFAULT_CHUNK if chunk is None else int(chunk)
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1 time step, got {chunk}")
+    modules = dict(model.named_modules())
+    missing = [t for t in taps if t not in modules or not t]
+    if missing:
+        raise ValueError(f"rate_forward: the model has no module {missing[0]!r} to tap")
+    T = model.T
+    passes = _Passes(model)
+
+    chunks, x_mean = _input_chunks(model, x, chunk)
+    with torch.no_grad(), passes.mode("spike"):
+        for xc, tc in chunks:
+            passes.chunk_T = tc
+            passes.new_forward()
+            model.forward_body(xc)
+    del chunks
+    if passes.traces and next(iter(passes.traces.values())).steps != T:
+        raise RuntimeError("rate_forward: a neuron saw a different number of steps than model.T")
+    passes.rates = {k: tr.finish() for k, tr in passes.traces.items()}
+    passes.traces.clear()
+    for bn in passes.bns:
+        st = passes.stats.get((id(bn), 0))
+        if st is not None:
+            _update_running(bn, st)
+
+    feats: dict[str, Tensor] = {}
+    handles = []
+
+    def recorder(name: str):
+        def hook(_module, _inputs, output):
+            feats[name] = output
+
+        return hook
+
+    try:
+        for name in dict.fromkeys(taps):
+            handles.append(modules[name].register_forward_hook(recorder(name)))
+        with passes.mode("rate"):
+            passes.new_forward()
+            logits = model.forward_body(x_mean)
+    finally:
+        for h in handles:
+            h.remove()
+    return logits, feats
+
+
+__all__ = ["DEFAULT_CHUNK", "rate_forward"]
