@@ -147,6 +147,10 @@ class BlockwiseObjective(Objective):
         if cfg.per_step:
             raise ConfigError("config key 'distill.per_step': applies to response KD, not to blockwise")
         check_teacher(teacher, probe_student)
+        if backprop not in ("bptt", "rate"):
+            raise ConfigError(f"config key 'train.backprop': {backprop!r}; choose bptt or rate")
+        if backprop == "rate" and not probe_student.is_snn:
+            raise ConfigError("config key 'train.backprop': rate needs an SNN student (model.kind snn)")
         self.cfg = cfg
         self.backprop = backprop
         self._student_arch = probe_student.spec.arch

@@ -46,9 +46,8 @@ def build_distill_objective(
     with torch.random.fork_rng():  # the probe must not shift the seeded RNG stream of the real student
         probe = build_model(spec)
     if cfg.distill.method == "blockwise":
-        backprop = getattr(cfg.train, "backprop", "bptt")
         return BlockwiseObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed,
-                                  backprop), teacher_module
+                                  cfg.train.backprop), teacher_module
     objective = DistillObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed)
     return objective, teacher_module
 

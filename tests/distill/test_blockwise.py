@@ -74,6 +74,32 @@ def test_loss_is_the_hand_computed_sum(branch_loss):
     assert out.parts["ce"] == pytest.approx(ce.item() / (1 - alpha), rel=1e-5)
 
 
+def test_rate_backprop_same_loss_value_exact_head_and_aligner_gradients():
+    """Rate-BP changes the gradients *inside* the SNN only: the loss value (logits and rates equal the time-mean
+    values at T <= chunk), the head's and the aligners' gradients are those of BPTT."""
+    teacher = zoo("cnn", SHAPE, width=8)
+    student = zoo("cnn", SHAPE, kind="snn", width=4, T=3).train()
+    x, y = torch.rand(6, *SHAPE) * 3, torch.randint(0, 10, (6,))
+    results = {}
+    for mode in ("bptt", "rate"):
+        s = copy.deepcopy(student)
+        obj = BlockwiseObjective(DistillConfig(method="blockwise"), teacher, s, SHAPE, 10, backprop=mode).train()
+        out = obj(s, x, y)
+        out.loss.backward()
+        results[mode] = (out, s, obj)
+    (ob, sb, jb), (orate, sr, jr) = results["bptt"], results["rate"]
+    torch.testing.assert_close(orate.loss, ob.loss)
+    torch.testing.assert_close(sr.head[1].weight.grad, sb.head[1].weight.grad)
+    for pb, pr in zip(jb.aligners.parameters(), jr.aligners.parameters()):
+        torch.testing.assert_close(pr.grad, pb.grad)
+    gb, gr = sb.stage1[0].weight.grad.flatten(), sr.stage1[0].weight.grad.flatten()
+    assert gr.abs().sum() > 0 and not torch.allclose(gr, gb)  # the rate-BP estimate, not BPTT's gradient
+    assert jr.describe()["backprop"] == "rate"
+    with pytest.raises(ConfigError, match="'train.backprop': rate needs an SNN student"):
+        BlockwiseObjective(DistillConfig(method="blockwise"), teacher, zoo("cnn", SHAPE, width=4), SHAPE, 10,
+                           backprop="rate")
+
+
 def test_teacher_is_untouched_by_a_training_step_and_gradients_reach_student_and_aligners():
     teacher = zoo("cnn", SHAPE, width=8)
     before = copy.deepcopy(teacher.state_dict())
@@ -145,12 +171,14 @@ def test_configuration_errors_name_the_key_modules_and_shapes():
     assert not list(same.parameters()) and not same.state_dict()
 
 
-def test_blockwise_run_saves_a_plain_snn_and_resumes_exactly(tmp_path, digits_teacher, monkeypatch):
+@pytest.mark.parametrize("backprop", ["bptt", "rate"])
+def test_blockwise_run_saves_a_plain_snn_and_resumes_exactly(tmp_path, digits_teacher, monkeypatch, backprop):
     over = {"distill.method": "blockwise", "distill.teacher": str(digits_teacher), "optim.epochs": 3,
-            "distill.progressive_epochs": 2}
+            "distill.progressive_epochs": 2, "train.backprop": backprop}
     straight = distill(run_cfg(tmp_path, name="straight", **over))
     s = json.loads((straight.run_dir / "summary.json").read_text())
     assert s["method"] == "blockwise" and s["branches"] == ["stage1", "stage2"] and s["test_acc"] > 0.3
+    assert s["backprop"] == backprop
     assert s["peak_mem_mb"] is not None and s["peak_mem_mb"] >= 0
     line = json.loads((straight.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"train_ce", "train_kd", "train_hybrid"} <= set(line)
