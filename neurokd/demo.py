@@ -26,6 +26,7 @@ STAGES: list[str] = [
     "neurokd.demo:stage_teacher",
     "neurokd.demo:stage_snn",
     "neurokd.distill.demo:stage_snn_kd",
+    "neurokd.distill.demo:stage_snn_blockwise",
     "exporters.nir.demo:stage_nir",
     "exporters.lava.demo:stage_lava",
     "hardware.demo:stage_hardware",
@@ -105,10 +106,14 @@ def run_demo(out_dir: str | Path = "runs/demo", seed: int = 0, T: int = 4, progr
     ctx.splits = load_dataset(ctx.config("demo", {}).data, seed)
     ctx.summary.update({"dataset": "digits", "T": T, "seed": seed})
     t0 = time.perf_counter()
+    ctx.summary["stage_seconds"] = {}
     for ref in STAGES:
         stage = _resolve(ref)
-        print(f"== demo stage: {ref.split(':')[1].removeprefix('stage_')}", file=sys.stderr)
+        name = ref.split(":")[1].removeprefix("stage_")
+        print(f"== demo stage: {name}", file=sys.stderr)
+        t_stage = time.perf_counter()
         stage(ctx)
+        ctx.summary["stage_seconds"][name] = round(time.perf_counter() - t_stage, 1)
         ctx.summary["demo_seconds"] = round(time.perf_counter() - t0, 1)
         ctx.save()
     table = markdown_table(TABLE_HEADERS, ctx.rows)
