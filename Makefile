@@ -43,6 +43,8 @@ bench: setup
 	$(BIN)/python benchmarks/lava_sim.py
 	$(BIN)/python benchmarks/kd.py --dataset mnist1d --epochs 40
 	$(BIN)/python benchmarks/kd.py --dataset digits
+	$(BIN)/python benchmarks/methods.py --dataset mnist1d --epochs 20 --ablations
+	$(BIN)/python benchmarks/methods.py --dataset digits --epochs 20
 
 lint: setup
 	$(BIN)/ruff check neurokd exporters hardware tests benchmarks examples
