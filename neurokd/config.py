@@ -76,6 +76,16 @@ class TrainConfig:
     progress: bool = field(default=True, metadata={"help": "progress bars"})
     checkpoint_every: int = field(default=1, metadata={"min": 1, "help": "checkpoint every N epochs"})
     keep_checkpoints: int = field(default=2, metadata={"min": 1, "help": "epoch checkpoints kept"})
+    backprop: Literal["bptt", "rate"] = field(
+        default="bptt",
+        metadata={"help": "SNN training: bptt (through time) or rate (rate-based backprop, memory flat in T); "
+                          "ANNs train with plain backprop either way"},
+    )
+    rate_chunk: int = field(
+        default=4,
+        metadata={"min": 1, "help": "rate-BP: time steps per graph-free spike-pass chunk (memory bound); with "
+                                    "T > rate_chunk BatchNorm normalises each chunk with its own statistics"},
+    )
 
 
 @dataclass

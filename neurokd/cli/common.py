@@ -18,6 +18,7 @@ ALIASES: dict[str, str] = {
     "--batch-size": "data.batch_size",
     "--out": "out_dir",
     "--device": "train.device",
+    "--backprop": "train.backprop",
 }
 
 

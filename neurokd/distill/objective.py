@@ -3,14 +3,15 @@
 Per training step, with student logits ``y_S`` (SNN: time-mean) and frozen-teacher logits ``y_A``:
 
     response           (1-a)·CE(y_S, y) + a·tau²·KL(softmax(y_A/tau) || softmax(y_S/tau))
-    response, per step the same on every step's logits, averaged over T
+    response, per step the same on every step's logits, averaged over T (BPTT only)
     feature            CE(y_S, y) + b·Σ_taps L2(f_A, adapter(mean_t f_S))
     response+feature   the response loss + b·Σ_taps L2(...)
 
-Adapters are modules of the objective, so they train with the student, are saved in its checkpoints and dropped
-after training. The teacher is deliberately *not* a registered submodule: it never appears in ``parameters()``
-(the optimizer), ``state_dict()`` (checkpoints) or ``train()`` (it stays in eval mode); ``.to(device)`` still
-moves it (see :meth:`DistillObjective._apply`).
+Under ``train.backprop rate`` the student runs :func:`neurokd.snn.ratebp.rate_forward` instead: the same logits
+and tap rates in value, with the rate-pass gradient. Adapters are modules of the objective, so they train with the
+student, are saved in its checkpoints and dropped after training. The teacher is deliberately *not* a registered
+submodule: it never appears in ``parameters()`` (the optimizer), ``state_dict()`` (checkpoints) or ``train()`` (it
+stays in eval mode); ``.to(device)`` still moves it (see :meth:`DistillObjective._apply`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from neurokd.distill.losses import feature_l2, response_kd, response_kd_per_step
 from neurokd.distill.taps import FeatureRecorder, TapPair, model_T, parse_taps, time_mean
 from neurokd.distill.teachers import freeze
 from neurokd.errors import ConfigError, UserError
+from neurokd.snn.ratebp import DEFAULT_CHUNK
 from neurokd.train.objective import Objective, StepOutput
 
 METHODS = ("response", "feature", "response+feature")  # DistillObjective's; blockwise has its own objective
@@ -88,6 +90,14 @@ class DistillObjective(Objective):
                     cfg.adapter,
                 ))
 
+    def set_backprop(self, backprop: str, rate_chunk: int = DEFAULT_CHUNK) -> None:
+        if backprop == "rate" and self.cfg.per_step:
+            raise ConfigError(
+                "config key 'train.backprop': rate has no per-step logits (one rate pass carries the gradient); "
+                "use distill.per_step false with rate, or train.backprop bptt for per-step KD"
+            )
+        super().set_backprop(backprop, rate_chunk)
+
     @property
     def teacher(self) -> nn.Module:
         return self._teacher[0]
@@ -141,12 +151,16 @@ class DistillObjective(Objective):
         cfg = self.cfg
         t_logits, t_feats = self._teacher_forward(x)
         names = [t.student for t in self.taps]
-        with FeatureRecorder(model, names, "student") if names else contextlib.nullcontext() as rec:
-            if cfg.per_step:
-                seq = model.forward_seq(x)
-                logits = seq.mean(0)
-            else:
-                logits = model(x)
+        rate_feats: dict[str, Tensor] | None = None
+        if self.uses_rate(model):
+            logits, rate_feats = self.rate_forward(model, x, names)  # tap values: rates [B, ...]
+        else:
+            with FeatureRecorder(model, names, "student") if names else contextlib.nullcontext() as rec:
+                if cfg.per_step:
+                    seq = model.forward_seq(x)
+                    logits = seq.mean(0)
+                else:
+                    logits = model(x)
         parts: dict[str, float] = {}
         if self.use_response:
             kd = (response_kd_per_step(seq, t_logits, y, cfg.alpha, cfg.tau) if cfg.per_step
@@ -159,8 +173,9 @@ class DistillObjective(Objective):
         if self.use_feature:
             T = model_T(model)
             feat = sum(
-                feature_l2(adapter(time_mean(rec.outputs[tap.student], T)), adapter.align_teacher(t_feats[tap.teacher]),
-                           cfg.normalize)
+                feature_l2(adapter(rate_feats[tap.student] if rate_feats is not None
+                                   else time_mean(rec.outputs[tap.student], T)),
+                           adapter.align_teacher(t_feats[tap.teacher]), cfg.normalize)
                 for tap, adapter in zip(self.taps, self.adapters)
             )
             loss = loss + cfg.beta * feat

@@ -49,6 +49,7 @@ def build_distill_objective(
         return BlockwiseObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed,
                                   cfg.train.backprop), teacher_module
     objective = DistillObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed)
+    objective.set_backprop(cfg.train.backprop, cfg.train.rate_chunk)  # rejects impossible combinations early
     return objective, teacher_module
 
 

@@ -206,6 +206,7 @@ def run_training(
     seed_everything(cfg.seed)
     model = model or build_model(spec)
     objective = objective or Objective()
+    objective.set_backprop(cfg.train.backprop, cfg.train.rate_chunk)
     model.to(device)
     objective.to(device)
     channels_last = cfg.train.channels_last and _uses_conv2d(model)
@@ -326,6 +327,7 @@ def run_training(
         "arch": spec.arch,
         "kind": spec.kind,
         "T": spec.T if spec.kind == "snn" else None,
+        "backprop": cfg.train.backprop if spec.kind == "snn" else "bp",
         **objective.describe(),
         "epochs": epochs,
         "test_acc": test["acc"],
