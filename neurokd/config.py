@@ -66,9 +66,6 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N"})
-    backprop: Literal["bptt", "rate"] = field(
-        default="bptt", metadata={"help": "SNN gradients: bptt (through time) or rate (rate-based backprop)"}
-    )
     amp: bool = field(default=True, metadata={"help": "mixed precision on CUDA (ignored on CPU)"})
     channels_last: bool = field(default=True, metadata={"help": "channels-last memory format for 2-D convs"})
     deterministic: bool = field(default=True, metadata={"help": "deterministic algorithms"})

@@ -63,17 +63,10 @@ def progressive_start(k: int, branches: int, epochs: int) -> int:
     return 1 + ((k - 1) * epochs) // branches
 
 
-def student_forward(model: nn.Module, x: Tensor, taps: Sequence[str], backprop: str = "bptt"
-                    ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Student logits ``[B, K]`` and the rate ``[B, ...]`` of every tap module, with the backprop mode's graph.
-
-    ``bptt``: one normal forward (graph through every time step); tap outputs ``[T*B, ...]`` are averaged
-    over time. ``rate``: :func:`neurokd.snn.ratebp.rate_forward` (no-grad spike pass + one rate pass).
-    """
-    if backprop == "rate":
-        from neurokd.snn.ratebp import rate_forward
-
-        return rate_forward(model, x, taps)
+def bptt_forward(model: nn.Module, x: Tensor, taps: Sequence[str]) -> tuple[Tensor, dict[str, Tensor]]:
+    """Student logits ``[B, K]`` and the rate ``[B, ...]`` of every tap module from one normal forward (graph
+    through every time step): tap outputs ``[T*B, ...]`` averaged over time. The rate-BP counterpart is
+    :meth:`Objective.rate_forward` (same values, rate-pass graph)."""
     with FeatureRecorder(model, list(taps), "student") as rec:
         logits = model(x)
     T = model_T(model)
@@ -128,7 +121,8 @@ class BlockwiseObjective(Objective):
 
     ``probe_student`` has the student's structure (a fresh build of its spec is fine): one forward pass on
     zeros ``[2, *input_shape]`` fixes the branch shapes, which size the aligners (initialised from ``seed``
-    without touching the global RNG). ``backprop`` is ``bptt`` or ``rate`` (``train.backprop``).
+    without touching the global RNG). The training loop sets ``train.backprop`` (:meth:`set_backprop`): an SNN
+    student then runs BPTT or rate-BP; ANN students train with plain backprop either way.
     """
 
     name = "blockwise"
@@ -141,18 +135,12 @@ class BlockwiseObjective(Objective):
         input_shape: list[int] | tuple[int, ...],
         num_classes: int,
         seed: int = 0,
-        backprop: str = "bptt",
     ):
         super().__init__()
         if cfg.per_step:
             raise ConfigError("config key 'distill.per_step': applies to response KD, not to blockwise")
         check_teacher(teacher, probe_student)
-        if backprop not in ("bptt", "rate"):
-            raise ConfigError(f"config key 'train.backprop': {backprop!r}; choose bptt or rate")
-        if backprop == "rate" and not probe_student.is_snn:
-            raise ConfigError("config key 'train.backprop': rate needs an SNN student (model.kind snn)")
         self.cfg = cfg
-        self.backprop = backprop
         self._student_arch = probe_student.spec.arch
         self._teacher = [freeze(teacher)]  # a list hides it from nn.Module registration (see objective.py)
         self.branches, self.weights = resolve_branches(cfg, probe_student.stage_names)
@@ -180,7 +168,7 @@ class BlockwiseObjective(Objective):
         student.eval()
         try:
             with torch.no_grad():
-                _, s_feats = student_forward(student, x, self.branches, "bptt")
+                _, s_feats = bptt_forward(student, x, self.branches)
         finally:
             student.train(was_training)
         with torch.no_grad(), FeatureRecorder(self.teacher, self.branches, "teacher") as rec:
@@ -214,7 +202,10 @@ class BlockwiseObjective(Objective):
             teacher.eval()
         with torch.no_grad():
             t_logits = teacher(x)
-        logits, rates = student_forward(model, x, self.branches, self.backprop)
+        if self.uses_rate(model):
+            logits, rates = self.rate_forward(model, x, self.branches)
+        else:
+            logits, rates = bptt_forward(model, x, self.branches)
         snn = response_kd(logits, t_logits, y, cfg.alpha, cfg.tau)
         loss = snn.loss
         hybrid = torch.zeros((), device=loss.device)
@@ -231,8 +222,8 @@ class BlockwiseObjective(Objective):
         cfg = self.cfg
         return {"method": "blockwise", "alpha": cfg.alpha, "tau": cfg.tau, "branches": list(self.branches),
                 "branch_weights": list(self.weights), "aligner": cfg.aligner, "branch_loss": cfg.branch_loss,
-                "progressive_epochs": cfg.progressive_epochs, "backprop": self.backprop}
+                "progressive_epochs": cfg.progressive_epochs}
 
 
 __all__ = ["BlockwiseObjective", "check_teacher", "default_branches", "default_weights", "progressive_start",
-           "resolve_branches", "student_forward"]
+           "resolve_branches", "bptt_forward"]

@@ -45,10 +45,8 @@ def build_distill_objective(
     teacher_module = load_teacher(source, spec.input_shape, spec.num_classes, cfg.distill.teacher_arch)
     with torch.random.fork_rng():  # the probe must not shift the seeded RNG stream of the real student
         probe = build_model(spec)
-    if cfg.distill.method == "blockwise":
-        return BlockwiseObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed,
-                                  cfg.train.backprop), teacher_module
-    objective = DistillObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed)
+    cls = BlockwiseObjective if cfg.distill.method == "blockwise" else DistillObjective
+    objective = cls(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed)
     objective.set_backprop(cfg.train.backprop, cfg.train.rate_chunk)  # rejects impossible combinations early
     return objective, teacher_module
 
