@@ -131,6 +131,9 @@ def main() -> None:
     ap.add_argument("--ablations", action="store_true", help="also run the blockwise ablations")
     ap.add_argument("--ablation-T", type=int, default=4)
     ap.add_argument("--ablation-seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--ablations-only", action="store_true",
+                    help="only the ablations (same run folders; results to methods_<dataset>_ablations.*), e.g. "
+                         "next to a running main benchmark; a later full run finds them cached")
     ap.add_argument("--teacher", default=None, help="reuse this teacher run folder instead of training one")
     ap.add_argument("--jobs", type=int, default=2, help="trainings at a time (each its own process)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per training")
@@ -142,6 +145,8 @@ def main() -> None:
 
     tag = f"_{args.tag}" if args.tag else ""
     work = ROOT / "runs" / "bench" / f"methods_{args.dataset}{tag}"
+    if args.ablations_only:
+        tag += "_ablations"
     common: dict[str, Any] = {"train.threads": args.threads}
     t_start = time.perf_counter()
     teacher_over = {**common, "model.kind": "ann", "seed": 0}
@@ -157,11 +162,11 @@ def main() -> None:
 
     # (section, T, method, seed, overrides); seeds outermost, so a cut-short run has every method at some seeds
     jobs = []
-    for seed in args.seeds:
+    for seed in [] if args.ablations_only else args.seeds:
         for T in args.T:
             for m in args.methods:
                 jobs.append(("main", T, m, seed, METHODS[m]))
-    if args.ablations:
+    if args.ablations or args.ablations_only:
         for seed in args.ablation_seeds:
             for m, over in ablations(args.epochs).items():
                 jobs.append(("ablations", args.ablation_T, m, seed, over))
