@@ -43,6 +43,8 @@ bench: setup
 	$(BIN)/python benchmarks/lava_sim.py
 	$(BIN)/python benchmarks/kd.py --dataset mnist1d --epochs 40
 	$(BIN)/python benchmarks/kd.py --dataset digits
+	$(BIN)/python benchmarks/ratebp_gradients.py
+	$(BIN)/python benchmarks/ratebp_memory.py
 	$(BIN)/python benchmarks/methods.py --dataset mnist1d --epochs 20 --ablations
 	$(BIN)/python benchmarks/methods.py --dataset digits --epochs 20
 

@@ -235,8 +235,10 @@ def lif_rate_trace(
 ) -> Tensor:
     """Spikes ``[T, B, ...]`` for ``x: [T, B, ...]`` continuing from ``trace`` (updated in place).
 
-    The spikes are those of :func:`lif_sequence` (the same float operations in the same order); on top, the
-    trace accumulates the firing rate and the eligibilities documented on :class:`RateTrace`.
+    The spikes are those of :func:`lif_sequence` (the same membrane values, bit for bit); on top, the trace
+    accumulates the firing rate and the eligibilities documented on :class:`RateTrace`. Every step works in place
+    in preallocated buffers with as few tensor ops as possible (10 for the default detached zero reset): this loop
+    is the spike pass's main cost next to the convolutions.
     """
     if reset not in RESETS:
         raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
@@ -246,33 +248,53 @@ def lif_rate_trace(
     acc = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
     s_all = torch.empty_like(x)
     if trace.rate_sum is None:
-        shape = x.shape[1:]
-        trace.rate_sum = torch.zeros(shape, dtype=acc, device=x.device)
-        trace.kappa_sum = torch.zeros(shape, dtype=acc, device=x.device)
-        trace.e = torch.ones(shape, dtype=acc, device=x.device)
+        z = torch.zeros(x.shape[1:], dtype=acc, device=x.device)
+        trace.rate_sum, trace.kappa_sum, trace.e = z, z.clone(), torch.ones_like(z)
         if trace.track_beta:
-            trace.kappa_beta_sum = torch.zeros(shape, dtype=acc, device=x.device)
-            trace.eb = torch.zeros(shape, dtype=acc, device=x.device)
+            trace.kappa_beta_sum, trace.eb = z.clone(), z.clone()
+    e, eb = trace.e, trace.eb
+    bf = float(beta)
+    zero_detached = detach_reset and not subtract
+    one = torch.ones((), dtype=acc, device=x.device)
+    h = torch.empty_like(x[0])
+    keep = torch.empty_like(h) if zero_detached else None  # 1 - s
+    sg = torch.empty(x.shape[1:], dtype=acc, device=x.device)
     for t in range(x.shape[0]):
-        if trace.v is None:
-            h = x[t].clone()
+        v = trace.v
+        if v is None:
+            h.copy_(x[t])
+            v = trace.v = torch.empty_like(h)
         else:
-            h = torch.mul(trace.v, beta)
+            torch.mul(v, beta, out=h)
             h.add_(x[t])
         s = s_all[t]
         torch.gt(h, threshold, out=s)
-        sg = surrogate.grad(h - threshold).to(acc)
-        trace.rate_sum.add_(s)
-        trace.kappa_sum.addcmul_(sg, trace.e)
-        if trace.track_beta:
-            trace.kappa_beta_sum.addcmul_(sg, trace.eb)
-        dvdh = _dv_dh(h, threshold, subtract, surrogate, detach_reset, None)
-        v = _reset_value(h, s, threshold, subtract)
-        # e <- 1 + beta d e ; eb <- v + beta d eb  (d = 1 where dvdh is None)
-        bd = beta if dvdh is None else dvdh.to(acc).mul_(beta)
-        trace.e.mul_(bd).add_(1.0)
-        if trace.track_beta:
-            trace.eb.mul_(bd).add_(v)
-        trace.v = v
+        g, scale = surrogate.scaled_grad_(torch.sub(h, threshold, out=sg))
+        trace.kappa_sum.addcmul_(g, e, value=scale)
+        if eb is not None:
+            trace.kappa_beta_sum.addcmul_(g, eb, value=scale)
+        # next step's eligibilities: e <- 1 + beta d e, eb <- v + beta d eb, with d = dv/dh of this step
+        bd = None
+        if zero_detached:
+            torch.le(h, threshold, out=keep)
+            torch.addcmul(one, e, keep, value=bf, out=e)
+        elif detach_reset:  # subtract: d = 1
+            e.mul_(bf).add_(1.0)
+        else:
+            bd = _dv_dh(h, threshold, subtract, surrogate, False, None).to(acc).mul_(beta)
+            e.mul_(bd).add_(1.0)
+        # the reset, exactly as lif_sequence computes it (h - theta*s, or h - h*s == h*(1-s) bit for bit)
+        if subtract:
+            torch.add(h, s, alpha=-threshold, out=v)
+        else:
+            torch.mul(h, keep, out=v) if zero_detached else torch.addcmul(h, h, s, value=-1.0, out=v)
+        if eb is not None:
+            if zero_detached:
+                torch.addcmul(v, eb, keep, value=bf, out=eb)
+            elif detach_reset:
+                torch.add(v, eb, alpha=bf, out=eb)
+            else:
+                eb.mul_(bd).add_(v)
         trace.steps += 1
+    trace.rate_sum.add_(s_all.sum(0, dtype=acc))
     return s_all

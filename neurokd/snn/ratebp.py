@@ -50,7 +50,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from neurokd.snn.folding import fold, unfold
@@ -74,7 +73,8 @@ class _RateSTE(torch.autograd.Function):
     def forward(ctx, c, beta, r, kappa, kappa_beta):  # type: ignore[override]
         ctx.save_for_backward(kappa, kappa_beta)
         ctx.beta_shape = beta.shape if isinstance(beta, Tensor) else None
-        return r.to(c.dtype).clone()
+        # returned as is, autograd hands out a view of r: no copy of the rates (r is never modified afterwards)
+        return r if r.dtype == c.dtype else r.to(c.dtype)
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
@@ -86,6 +86,43 @@ class _RateSTE(torch.autograd.Function):
         return gc, gb, None, None, None
 
 
+class _RateBN(torch.autograd.Function):
+    """Rate-pass BatchNorm: ``y = (c - mean_s) / sqrt(var_s + eps) * w + b`` with the spike pass's statistics as
+    values, and the gradient of ``y`` as if ``mean``/``var`` were ``c``'s own batch statistics (straight-through,
+    the reference code's ``mean_s + mean_c - mean_c.detach()``), in one fused backward:
+
+        dL/dc = w inv (g - mean(g)) - w inv^3 (c - mean_c) mean(g (c - mean_s))     (means per channel)
+        dL/dw = inv sum(g (c - mean_s)),   dL/db = sum(g)
+    """
+
+    @staticmethod
+    def forward(ctx, c, weight, bias, mean_s, var_s, eps):  # type: ignore[override]
+        dims = [0, *range(2, c.ndim)]
+        shape = [1, -1] + [1] * (c.ndim - 2)
+        inv = torch.rsqrt(var_s + eps)
+        scale = inv if weight is None else inv * weight
+        shift = -mean_s * scale if bias is None else bias - mean_s * scale
+        ctx.save_for_backward(c, weight, inv, mean_s, c.mean(dims))
+        ctx.dims, ctx.shape = dims, shape
+        return torch.addcmul(shift.view(shape), c, scale.view(shape))
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        c, weight, inv, mean_s, mean_c = ctx.saved_tensors
+        dims, shape = ctx.dims, ctx.shape
+        n = c.numel() // c.shape[1]
+        sum_g = g.sum(dims)
+        sum_gx = (g * c).sum(dims) - mean_s * sum_g  # sum g (c - mean_s)
+        w = 1.0 if weight is None else weight
+        a = w * inv
+        b = -(w * inv.pow(3)) * (sum_gx / n)
+        d = -a * (sum_g / n) - b * mean_c
+        gc = torch.addcmul(d.view(shape), g, a.view(shape)).addcmul_(c, b.view(shape))
+        gw = inv * sum_gx if weight is not None and ctx.needs_input_grad[1] else None
+        gb = sum_g if ctx.needs_input_grad[2] else None
+        return gc, gw, gb, None, None, None
+
+
 @dataclass
 class _BNStats:
     """Exact per-channel mean and biased variance over all samples seen (Chan et al.'s pairwise merge)."""
@@ -94,10 +131,8 @@ class _BNStats:
     mean: Tensor | None = None
     m2: Tensor | None = None
 
-    def add(self, x: Tensor) -> None:
-        dims = [0] + list(range(2, x.ndim))
-        nb = x.numel() // x.shape[1]
-        var_b, mean_b = torch.var_mean(x.float() if x.dtype != torch.float64 else x, dim=dims, correction=0)
+    def add(self, mean_b: Tensor, var_b: Tensor, nb: int) -> None:
+        """Merge a batch of ``nb`` samples per channel with mean ``mean_b`` and biased variance ``var_b``."""
         if self.mean is None:
             self.n, self.mean, self.m2 = nb, mean_b, var_b * nb
             return
@@ -173,8 +208,11 @@ class _Passes:
     def spike_bn(self, bn: nn.Module):
         def forward(x: Tensor) -> Tensor:
             key = self._key(bn)
-            self.stats.setdefault(key, _BNStats()).add(x)
-            return F.batch_norm(x, None, None, bn.weight, bn.bias, True, 0.0, bn.eps)
+            # the op F.batch_norm runs in training mode, which also hands back the batch mean and 1/std
+            y, mean, invstd = torch.native_batch_norm(x, bn.weight, bn.bias, None, None, True, 0.0, bn.eps)
+            var = invstd.double().pow(-2).sub_(bn.eps).clamp_min_(0.0)
+            self.stats.setdefault(key, _BNStats()).add(mean.double(), var, x.numel() // x.shape[1])
+            return y
 
         return forward
 
@@ -191,15 +229,13 @@ class _Passes:
     def rate_bn(self, bn: nn.Module):
         def forward(c: Tensor) -> Tensor:
             st = self.stats[self._key(bn)]
-            dims = [0] + list(range(2, c.ndim))
-            var_r, mean_r = torch.var_mean(c, dim=dims, correction=0)
-            mean = st.mean.to(c.dtype) + mean_r - mean_r.detach()
-            var = st.var.to(c.dtype) + var_r - var_r.detach()
-            shape = [1, -1] + [1] * (c.ndim - 2)
-            y = (c - mean.view(shape)) * torch.rsqrt(var.view(shape) + bn.eps)
-            if bn.weight is not None:
-                y = y * bn.weight.view(shape) + bn.bias.view(shape)
-            return y
+            dtype = c.dtype
+            if dtype in (torch.float16, torch.bfloat16):
+                c = c.float()  # batch statistics of a half-precision rate input are too coarse
+            w = None if bn.weight is None else bn.weight.to(c.dtype)
+            b = None if bn.bias is None else bn.bias.to(c.dtype)
+            y = _RateBN.apply(c, w, b, st.mean.to(c.dtype), st.var.to(c.dtype), bn.eps)
+            return y.to(dtype)
 
         return forward
 
@@ -292,4 +328,30 @@ def rate_forward(
     return logits, feats
 
 
-__all__ = ["DEFAULT_CHUNK", "rate_forward"]
+def gradient_cosines(
+    model: TwinNet, x: Tensor, y: Tensor, chunk: int | None = None
+) -> dict[str, float]:
+    """Cosine similarity, per parameter tensor, between the rate-BP and the BPTT gradient of the cross-entropy
+    of the time-mean logits on ``(x, y)``. Both start from the same state (BatchNorm buffers are restored, the
+    parameters' ``.grad`` are left as they were). A parameter with a zero gradient under both gets ``1.0``."""
+    import copy
+
+    import torch.nn.functional as F
+
+    def grads(use_rate: bool) -> dict[str, Tensor]:
+        m = copy.deepcopy(model)
+        m.zero_grad(set_to_none=True)
+        logits = rate_forward(m, x, chunk=chunk)[0] if use_rate else m(x)
+        F.cross_entropy(logits, y).backward()
+        return {n: p.grad.detach().flatten().double() for n, p in m.named_parameters() if p.grad is not None}
+
+    bptt, rate = grads(False), grads(True)
+    out = {}
+    for name, g in bptt.items():
+        r = rate.get(name, torch.zeros_like(g))
+        ng, nr = g.norm(), r.norm()
+        out[name] = 1.0 if ng == 0 and nr == 0 else float(g @ r / (ng * nr).clamp_min(1e-300))
+    return out
+
+
+__all__ = ["DEFAULT_CHUNK", "gradient_cosines", "rate_forward"]

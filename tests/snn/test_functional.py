@@ -82,6 +82,8 @@ def test_sequence_equals_step_loop_forward_and_backward(reset, detach, learn_bet
 def test_surrogate_in_place_equals_out_of_place(sur):
     x = torch.linspace(-3, 3, 101)
     torch.testing.assert_close(sur.grad_(x.clone()), sur.grad(x))
+    g, c = sur.scaled_grad_(x.clone())
+    torch.testing.assert_close(g * c, sur.grad(x))
 
 
 def test_surrogate_values():

@@ -140,7 +140,11 @@ def test_rate_pass_values_equal_the_spike_forward(arch, reset):
     logits, feats = rate_forward(model, x, taps)
     torch.testing.assert_close(logits, ref, rtol=1e-5, atol=1e-6)
     for n in taps:
-        torch.testing.assert_close(feats[n], rec[n].reshape(3, -1, *rec[n].shape[1:]).mean(0), rtol=1e-6, atol=1e-6)
+        ref_rate = rec[n].reshape(3, -1, *rec[n].shape[1:]).mean(0)
+        if arch == "vgg11":  # stages end in average pooling of the spikes: equal up to float rounding
+            torch.testing.assert_close(feats[n], ref_rate, rtol=1e-6, atol=1e-6)
+        else:  # stages end in neurons: the spike pass is the BPTT forward spike for spike
+            assert torch.equal(feats[n], ref_rate), n
     for (k, a), b in zip(model.state_dict().items(), ref_model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
     model.eval()
@@ -249,3 +253,62 @@ def test_bad_calls():
         rate_forward(snn, torch.rand(2, 1, 8, 8), ["stage9"])
     with pytest.raises(ValueError, match="chunk"):
         rate_forward(snn, torch.rand(2, 1, 8, 8), chunk=0)
+
+
+def _digits_batch(n=128):
+    from neurokd.data import digits
+
+    d = digits.load()
+    return d.train.x[:n], d.train.y[:n]
+
+
+def _cnn(T, reset="zero"):
+    torch.manual_seed(0)
+    spec = ModelSpec(arch="cnn", T=T, num_classes=10, input_shape=[1, 8, 8], neuron=NeuronSpec(reset=reset))
+    return build_model(spec).train()
+
+
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
+def test_gradient_bounds_against_bptt(reset):
+    """The bounds of the README's gradient study (benchmarks/ratebp_gradients.py):
+
+    - T = 1: rate-BP *is* BPTT (one step: kappa = sg, the rate pass is the step) -> every cosine is 1;
+    - T <= chunk: the head is affine in the measured rates and the per-step gradient reaching the last neurons is
+      the same at every step (time-mean logits), so the head's gradient and the gradient of the time-summed input
+      current of the last neurons (the last BatchNorm's bias) are exact -> cosine 1;
+    - every other layer is an approximation; at seed 0 the study measures >= 0.93 on digits for T = 2..16, the
+      test guards >= 0.9.
+    """
+    from neurokd.snn.ratebp import gradient_cosines
+
+    x, y = _digits_batch()
+    cos = gradient_cosines(_cnn(1, reset), x, y)
+    assert min(cos.values()) > 1 - 1e-6, cos
+    for T in (2, 4, 8):
+        cos = gradient_cosines(_cnn(T, reset), x, y, chunk=T)
+        for name in ("head.1.weight", "head.1.bias", "stage3.1.bias"):
+            assert cos[name] > 1 - 1e-5, (T, name, cos[name])
+        assert min(cos.values()) >= 0.9, (T, cos)
+    assert min(gradient_cosines(_cnn(8, reset), x, y).values()) >= 0.9  # default chunk (4): ghost BN over time
+
+
+def test_fused_rate_batchnorm_equals_straight_through_autograd():
+    """The rate pass's BatchNorm: spike-pass statistics as values, the rate input's batch statistics for the
+    gradient; its fused backward equals autograd through the reference code's straight-through construction."""
+    from neurokd.snn.ratebp import _RateBN
+
+    g = torch.Generator().manual_seed(0)
+    c = (torch.randn(5, 3, 4, 4, generator=g, dtype=torch.float64) * 2 + 1).requires_grad_()
+    w = torch.rand(3, generator=g, dtype=torch.float64).requires_grad_()
+    b = torch.randn(3, generator=g, dtype=torch.float64).requires_grad_()
+    mean_s, var_s = torch.randn(3, generator=g, dtype=torch.float64), torch.rand(3, generator=g, dtype=torch.float64)
+    up = torch.randn(5, 3, 4, 4, generator=g, dtype=torch.float64)
+    var_c, mean_c = torch.var_mean(c, dim=[0, 2, 3], correction=0)
+    mean, var = mean_s + mean_c - mean_c.detach(), var_s + var_c - var_c.detach()
+    ref = (c - mean.view(1, -1, 1, 1)) / torch.sqrt(var.view(1, -1, 1, 1) + 1e-5) * w.view(1, -1, 1, 1) + b.view(
+        1, -1, 1, 1)
+    ref_grads = torch.autograd.grad((ref * up).sum(), [c, w, b])
+    out = _RateBN.apply(c, w, b, mean_s, var_s, 1e-5)
+    torch.testing.assert_close(out, ref)
+    for a, r in zip(torch.autograd.grad((out * up).sum(), [c, w, b]), ref_grads):
+        torch.testing.assert_close(a, r)
