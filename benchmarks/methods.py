@@ -129,11 +129,14 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     ap.add_argument("--epochs", type=int, default=20, help="student epochs (equal for every method)")
     ap.add_argument("--ablations", action="store_true", help="also run the blockwise ablations")
-    ap.add_argument("--ablation-T", type=int, default=4)
+    ap.add_argument("--ablation-T", type=int, nargs="+", default=[4])
+    ap.add_argument("--ablation-variants", nargs="+", choices=list(ablations(1)), default=list(ablations(1)))
     ap.add_argument("--ablation-seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--ablations-only", action="store_true",
                     help="only the ablations (same run folders; results to methods_<dataset>_ablations.*), e.g. "
                          "next to a running main benchmark; a later full run finds them cached")
+    ap.add_argument("--collect", action="store_true",
+                    help="train nothing: report the finished runs of these settings (e.g. after several invocations)")
     ap.add_argument("--teacher", default=None, help="reuse this teacher run folder instead of training one")
     ap.add_argument("--jobs", type=int, default=2, help="trainings at a time (each its own process)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per training")
@@ -167,9 +170,11 @@ def main() -> None:
             for m in args.methods:
                 jobs.append(("main", T, m, seed, METHODS[m]))
     if args.ablations or args.ablations_only:
-        for seed in args.ablation_seeds:
-            for m, over in ablations(args.epochs).items():
-                jobs.append(("ablations", args.ablation_T, m, seed, over))
+        for T in args.ablation_T:
+            for seed in args.ablation_seeds:
+                for m, over in ablations(args.epochs).items():
+                    if m in args.ablation_variants:
+                        jobs.append(("ablations", T, m, seed, over))
 
     done: dict[tuple[str, int, str], dict[int, dict[str, Any]]] = {}
     report: dict[str, Any] = {}
@@ -204,7 +209,12 @@ def main() -> None:
         overrides = {**common, "optim.epochs": args.epochs, "model.kind": "snn", "model.T": T, "seed": seed, **over}
         if m != "none":
             overrides["distill.teacher"] = teacher_dir
-        summary = run_in_process(args.dataset, name, work, overrides)
+        if args.collect:
+            summary = _cached_summary(_config(args.dataset, name, work, overrides))
+            if summary is None:
+                return
+        else:
+            summary = run_in_process(args.dataset, name, work, overrides)
         with lock:
             done.setdefault((section, T, m), {})[seed] = summary
 
