@@ -199,7 +199,7 @@ def main() -> None:
                        "recipe": str(RECIPES[args.dataset].relative_to(ROOT)), "threads": args.threads,
                        "jobs": args.jobs, "note": "train_s and peak_mb measured on a shared 2-core CPU (under "
                        "contention; peak_mb: resident memory above the start of training, fresh process per run)",
-                       "benchmark_seconds": round(time.perf_counter() - t_start, 1)})
+                       "benchmark_seconds": None if args.collect else round(time.perf_counter() - t_start, 1)})
         write_json(RESULTS / f"methods_{args.dataset}{tag}.json", report)
         write_text(RESULTS / f"methods_{args.dataset}{tag}.md", markdown_report(report))
 
