@@ -45,6 +45,8 @@ bench: setup
 	$(BIN)/python benchmarks/kd.py --dataset digits
 	$(BIN)/python benchmarks/ratebp_gradients.py
 	$(BIN)/python benchmarks/ratebp_memory.py
+	$(BIN)/python benchmarks/methods.py --dataset mnist1d --epochs 20 --ablations
+	$(BIN)/python benchmarks/methods.py --dataset digits --epochs 20
 
 lint: setup
 	$(BIN)/ruff check neurokd exporters hardware tests benchmarks examples

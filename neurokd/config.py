@@ -103,8 +103,9 @@ class TrainConfig:
 class DistillConfig:
     """Knowledge distillation from a frozen teacher (``neurokd distill``); ``method: none`` is plain training."""
 
-    method: Literal["none", "response", "feature", "response+feature"] = field(
-        default="none", metadata={"help": "KD method (none = cross-entropy only)"}
+    method: Literal["none", "response", "feature", "response+feature", "blockwise"] = field(
+        default="none", metadata={"help": "KD method (none = cross-entropy only; blockwise = hybrid block-wise "
+                                          "replacement)"}
     )
     teacher: str | None = field(
         default=None, metadata={"help": "teacher: run folder, model file, .safetensors/.pt/.pth state dict or .onnx"}
@@ -122,6 +123,25 @@ class DistillConfig:
     )
     adapter: Literal["auto", "always"] = field(
         default="always", metadata={"help": "1x1 conv/linear + BN adapter: always, or auto (only if channels differ)"}
+    )
+    branches: list[str] | None = field(
+        default=None, metadata={"help": "blockwise: student stages whose rates feed a hybrid branch (default: "
+                                        "every stage but the last)"}
+    )
+    branch_weights: list[float] | None = field(
+        default=None, metadata={"min": 0.0, "help": "blockwise: weight w_i per branch, in branch order (default: "
+                                                    "2^-(n-i) for stage i of n)"}
+    )
+    aligner: Literal["conv_bn", "none"] = field(
+        default="conv_bn", metadata={"help": "blockwise: conv_bn = 1x1 conv (linear for vectors) + BN per branch; "
+                                             "none = identity (shapes must match)"}
+    )
+    branch_loss: Literal["ce+kd", "ce"] = field(
+        default="ce+kd", metadata={"help": "blockwise: hybrid loss, the SNN's (1-a)*CE + a*KD, or its CE term only"}
+    )
+    progressive_epochs: int = field(
+        default=0, metadata={"min": 0, "help": "blockwise: 0 = all hybrids from epoch 1; N = hybrid k of B (depth "
+                                               "order) joins at epoch 1 + floor((k-1)*N/B)"}
     )
     teacher_arch: Literal[
         "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34"

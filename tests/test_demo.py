@@ -25,4 +25,10 @@ def test_demo_writes_summary_with_required_fields(tmp_path):
     assert hw["energy_uj"]["loihi"] > 0 and hw["energy_uj"]["cmos-45nm"] > 0 and hw["energy_uj"]["loihi2"] is None
     assert (out / "hardware" / "report.md").is_file()
     assert summary["snn_kd"]["test_acc"] >= 0.94 and summary["snn_kd"]["method"] == "response"
+    bw = summary["snn_blockwise"]  # the headline student: blockwise + rate-BP
+    assert bw["test_acc"] >= 0.94 and bw["method"] == "blockwise" and bw["backprop"] == "rate"
+    assert bw["train_seconds"] > 0 and bw["peak_mem_mb"] is not None
+    assert summary["nir"]["model"] == "snn_blockwise" and summary["hardware"]["model"] == "snn_blockwise"
+    assert set(summary["stage_seconds"]) >= {"teacher", "snn", "snn_kd", "snn_blockwise", "nir", "lava", "hardware"}
     assert "| teacher" in r.stdout and "| snn" in r.stdout and "| snn_kd" in r.stdout
+    assert "| snn_blockwise" in r.stdout

@@ -1,4 +1,5 @@
-"""``neurokd distill``: train an SNN student from a frozen teacher (response / per-step / feature KD)."""
+"""``neurokd distill``: train an SNN student from a frozen teacher (response / per-step / feature KD, block-wise
+hybrid replacement)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ def register(sub) -> None:
     text = "distill a frozen teacher (run folder, state dict, ONNX) into a spiking student"
     p = sub.add_parser(
         "distill", help=text, description=text + ". Methods: response (KDSNN response KD on time-mean logits), "
-        "feature (L2 on adapted stage features), response+feature; --per-step applies response KD to every "
-        "time step's logits.",
+        "feature (L2 on adapted stage features), response+feature, blockwise (hybrid block-wise replacement: SNN "
+        "stage rates through aligners into the frozen teacher's remaining stages, CE+KD on the SNN and every "
+        "hybrid; --distill.branches/branch_weights/aligner/branch_loss/progressive_epochs); --per-step applies "
+        "response KD to every time step's logits; --train.backprop rate trains with rate-based backprop.",
     )
     for flag, key in ALIASES.items():
         p.add_argument(flag, dest=f"cfg:{key}", default=argparse.SUPPRESS, metavar="VALUE", help=f"= --{key}")

@@ -31,7 +31,8 @@ from neurokd.errors import ConfigError, UserError
 from neurokd.snn.ratebp import DEFAULT_CHUNK
 from neurokd.train.objective import Objective, StepOutput
 
-METHODS = ("response", "feature", "response+feature")
+METHODS = ("response", "feature", "response+feature")  # DistillObjective's; blockwise has its own objective
+ALL_METHODS = (*METHODS, "blockwise")
 
 
 def method_label(cfg: DistillConfig) -> str:
@@ -40,9 +41,9 @@ def method_label(cfg: DistillConfig) -> str:
 
 
 def check_distill_config(cfg: DistillConfig, student_is_snn: bool) -> None:
-    if cfg.method not in METHODS:
+    if cfg.method not in ALL_METHODS:
         raise ConfigError(
-            f"config key 'distill.method': {cfg.method!r} does not distill; choose one of {', '.join(METHODS)}"
+            f"config key 'distill.method': {cfg.method!r} does not distill; choose one of {', '.join(ALL_METHODS)}"
         )
     if cfg.per_step and "response" not in cfg.method:
         raise ConfigError("config key 'distill.per_step': applies to response KD; use method response or "
@@ -70,6 +71,9 @@ class DistillObjective(Objective):
     ):
         super().__init__()
         check_distill_config(cfg, getattr(probe_student, "is_snn", False))
+        if cfg.method not in METHODS:
+            raise ConfigError(f"config key 'distill.method': {cfg.method} is not a DistillObjective method; use "
+                              "neurokd.distill.run.build_distill_objective")
         self.cfg = cfg
         self.name = method_label(cfg)
         self._teacher = [freeze(teacher)]  # a list hides it from nn.Module registration
@@ -197,4 +201,4 @@ def _adapter_text(adapter: nn.Module) -> str:
     return " + ".join(names)
 
 
-__all__ = ["METHODS", "DistillObjective", "check_distill_config", "method_label"]
+__all__ = ["ALL_METHODS", "METHODS", "DistillObjective", "check_distill_config", "method_label"]

@@ -15,6 +15,7 @@ from torch import nn
 
 from neurokd.config import RunConfig
 from neurokd.data import DataSplits, load_dataset, make_loaders
+from neurokd.distill.blockwise import BlockwiseObjective
 from neurokd.distill.objective import DistillObjective, check_distill_config
 from neurokd.distill.teachers import load_teacher
 from neurokd.errors import ConfigError
@@ -33,7 +34,7 @@ from neurokd.train.loop import (
 
 def build_distill_objective(
     cfg: RunConfig, splits: DataSplits, teacher: nn.Module | None = None
-) -> tuple[DistillObjective, nn.Module]:
+) -> tuple[DistillObjective | BlockwiseObjective, nn.Module]:
     """The objective for ``cfg.distill`` and the frozen teacher it uses (loaded from ``cfg.distill.teacher``
     unless ``teacher`` is given)."""
     spec = model_spec_for(cfg, splits)
@@ -45,7 +46,8 @@ def build_distill_objective(
     teacher_module = load_teacher(source, spec.input_shape, spec.num_classes, cfg.distill.teacher_arch)
     with torch.random.fork_rng():  # the probe must not shift the seeded RNG stream of the real student
         probe = build_configured_model(spec)
-    objective = DistillObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed)
+    cls = BlockwiseObjective if cfg.distill.method == "blockwise" else DistillObjective
+    objective = cls(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed)
     objective.set_backprop(cfg.train.backprop, cfg.train.rate_chunk)  # rejects impossible combinations early
     return objective, teacher_module
 

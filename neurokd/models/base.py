@@ -102,6 +102,15 @@ class TwinNet(nn.Module):
             h = getattr(self, name)(h)
         return self.head(h)
 
+    def forward_tail(self, h: Tensor, after: str) -> Tensor:
+        """Run the stages after stage ``after`` and the head on ``h`` (that stage's output, ``[B, ...]`` for an
+        ANN twin): the tail of a block-wise hybrid. Returns logits ``[B, K]`` (an ANN twin)."""
+        if after not in self.stage_names:
+            raise ValueError(f"no stage {after!r}; stages are {', '.join(self.stage_names)}")
+        for name in self.stage_names[self.stage_names.index(after) + 1:]:
+            h = getattr(self, name)(h)
+        return self.head(h)
+
     def forward_seq(self, x: Tensor) -> Tensor:
         """SNN per-step logits ``[T, B, K]``."""
         if not self.is_snn:

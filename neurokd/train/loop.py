@@ -48,6 +48,7 @@ from neurokd.train.checkpoint import (
     save_model_file,
     tensor_problem,
 )
+from neurokd.train.memory import PeakMemory
 from neurokd.train.objective import Objective
 from neurokd.train.optim import build_optimizer, build_scheduler
 
@@ -441,6 +442,7 @@ def _epochs(setup: _Setup, resume: bool, summary_extra: dict[str, Any] | None, r
 
     epochs = cfg.optim.epochs
     best_val = max((r.get("val_acc", 0.0) for r in _read_metrics(metrics_path)), default=0.0)
+    memory = PeakMemory(device).start()  # this session's epochs (a resumed run: the epochs after the resume)
     for epoch in range(start_epoch, epochs + 1):
         t0 = time.perf_counter()
         train_loader.set_epoch(epoch)
@@ -532,6 +534,7 @@ def _epochs(setup: _Setup, resume: bool, summary_extra: dict[str, Any] | None, r
             _prune_checkpoints(run_dir, cfg.train.keep_checkpoints)
         ddp.barrier()
 
+    peak_mem_mb = memory.stop()
     test = evaluate(model, test_loader, device, channels_last, reduce)
     model.to(memory_format=torch.contiguous_format)
     if main:
@@ -550,6 +553,7 @@ def _epochs(setup: _Setup, resume: bool, summary_extra: dict[str, Any] | None, r
         "best_val_acc": best_val if len(splits.val) else None,
         "params": count_parameters(model),
         "train_seconds": round(train_seconds, 3),
+        "peak_mem_mb": peak_mem_mb,
         "device": str(device),
         **({"processes": info.world, "sync_bn": cfg.train.sync_bn} if info.enabled else {}),
         **(summary_extra or {}),

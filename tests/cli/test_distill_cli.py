@@ -40,6 +40,24 @@ def test_distill_end_to_end_and_bad_teachers(tmp_path):
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
+def test_distill_blockwise_with_rate_backprop(tmp_path):
+    from neurokd.config import RunConfig, build_config
+    from neurokd.train import run_training
+
+    small = ["--model.width", 8, "--train.threads", 1, "--no-progress", "--out", tmp_path]
+    run_training(build_config(RunConfig, overrides={"name": "t", "out_dir": str(tmp_path), "model.kind": "ann",
+                                                    "model.width": 8, "optim.epochs": 1, "train.progress": False}))
+    r = neurokd("distill", "--teacher", tmp_path / "t", "--method", "blockwise", "--train.backprop", "rate",
+                "--distill.branches", "stage2", "--name", "bw", "--epochs", 1, "--T", 2, *small)
+    assert r.returncode == 0, r.stderr
+    assert "blockwise KD" in r.stdout
+    s = json.loads((tmp_path / "bw" / "summary.json").read_text())
+    assert (s["method"], s["branches"], s["branch_weights"], s["backprop"]) == ("blockwise", ["stage2"], [0.5], "rate")
+    _one_line_error(neurokd("distill", "--teacher", tmp_path / "t", "--method", "blockwise", "--distill.branches",
+                            "stage9", "--name", "bw9", *small), "distill.branches", "stage9")
+    assert not (tmp_path / "bw9").exists()
+
+
 def test_train_does_not_take_distill_keys(tmp_path):
     assert neurokd("train", "--distill.method", "response", "--out", tmp_path).returncode == 2
     cfg = tmp_path / "kd.yaml"
