@@ -45,7 +45,7 @@ Usage::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -96,31 +96,40 @@ class _RateBN(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, c, weight, bias, mean_s, var_s, eps):  # type: ignore[override]
+    def forward(ctx, c, weight, bias, mean_s, var_s, eps, reduce=None):  # type: ignore[override]
         dims = [0, *range(2, c.ndim)]
         shape = [1, -1] + [1] * (c.ndim - 2)
         inv = torch.rsqrt(var_s + eps)
         scale = inv if weight is None else inv * weight
         shift = -mean_s * scale if bias is None else bias - mean_s * scale
-        ctx.save_for_backward(c, weight, inv, mean_s, c.mean(dims))
-        ctx.dims, ctx.shape = dims, shape
+        n = c.numel() // c.shape[1]
+        if reduce is None:
+            mean_c = c.mean(dims)
+        else:  # the batch spans processes (train.sync_bn): means over the global batch
+            n = int(reduce(torch.tensor([float(n)], dtype=torch.float64, device=c.device)).item())
+            mean_c = reduce(c.sum(dims)) / n
+        ctx.save_for_backward(c, weight, inv, mean_s, mean_c)
+        ctx.dims, ctx.shape, ctx.n, ctx.reduce = dims, shape, n, reduce
         return torch.addcmul(shift.view(shape), c, scale.view(shape))
 
     @staticmethod
     def backward(ctx, g):  # type: ignore[override]
         c, weight, inv, mean_s, mean_c = ctx.saved_tensors
-        dims, shape = ctx.dims, ctx.shape
-        n = c.numel() // c.shape[1]
-        sum_g = g.sum(dims)
-        sum_gx = (g * c).sum(dims) - mean_s * sum_g  # sum g (c - mean_s)
+        dims, shape, n, reduce = ctx.dims, ctx.shape, ctx.n, ctx.reduce
+        sum_g_local = g.sum(dims)
+        sum_gx_local = (g * c).sum(dims) - mean_s * sum_g_local  # sum g (c - mean_s)
+        # the input gradient needs sums over the whole (global) batch; the parameter gradients stay local
+        # because DDP averages them over processes afterwards
+        sum_g = sum_g_local if reduce is None else reduce(sum_g_local)
+        sum_gx = sum_gx_local if reduce is None else reduce(sum_gx_local)
         w = 1.0 if weight is None else weight
         a = w * inv
         b = -(w * inv.pow(3)) * (sum_gx / n)
         d = -a * (sum_g / n) - b * mean_c
         gc = torch.addcmul(d.view(shape), g, a.view(shape)).addcmul_(c, b.view(shape))
-        gw = inv * sum_gx if weight is not None and ctx.needs_input_grad[1] else None
-        gb = sum_g if ctx.needs_input_grad[2] else None
-        return gc, gw, gb, None, None, None
+        gw = inv * sum_gx_local if weight is not None and ctx.needs_input_grad[1] else None
+        gb = sum_g_local if ctx.needs_input_grad[2] else None
+        return gc, gw, gb, None, None, None, None
 
 
 @dataclass
@@ -145,6 +154,30 @@ class _BNStats:
     @property
     def var(self) -> Tensor:
         return self.m2 / self.n
+
+
+def _reducer(bn: nn.Module) -> Callable[[Tensor], Tensor] | None:
+    """A synchronized BatchNorm's sum over processes (``train.sync_bn`` under torchrun), else None."""
+    get = getattr(bn, "batch_stat_reducer", None)
+    return get() if callable(get) else None
+
+
+def _global_batch_norm(x: Tensor, bn: nn.Module, reduce: Callable[[Tensor], Tensor]
+                       ) -> tuple[Tensor, Tensor, Tensor, int]:
+    """Training-mode BatchNorm of ``x [N, C, ...]`` with the statistics of the batch over all processes:
+    ``(y, mean, biased var, global count)`` (mean/var float64)."""
+    dims = [0, *range(2, x.ndim)]
+    shape = [1, -1] + [1] * (x.ndim - 2)
+    xf = x.double()
+    n = int(reduce(torch.tensor([float(x.numel() // x.shape[1])], dtype=torch.float64, device=x.device)).item())
+    mean = reduce(xf.sum(dims)) / n
+    var = reduce((xf - mean.view(shape)).square().sum(dims)) / n
+    y = (x - mean.to(x.dtype).view(shape)) * torch.rsqrt(var + bn.eps).to(x.dtype).view(shape)
+    if bn.weight is not None:
+        y = y * bn.weight.view(shape)
+    if bn.bias is not None:
+        y = y + bn.bias.view(shape)
+    return y, mean, var, n
 
 
 def _uses_batch_stats(bn: nn.Module) -> bool:
@@ -206,8 +239,14 @@ class _Passes:
         return forward
 
     def spike_bn(self, bn: nn.Module):
+        reduce = _reducer(bn)
+
         def forward(x: Tensor) -> Tensor:
             key = self._key(bn)
+            if reduce is not None:
+                y, mean, var, n = _global_batch_norm(x, bn, reduce)
+                self.stats.setdefault(key, _BNStats()).add(mean, var, n)
+                return y
             # the op F.batch_norm runs in training mode, which also hands back the batch mean and 1/std
             y, mean, invstd = torch.native_batch_norm(x, bn.weight, bn.bias, None, None, True, 0.0, bn.eps)
             var = invstd.double().pow(-2).sub_(bn.eps).clamp_min_(0.0)
@@ -234,7 +273,7 @@ class _Passes:
                 c = c.float()  # batch statistics of a half-precision rate input are too coarse
             w = None if bn.weight is None else bn.weight.to(c.dtype)
             b = None if bn.bias is None else bn.bias.to(c.dtype)
-            y = _RateBN.apply(c, w, b, st.mean.to(c.dtype), st.var.to(c.dtype), bn.eps)
+            y = _RateBN.apply(c, w, b, st.mean.to(c.dtype), st.var.to(c.dtype), bn.eps, _reducer(bn))
             return y.to(dtype)
 
         return forward

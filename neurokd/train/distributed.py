@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -178,6 +178,12 @@ class _AllReduceSum(torch.autograd.Function):
         return grad
 
 
+def _sum_over_ranks(x: Tensor) -> Tensor:
+    x = x.clone()
+    dist.all_reduce(x)
+    return x
+
+
 def all_reduce_sum(x: Tensor) -> Tensor:
     """Differentiable sum of ``x`` over ranks (``x`` itself without a process group)."""
     return _AllReduceSum.apply(x) if current().enabled else x
@@ -193,6 +199,14 @@ class DistBatchNorm(_BatchNorm):
     included); in eval mode or without a process group it is plain BatchNorm. Used through the per-rank
     subclasses below, which :func:`convert_sync_bn` swaps in place of ``nn.BatchNorm1d/2d/3d``.
     """
+
+    def batch_stat_reducer(self) -> Callable[[Tensor], Tensor] | None:
+        """The sum over ranks that makes batch statistics global, or None (eval mode, no process group).
+
+        Code that normalises this module's input itself (rate-based backprop's two passes) asks for it, so N
+        ranks still compute what one process computes on the global batch. Not differentiable.
+        """
+        return _sum_over_ranks if self.training and current().enabled else None
 
     def forward(self, input: Tensor) -> Tensor:  # type: ignore[override]
         if not (self.training and current().enabled):
