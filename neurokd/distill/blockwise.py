@@ -35,11 +35,11 @@ from torch import Tensor, nn
 from neurokd.config import DistillConfig
 from neurokd.distill.adapters import make_adapter
 from neurokd.distill.losses import response_kd
+from neurokd.distill.objective import TeacherObjective
 from neurokd.distill.taps import FeatureRecorder, model_T, time_mean
-from neurokd.distill.teachers import freeze
 from neurokd.errors import ConfigError
 from neurokd.models.base import TwinNet
-from neurokd.train.objective import Objective, StepOutput
+from neurokd.train.objective import StepOutput
 
 
 def _shape(t: Tensor | Sequence[int]) -> str:
@@ -116,7 +116,7 @@ def resolve_branches(cfg: DistillConfig, stage_names: Sequence[str]) -> tuple[li
     return [branches[i] for i in order], [weights[i] for i in order]
 
 
-class BlockwiseObjective(Objective):
+class BlockwiseObjective(TeacherObjective):
     """Block-wise hybrid replacement from a frozen zoo ANN ``teacher`` into the student passed to :meth:`forward`.
 
     ``probe_student`` has the student's structure (a fresh build of its spec is fine): one forward pass on
@@ -142,7 +142,7 @@ class BlockwiseObjective(Objective):
         check_teacher(teacher, probe_student)
         self.cfg = cfg
         self._student_arch = probe_student.spec.arch
-        self._teacher = [freeze(teacher)]  # a list hides it from nn.Module registration (see objective.py)
+        self._set_teacher(teacher)
         self.branches, self.weights = resolve_branches(cfg, probe_student.stage_names)
         self.active = [True] * len(self.branches)
         s_feats, t_feats = self._probe(probe_student, input_shape, num_classes)
@@ -151,15 +151,6 @@ class BlockwiseObjective(Objective):
             torch.manual_seed(seed)
             for name in self.branches:
                 self.aligners[name] = self._make_aligner(name, s_feats[name], t_feats[name])
-
-    @property
-    def teacher(self) -> TwinNet:
-        return self._teacher[0]
-
-    def _apply(self, fn, *args, **kwargs):
-        super()._apply(fn, *args, **kwargs)
-        self.teacher._apply(fn, *args, **kwargs)
-        return self
 
     def _probe(self, student: nn.Module, input_shape, num_classes: int) -> tuple[dict, dict]:
         """Branch rates ``[B, ...]`` of the student and stage outputs of the teacher on a zero batch."""

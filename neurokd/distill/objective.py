@@ -52,7 +52,23 @@ def check_distill_config(cfg: DistillConfig, student_is_snn: bool) -> None:
         raise ConfigError("config key 'distill.per_step': needs an SNN student (model.kind snn)")
 
 
-class DistillObjective(Objective):
+class TeacherObjective(Objective):
+    """An objective guided by a frozen teacher that is not a registered submodule (see the module docstring)."""
+
+    def _set_teacher(self, teacher: nn.Module) -> None:
+        self._teacher = [freeze(teacher)]  # a list hides it from nn.Module registration
+
+    @property
+    def teacher(self) -> nn.Module:
+        return self._teacher[0]
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        self.teacher._apply(fn, *args, **kwargs)
+        return self
+
+
+class DistillObjective(TeacherObjective):
     """KD from a frozen ``teacher`` into the student the training loop passes to :meth:`forward`.
 
     ``probe_student`` is a module with the student's structure (a fresh build of its spec is fine): one
@@ -76,7 +92,7 @@ class DistillObjective(Objective):
                               "neurokd.distill.run.build_distill_objective")
         self.cfg = cfg
         self.name = method_label(cfg)
-        self._teacher = [freeze(teacher)]  # a list hides it from nn.Module registration
+        self._set_teacher(teacher)
         self.use_response = "response" in cfg.method
         self.use_feature = "feature" in cfg.method
         self.taps: list[TapPair] = parse_taps(cfg.taps, probe_student, teacher) if self.use_feature else []
@@ -97,15 +113,6 @@ class DistillObjective(Objective):
                 "use distill.per_step false with rate, or train.backprop bptt for per-step KD"
             )
         super().set_backprop(backprop, rate_chunk)
-
-    @property
-    def teacher(self) -> nn.Module:
-        return self._teacher[0]
-
-    def _apply(self, fn, *args, **kwargs):
-        super()._apply(fn, *args, **kwargs)
-        self.teacher._apply(fn, *args, **kwargs)
-        return self
 
     def _probe(self, student: nn.Module, input_shape, num_classes: int) -> tuple[dict, dict]:
         """Tap features ``[B, ...]`` (time-mean for SNNs) of both networks on a zero batch; checks the logits."""
