@@ -37,6 +37,7 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/throughput.py --heap-reuse
 	$(BIN)/python benchmarks/stream.py
 	$(BIN)/python benchmarks/nir_roundtrip.py
 	$(BIN)/python benchmarks/counting_overhead.py

@@ -7,7 +7,7 @@ Writes ``benchmarks/results/throughput.json`` with ``ratio = neurokd / snnTorch`
 like for like: the target), plus ``ratio_bf16``: neurokd with ``train.cpu_bf16`` (bfloat16 autocast, what
 ``--train.cpu_bf16 true`` does) over the same fp32 snnTorch net.
 
-    python benchmarks/throughput.py [--quick] [--threads N]
+    python benchmarks/throughput.py [--quick] [--threads N] [--heap-reuse]
 """
 
 from __future__ import annotations
@@ -182,8 +182,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1 round, short timing (smoke test)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--heap-reuse", action="store_true",
+                    help="train.cpu_heap_reuse for the whole process (both libraries); default out: "
+                         "throughput_heap_reuse.json")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    if args.out is None:
+        args.out = RESULTS.with_name("throughput_heap_reuse.json") if args.heap_reuse else RESULTS
+    if args.heap_reuse:
+        from neurokd.train.cpu_heap import reuse_heap_memory
+
+        if not reuse_heap_memory():
+            raise SystemExit("--heap-reuse needs glibc's allocator (Linux)")
     if args.threads:
         torch.set_num_threads(args.threads)
     rounds, min_s = (1, 0.2) if args.quick else (3, 2.0)
@@ -194,6 +204,7 @@ def main() -> None:
         "benchmark": "throughput",
         "torch": torch.__version__, "snntorch": snn.__version__, "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(), "rounds": rounds,
+        "cpu_heap_reuse": args.heap_reuse,
         "results": results,
         "min_ratio": min(r["ratio"] for r in results),
         "min_ratio_bf16": min(r["ratio_bf16"] for r in results),

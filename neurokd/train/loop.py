@@ -48,6 +48,7 @@ from neurokd.train.checkpoint import (
     save_model_file,
     tensor_problem,
 )
+from neurokd.train.cpu_heap import reuse_heap_memory
 from neurokd.train.memory import PeakMemory
 from neurokd.train.objective import Objective
 from neurokd.train.optim import build_optimizer, build_scheduler
@@ -83,6 +84,8 @@ def seed_everything(seed: int) -> None:
 
 
 def configure_torch(cfg: RunConfig) -> None:
+    if cfg.train.cpu_heap_reuse:
+        reuse_heap_memory()  # process-wide and harmless on CUDA runs too; a no-op off glibc
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     if cfg.train.deterministic:
