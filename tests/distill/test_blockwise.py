@@ -16,6 +16,7 @@ from neurokd.errors import ConfigError
 from neurokd.snn.folding import unfold
 from neurokd.train.checkpoint import list_checkpoints, read_checkpoint
 from tests.distill.conftest import run_cfg, zoo
+from tests.train.interrupt import run_interrupted
 
 SHAPE = [1, 8, 8]
 
@@ -185,17 +186,7 @@ def test_blockwise_run_saves_a_plain_snn_and_resumes_exactly(tmp_path, digits_te
     student = load_model(straight.run_dir)  # the saved student is a plain SNN: no aligners, no teacher
     assert student.is_snn and set(student.state_dict()) == set(load_model(digits_teacher).state_dict())
 
-    real_start = BlockwiseObjective.start_epoch
-
-    def interrupt(self, epoch, epochs):
-        if epoch == 3:
-            raise KeyboardInterrupt
-        real_start(self, epoch, epochs)
-
-    monkeypatch.setattr(BlockwiseObjective, "start_epoch", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        distill(run_cfg(tmp_path, name="cut", **over))
-    monkeypatch.setattr(BlockwiseObjective, "start_epoch", real_start)
+    run_interrupted(monkeypatch, BlockwiseObjective, lambda: distill(run_cfg(tmp_path, name="cut", **over)))
     resumed = distill(run_cfg(tmp_path, name="cut"), resume=True)
     wa, wb = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)

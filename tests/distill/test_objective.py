@@ -16,6 +16,7 @@ from neurokd.errors import ConfigError, UserError
 from neurokd.train.checkpoint import list_checkpoints, read_checkpoint
 from neurokd.train.loop import TrainResult
 from tests.distill.conftest import run_cfg, zoo
+from tests.train.interrupt import run_interrupted
 
 
 def _objective(teacher, student, shape, **cfg):
@@ -142,17 +143,7 @@ def test_resume_rebuilds_the_objective_from_the_saved_config(tmp_path, digits_te
             "distill.adapter": "always", "distill.taps": ["stage2", "last"]}
     straight = distill(run_cfg(tmp_path, name="straight", **over))
 
-    real_start = DistillObjective.start_epoch
-
-    def interrupt(self, epoch, epochs):
-        if epoch == 3:
-            raise KeyboardInterrupt
-        real_start(self, epoch, epochs)
-
-    monkeypatch.setattr(DistillObjective, "start_epoch", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        distill(run_cfg(tmp_path, name="cut", **over))
-    monkeypatch.setattr(DistillObjective, "start_epoch", real_start)
+    run_interrupted(monkeypatch, DistillObjective, lambda: distill(run_cfg(tmp_path, name="cut", **over)))
     assert [e for e, _ in list_checkpoints(tmp_path / "cut")] == [1, 2]
     # resume from the run folder alone: method, teacher, taps and adapters come from config.yaml + checkpoint
     resumed = distill(run_cfg(tmp_path, name="cut"), resume=True)

@@ -13,6 +13,7 @@ from neurokd.errors import ConfigError
 from neurokd.train import run_training
 from neurokd.train.objective import Objective
 from tests.distill.conftest import run_cfg, zoo
+from tests.train.interrupt import run_interrupted
 
 
 def test_config_key_defaults_overrides_and_validation():
@@ -51,17 +52,7 @@ def test_rate_training_learns_digits_and_resumes_exactly(tmp_path, monkeypatch):
     s = json.loads((straight.run_dir / "summary.json").read_text())
     assert s["backprop"] == "rate" and s["test_acc"] > 0.75
 
-    real_start = Objective.start_epoch
-
-    def interrupt(self, epoch, epochs):
-        if epoch == 3:
-            raise KeyboardInterrupt
-        real_start(self, epoch, epochs)
-
-    monkeypatch.setattr(Objective, "start_epoch", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        run_training(run_cfg(tmp_path, name="cut", **over))
-    monkeypatch.setattr(Objective, "start_epoch", real_start)
+    run_interrupted(monkeypatch, Objective, lambda: run_training(run_cfg(tmp_path, name="cut", **over)))
     resumed = run_training(run_cfg(tmp_path, name="cut"), resume=True)
     wa, wb = straight.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
