@@ -15,29 +15,30 @@ KD = {"distill.method": "response", "distill.alpha": 0.5, "distill.tau": 4.0}
 BLOCKWISE = {"distill.method": "blockwise", "distill.alpha": 0.5, "distill.tau": 4.0, "train.backprop": "rate"}
 
 
-def stage_snn_kd(ctx) -> None:
-    """Train ``snn_kd`` from ``ctx.runs["teacher"]``; adds ``summary["snn_kd"]`` and a table row."""
+def _distill_student(ctx, key: str, method: dict):
+    """Distill ``key`` from ``ctx.runs["teacher"]`` with the demo's SNN recipe plus ``method``'s keys."""
     from neurokd.demo import SNN
 
     teacher = ctx.runs["teacher"]
-    cfg = ctx.config("snn_kd", {**SNN, **KD, "distill.teacher": str(teacher.run_dir)})
+    cfg = ctx.config(key, {**SNN, **method, "distill.teacher": str(teacher.run_dir)})
     r = distill(cfg, splits=ctx.splits, overwrite=True)
-    ctx.runs["snn_kd"] = r
+    ctx.runs[key] = r
+    return r
+
+
+def stage_snn_kd(ctx) -> None:
+    """Train ``snn_kd`` from ``ctx.runs["teacher"]``; adds ``summary["snn_kd"]`` and a table row."""
+    r = _distill_student(ctx, "snn_kd", KD)
     s = r.summary
     ctx.summary["snn_kd"] = {"test_acc": s["test_acc"], "method": s["method"], "alpha": s["alpha"], "tau": s["tau"],
-                             "teacher": str(teacher.run_dir), "teacher_test_acc": s["teacher_test_acc"],
+                             "teacher": str(ctx.runs["teacher"].run_dir), "teacher_test_acc": s["teacher_test_acc"],
                              "train_seconds": s["train_seconds"], "path": str(r.run_dir)}
     ctx.rows.append(["snn_kd", "snn", f"KD {s['method']}", ctx.T, s["test_acc"], s["train_seconds"]])
 
 
 def stage_snn_blockwise(ctx) -> None:
     """Train ``snn_blockwise`` (blockwise + rate-BP) from ``ctx.runs["teacher"]``; the headline student."""
-    from neurokd.demo import SNN
-
-    teacher = ctx.runs["teacher"]
-    cfg = ctx.config("snn_blockwise", {**SNN, **BLOCKWISE, "distill.teacher": str(teacher.run_dir)})
-    r = distill(cfg, splits=ctx.splits, overwrite=True)
-    ctx.runs["snn_blockwise"] = r
+    r = _distill_student(ctx, "snn_blockwise", BLOCKWISE)
     s = r.summary
     ctx.summary["snn_blockwise"] = {
         "test_acc": s["test_acc"], "train_seconds": s["train_seconds"], "peak_mem_mb": s["peak_mem_mb"],

@@ -161,27 +161,23 @@ def check_batch_size(batch_size: int, world: int, key: str = "data.batch_size") 
 
 # ------------------------------------------------------------------------------------------- sync BatchNorm
 
+def _sum_over_ranks(x: Tensor) -> Tensor:
+    x = x.clone()
+    dist.all_reduce(x)
+    return x
+
+
 class _AllReduceSum(torch.autograd.Function):
     """Sum over ranks whose backward is also the sum over ranks (every rank's loss depends on every rank's
     batch statistics, so their gradients add up)."""
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
-        x = x.clone()
-        dist.all_reduce(x)
-        return x
+        return _sum_over_ranks(x)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
-        grad = grad.clone()
-        dist.all_reduce(grad)
-        return grad
-
-
-def _sum_over_ranks(x: Tensor) -> Tensor:
-    x = x.clone()
-    dist.all_reduce(x)
-    return x
+        return _sum_over_ranks(grad)
 
 
 def all_reduce_sum(x: Tensor) -> Tensor:
