@@ -49,6 +49,8 @@ def _abort(net) -> None:
     smm = getattr(infra, "smm", None)
     if smm is not None:
         smm.shutdown()
+    # Runtime.__del__ calls stop() itself; on a runtime still marked started that would write into the shared
+    # memory just released and segfault at garbage collection (_detach_runtime covers the processes' __del__)
     runtime._is_running = False
     runtime._is_started = False
 
