@@ -114,7 +114,7 @@ def markdown_report(report: dict[str, Any]) -> str:
              f"Teacher ({report['teacher_arch']} ANN, {report['teacher_epochs']} epochs) test accuracy: "
              f"{100 * report['teacher_acc']:.2f}%. Students: {report['teacher_arch']} SNN, {report['epochs']} epochs "
              f"each, seeds {report['seeds']}; final-epoch accuracy over {report['test_samples']} test samples. "
-             "train_s: seconds per run (mean), peak_mb: peak extra resident memory of a training run (MiB, mean; "
+             "train_s: seconds per run (mean), peak_mb: peak extra allocated memory of a training run (MiB, mean; "
              "fresh process per run).", "", table(main)]
     if report.get("ablations"):
         lines += ["", "## Ablations (blockwise, rate-BP)", "", table(report["ablations"])]
@@ -198,7 +198,7 @@ def main() -> None:
                        "test_samples": len(splits.test), "settings": {**METHODS, **ablations(args.epochs)},
                        "recipe": str(RECIPES[args.dataset].relative_to(ROOT)), "threads": args.threads,
                        "jobs": args.jobs, "note": "train_s and peak_mb measured on a shared 2-core CPU (under "
-                       "contention; peak_mb: resident memory above the start of training, fresh process per run)",
+                       "contention; peak_mb: allocated memory above the start of training, fresh process per run)",
                        "benchmark_seconds": None if args.collect else round(time.perf_counter() - t_start, 1)})
         write_json(RESULTS / f"methods_{args.dataset}{tag}.json", report)
         write_text(RESULTS / f"methods_{args.dataset}{tag}.md", markdown_report(report))

@@ -5,7 +5,9 @@ For each case: inference samples/s (no grad) and training-step samples/s (forwar
 Both implementations run in this one process, measured in alternating rounds so machine noise hits both.
 Writes ``benchmarks/results/throughput.json`` with ``ratio = neurokd / snnTorch`` per case and mode (both fp32,
 like for like: the target), plus ``ratio_bf16``: neurokd with ``train.cpu_bf16`` (bfloat16 autocast, what
-``--train.cpu_bf16 true`` does) over the same fp32 snnTorch net.
+``--train.cpu_bf16 true`` does) over the same fp32 snnTorch net. One profiled call per implementation gives the
+share of time spent in convolutions (``*_conv_share``) and ``ratio_conv_bound``: snnTorch's time over neurokd's
+convolution time alone, the ratio neurokd would reach if everything besides its convolutions took no time.
 
     python benchmarks/throughput.py [--quick] [--threads N] [--heap-reuse]
 """
@@ -23,6 +25,7 @@ import snntorch as snn
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.profiler import ProfilerActivity, profile
 
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.models.fold import inference_model
@@ -129,6 +132,16 @@ def _time_round(fn, min_seconds: float) -> float:
             return dt / n
 
 
+def conv_share(fn) -> float:
+    """Share of one call's CPU time spent in convolution kernels (forward and backward), from torch's profiler."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    conv = sum(e.self_cpu_time_total for e in events if "conv" in e.key)
+    return conv / total if total else 0.0
+
+
 def measure(case: dict, rounds: int, min_seconds: float) -> list[dict]:
     torch.manual_seed(0)
     T, B, shape = case["T"], case["batch"], case["input_shape"]
@@ -168,12 +181,16 @@ def measure(case: dict, rounds: int, min_seconds: float) -> list[dict]:
             for k in nets:
                 times[k].append(_time_round(lambda k=k, fn=fn: fn(k), min_seconds))
         sps = {k: B / min(v) for k, v in times.items()}  # best round: least disturbed by other load
+        share = {k: conv_share(lambda k=k, fn=fn: fn(k)) for k in ("neurokd", "snntorch")}
         out.append({**{k: v for k, v in case.items() if k != "input_shape"}, "input_shape": shape, "mode": mode,
                     "neurokd_samples_per_s": round(sps["neurokd"], 2),
                     "snntorch_samples_per_s": round(sps["snntorch"], 2),
                     "neurokd_bf16_samples_per_s": round(sps["neurokd_bf16"], 2),
                     "ratio": round(sps["neurokd"] / sps["snntorch"], 3),
-                    "ratio_bf16": round(sps["neurokd_bf16"] / sps["snntorch"], 3)})
+                    "ratio_bf16": round(sps["neurokd_bf16"] / sps["snntorch"], 3),
+                    "neurokd_conv_share": round(share["neurokd"], 3),
+                    "snntorch_conv_share": round(share["snntorch"], 3),
+                    "ratio_conv_bound": round(sps["neurokd"] / sps["snntorch"] / share["neurokd"], 3)})
         print(json.dumps(out[-1]), flush=True)
     return out
 

@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
     from hardware.chips import builtin_chips, resolve_chip
     from hardware.report import ENERGY_HEADERS, energy_rows, write_report
     from neurokd import load_model
-    from neurokd.cli.eval_cmd import _data_config
     from neurokd.data import load_dataset, make_loaders
     from neurokd.errors import UserError
+    from neurokd.loading import run_data_config
     from neurokd.tables import markdown_table
 
     _check_args(args)
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         if list(teacher.spec.input_shape or []) != list(model.spec.input_shape or []):
             raise UserError(f"--teacher {args.teacher}: input shape {teacher.spec.input_shape} differs from the "
                             f"SNN's {model.spec.input_shape}")
-    dcfg = _data_config(args.run, overrides_from_args(args))
+    dcfg = run_data_config(args.run, overrides_from_args(args))
     splits = load_dataset(dcfg)
     loader = dict(zip(["train", "val", "test"], make_loaders(splits, dcfg, 0)))[args.split]
     loader.shuffle, loader.augment = False, None

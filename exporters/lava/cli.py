@@ -88,14 +88,6 @@ def split_arrays(data_cfg, split: str, limit: int | None = None, seed: int = 0, 
     return (x[:, :limit] if axis else x[:limit]), y[:limit]
 
 
-def _data_config(base: dict[str, Any], args: argparse.Namespace):
-    from neurokd.config import DataConfig, build_config, overrides_from_args
-
-    merged = dict(base)
-    merged.update({k.removeprefix("data."): v for k, v in overrides_from_args(args).items()})
-    return build_config(DataConfig, overrides=merged)
-
-
 def _check_count(name: str, value: int | None, minimum: int) -> None:
     from neurokd.errors import UserError
 
@@ -119,8 +111,8 @@ def verify_export(model, path: Path, x, y, progress: bool = False) -> dict[str, 
 def run_export(args: argparse.Namespace) -> int:
     from exporters.lava import to_netx
     from neurokd import load_model
-    from neurokd.loading import resolve_model_path
-    from neurokd.train.loop import load_saved_config
+    from neurokd.config import overrides_from_args
+    from neurokd.loading import resolve_model_path, run_data_config
 
     _check_count("--calibration", args.calibration, 1)
     _check_count("--verify", args.verify, 0)
@@ -130,10 +122,7 @@ def run_export(args: argparse.Namespace) -> int:
         model.set_T(args.T)
     model_file = resolve_model_path(args.run)
     run_dir = Path(args.run) if Path(args.run).is_dir() else model_file.parent
-    base: dict[str, Any] = {}
-    if (run_dir / "config.yaml").is_file():
-        base = load_saved_config(run_dir).data.__dict__.copy()
-    dcfg = _data_config(base, args)
+    dcfg = run_data_config(run_dir, overrides_from_args(args))
     out = Path(args.output) if args.output else run_dir / "model.net"
     T = model.T if model.is_snn else None
     calib, _ = split_arrays(dcfg, "train", args.calibration, T=T)
@@ -160,6 +149,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_simulate(args: argparse.Namespace) -> int:
     from exporters.lava.netx import read_netx
     from exporters.lava.simulation import simulate
+    from neurokd.config import merge_data_config, overrides_from_args
     from neurokd.errors import UserError
     from neurokd.tables import markdown_table
 
@@ -170,7 +160,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     base = net.meta.get("data") if isinstance(net.meta.get("data"), dict) else {}
     if not base and "cfg:data.name" not in vars(args):
         raise UserError(f"{path} records no dataset; pass --dataset")
-    dcfg = _data_config(base, args)
+    dcfg = merge_data_config(base, overrides_from_args(args))
     limit = args.limit if args.limit is not None else (LAVA_DEFAULT_LIMIT if args.backend == "lava" else None)
     x, y = split_arrays(dcfg, args.split, limit, T=int(net.meta["T"]) if "T" in net.meta else None)
     res = simulate(path, x, backend=args.backend, batch_size=args.batch_size, progress=not args.no_progress)

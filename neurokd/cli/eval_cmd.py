@@ -18,24 +18,11 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _data_config(run: str, overrides: dict) -> DataConfig:
-    from pathlib import Path
-
-    from neurokd.config import build_config
-    from neurokd.train.loop import load_saved_config
-
-    base: dict = {}
-    folder = Path(run) if Path(run).is_dir() else None
-    if folder is not None and (folder / "config.yaml").is_file():
-        base = load_saved_config(folder).data.__dict__.copy()
-    base.update({k.removeprefix("data."): v for k, v in overrides.items()})
-    return build_config(DataConfig, overrides=base)
-
-
 def run(args: argparse.Namespace) -> int:
     from neurokd import load_model
     from neurokd.data import load_dataset, make_loaders
     from neurokd.eval import evaluate
+    from neurokd.loading import run_data_config
     from neurokd.tables import markdown_table
 
     if args.T is not None and args.T < 1:
@@ -48,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(run_path)
         if args.T is not None and model.is_snn:
             model.set_T(args.T)
-        dcfg = _data_config(run_path, overrides)
+        dcfg = run_data_config(run_path, overrides)
         splits = load_dataset(dcfg, T=model.T if model.is_snn else None)
         loaders = dict(zip(["train", "val", "test"], make_loaders(splits, dcfg, 0)))
         loaders["train"].shuffle = False

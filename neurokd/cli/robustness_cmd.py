@@ -42,7 +42,6 @@ def _labels(runs: list[str], names: str | None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from neurokd import load_model
-    from neurokd.cli.eval_cmd import _data_config
     from neurokd.data import load_dataset
     from neurokd.errors import UserError
     from neurokd.eval.robustness import (
@@ -52,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         save_robustness_plot,
     )
     from neurokd.io import write_json, write_text
+    from neurokd.loading import run_data_config
 
     if args.T is not None and args.T < 1:
         raise UserError(f"--T must be >= 1, got {args.T}")
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         if args.T is not None and model.is_snn:
             model.set_T(args.T)
         models[label] = model
-    dcfg = _data_config(args.runs[0], overrides_from_args(args))
+    dcfg = run_data_config(args.runs[0], overrides_from_args(args))
     splits = load_dataset(dcfg)
     for label, model in models.items():
         if list(model.spec.input_shape or []) != list(splits.input_shape):

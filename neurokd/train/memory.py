@@ -2,10 +2,11 @@
 
 - CUDA: ``torch.cuda.max_memory_allocated`` over the block (tensors only; the caching allocator's reserve and
   the CUDA context are not counted).
-- CPU: the process's resident set size (``/proc/self/statm``), sampled every ``interval_s`` by a daemon thread,
-  peak minus the value at entry: the extra memory the block needed at its worst. The allocator may keep freed
-  memory, so a block that reuses memory an earlier block freed reads low; measure each case in a fresh process
-  for comparisons (``benchmarks/methods.py`` does).
+- CPU: bytes allocated through malloc (glibc's ``mallinfo2``: live allocations only, whatever freed memory the
+  allocator keeps, so the reading does not depend on ``train.cpu_heap_reuse`` or on earlier blocks in the same
+  process), sampled every ``interval_s`` by a daemon thread, peak minus the value at entry: the extra memory the
+  block needed at its worst. Off glibc the resident set size (``/proc/self/statm``) stands in; memory an earlier
+  block freed and the allocator kept then makes a block read low.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import threading
 import weakref
 
 import torch
+
+from neurokd.train.cpu_heap import allocated_bytes
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 MIB = 2**20
@@ -29,6 +32,12 @@ def rss_bytes() -> int:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def cpu_bytes() -> int:
+    """What :class:`PeakMemory` samples on CPU: allocated bytes on glibc, else the resident set size."""
+    n = allocated_bytes()
+    return rss_bytes() if n is None else n
 
 
 class PeakMemory:
@@ -51,7 +60,7 @@ class PeakMemory:
             meter = ref()
             if meter is None:
                 return
-            meter._peak = max(meter._peak, rss_bytes())
+            meter._peak = max(meter._peak, cpu_bytes())
             del meter
 
     def start(self) -> PeakMemory:
@@ -59,7 +68,7 @@ class PeakMemory:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
         else:
-            self._base = self._peak = rss_bytes()
+            self._base = self._peak = cpu_bytes()
             self._stop.clear()
             self._thread = threading.Thread(target=self._sample, args=(weakref.ref(self), self._stop, self.interval_s),
                                             name="neurokd-peak-rss", daemon=True)
@@ -74,7 +83,7 @@ class PeakMemory:
             self._stop.set()
             if self._thread is not None:
                 self._thread.join()
-            peak = max(self._peak, rss_bytes()) - self._base
+            peak = max(self._peak, cpu_bytes()) - self._base
         self.peak_mb = round(peak / MIB, 1)
         return self.peak_mb
 
@@ -85,4 +94,4 @@ class PeakMemory:
         self.stop()
 
 
-__all__ = ["PeakMemory", "rss_bytes"]
+__all__ = ["PeakMemory", "cpu_bytes", "rss_bytes"]

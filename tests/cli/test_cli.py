@@ -23,6 +23,19 @@ def test_teacher_then_eval(tmp_path):
     assert res["acc"] == summary["test_acc"] and res["kind"] == "ann"
 
 
+def test_eval_of_a_model_file_uses_its_run_folders_dataset_config(tmp_path):
+    r = neurokd("teacher", "--out", tmp_path, "--name", "t", "--epochs", 1, "--model.width", 8, "--no-progress",
+                "--data.val_fraction", 0.3)
+    assert r.returncode == 0, r.stderr
+    runs = [tmp_path / "t", tmp_path / "t" / "model.safetensors"]
+    e = neurokd("eval", *runs, "--split", "val", "--json")
+    assert e.returncode == 0, e.stderr
+    folder, model_file = json.loads(e.stdout)
+    assert folder["n"] == model_file["n"] and folder["acc"] == model_file["acc"]
+    default = neurokd("eval", runs[1], "--split", "val", "--json", "--data.val_fraction", 0.1)
+    assert json.loads(default.stdout)[0]["n"] < 0.5 * folder["n"]  # the saved 0.3 was really used above
+
+
 def _one_line_error(r, *needles):
     assert r.returncode == 2, (r.stdout, r.stderr)
     lines = [x for x in r.stderr.splitlines() if x.strip()]

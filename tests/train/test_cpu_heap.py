@@ -9,22 +9,16 @@ import pytest
 # the heap after it is freed. (Page-fault counts would say the same but are noisy here: the kernel's proactive
 # reclaim pages idle heap memory out.)
 _PROBE = """
-import ctypes, sys, torch
-from neurokd.train.cpu_heap import reuse_heap_memory
+import sys, torch
+from neurokd.train.cpu_heap import mallinfo, reuse_heap_memory
 
-class Info(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-libc = ctypes.CDLL("libc.so.6")
-libc.mallinfo2.restype = Info
 if sys.argv[1] == "on":
     assert reuse_heap_memory()
-base = libc.mallinfo2().hblkhd
+base = mallinfo().hblkhd
 x = torch.ones(16 * 1024 * 1024)  # 64 MiB, above glibc's largest mmap threshold
-mapped = libc.mallinfo2().hblkhd - base
+mapped = mallinfo().hblkhd - base
 del x
-print(mapped >> 20, libc.mallinfo2().fordblks >> 20)
+print(mapped >> 20, mallinfo().fordblks >> 20)
 """
 
 MIB_64 = 64
