@@ -13,9 +13,9 @@ initial weights. Methods (the JSON's row keys):
 ``--ablations`` adds blockwise (rate-BP) variants at ``--ablation-T``: no aligner, CE-only hybrids, progressive
 schedule (hybrids switched on over the first half of training).
 
-Every training runs in a fresh Python process (``--jobs`` at a time), so ``peak_mb`` (from the run summary: the
-peak resident memory of the training epochs above the process's memory when training started, MiB; on CUDA the
-peak allocated tensor memory) is not blurred by earlier runs. Test accuracy is the final epoch's. Writes
+Every training runs in a fresh Python process (``--jobs`` at a time); ``peak_mb`` is the run summary's
+``peak_mem_mb``: the peak bytes allocated during the training epochs above those allocated when training started,
+MiB (glibc's malloc on CPU, tensors on CUDA). Test accuracy is the final epoch's. Writes
 ``benchmarks/results/methods_<dataset>.json``::
 
     {"teacher_acc": ..., "T2": {"<method>": {"mean", "std", "runs", "train_s", "peak_mb"}, ...}, "T4": {...},
