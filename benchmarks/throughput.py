@@ -7,9 +7,11 @@ Writes ``benchmarks/results/throughput.json`` with ``ratio = neurokd / snnTorch`
 like for like: the target), plus ``ratio_bf16``: neurokd with ``train.cpu_bf16`` (bfloat16 autocast, what
 ``--train.cpu_bf16 true`` does) over the same fp32 snnTorch net. One profiled call per implementation gives the
 share of time spent in convolutions (``*_conv_share``) and ``ratio_conv_bound``: snnTorch's time over neurokd's
-convolution time alone, the ratio neurokd would reach if everything besides its convolutions took no time.
+convolution time alone, the ratio neurokd would reach if everything besides its convolutions took no time (CPU
+only; null on CUDA, where op time is asynchronous to the host). ``--device cuda`` times both on a GPU (synchronized
+after every call; autocast there is bfloat16 too) and writes ``throughput_cuda.json``.
 
-    python benchmarks/throughput.py [--quick] [--threads N] [--heap-reuse]
+    python benchmarks/throughput.py [--quick] [--threads N] [--heap-reuse] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -121,11 +123,13 @@ class SnnTorchResNet19(nn.Module):
         return out / self.T
 
 
-def _time_round(fn, min_seconds: float) -> float:
+def _time_round(fn, min_seconds: float, device: torch.device) -> float:
     """Seconds per call, averaged over as many calls as fit in ``min_seconds`` (at least one)."""
     n, t0 = 0, time.perf_counter()
     while True:
         fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         n += 1
         dt = time.perf_counter() - t0
         if dt >= min_seconds:
@@ -142,14 +146,15 @@ def conv_share(fn) -> float:
     return conv / total if total else 0.0
 
 
-def measure(case: dict, rounds: int, min_seconds: float) -> list[dict]:
+def measure(case: dict, rounds: int, min_seconds: float, device: torch.device) -> list[dict]:
     torch.manual_seed(0)
     T, B, shape = case["T"], case["batch"], case["input_shape"]
     nets = {"neurokd": neurokd_net(case["arch"], shape, T),
             "snntorch": SnnTorchCNN(T) if case["arch"] == "cnn" else SnnTorchResNet19(T)}
     nets["neurokd_bf16"] = copy.deepcopy(nets["neurokd"])
-    x = torch.rand(B, *shape)
-    y = torch.randint(0, 10, (B,))
+    nets = {k: m.to(device) for k, m in nets.items()}
+    x = torch.rand(B, *shape, device=device)
+    y = torch.randint(0, 10, (B,), device=device)
     x_cl = x.contiguous(memory_format=torch.channels_last)
     for k in ("neurokd", "neurokd_bf16"):
         nets[k].to(memory_format=torch.channels_last)  # what `neurokd train` does for 2-D convs
@@ -160,13 +165,13 @@ def measure(case: dict, rounds: int, min_seconds: float) -> list[dict]:
     infer["snntorch"] = nets["snntorch"].eval()
 
     def forward(k):
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=k == "neurokd_bf16"):
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=k == "neurokd_bf16"):
             infer[k](inputs[k])
 
     def train_step(k):
         nets[k].train()
         opts[k].zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=k == "neurokd_bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=k == "neurokd_bf16"):
             logits = nets[k](inputs[k])
         F.cross_entropy(logits.float(), y).backward()
         opts[k].step()
@@ -179,18 +184,19 @@ def measure(case: dict, rounds: int, min_seconds: float) -> list[dict]:
         times: dict[str, list[float]] = {k: [] for k in nets}
         for _ in range(rounds):
             for k in nets:
-                times[k].append(_time_round(lambda k=k, fn=fn: fn(k), min_seconds))
+                times[k].append(_time_round(lambda k=k, fn=fn: fn(k), min_seconds, device))
         sps = {k: B / min(v) for k, v in times.items()}  # best round: least disturbed by other load
-        share = {k: conv_share(lambda k=k, fn=fn: fn(k)) for k in ("neurokd", "snntorch")}
+        share = ({k: conv_share(lambda k=k, fn=fn: fn(k)) for k in ("neurokd", "snntorch")} if device.type == "cpu"
+                 else None)
         out.append({**{k: v for k, v in case.items() if k != "input_shape"}, "input_shape": shape, "mode": mode,
                     "neurokd_samples_per_s": round(sps["neurokd"], 2),
                     "snntorch_samples_per_s": round(sps["snntorch"], 2),
                     "neurokd_bf16_samples_per_s": round(sps["neurokd_bf16"], 2),
                     "ratio": round(sps["neurokd"] / sps["snntorch"], 3),
                     "ratio_bf16": round(sps["neurokd_bf16"] / sps["snntorch"], 3),
-                    "neurokd_conv_share": round(share["neurokd"], 3),
-                    "snntorch_conv_share": round(share["snntorch"], 3),
-                    "ratio_conv_bound": round(sps["neurokd"] / sps["snntorch"] / share["neurokd"], 3)})
+                    "neurokd_conv_share": share and round(share["neurokd"], 3),
+                    "snntorch_conv_share": share and round(share["snntorch"], 3),
+                    "ratio_conv_bound": share and round(sps["neurokd"] / sps["snntorch"] / share["neurokd"], 3)})
         print(json.dumps(out[-1]), flush=True)
     return out
 
@@ -202,10 +208,21 @@ def main() -> None:
     ap.add_argument("--heap-reuse", action="store_true",
                     help="train.cpu_heap_reuse for the whole process (both libraries); default out: "
                          "throughput_heap_reuse.json")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default out for cuda: throughput_cuda.json)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise SystemExit(f"--device {args.device}: choose cpu or cuda[:N]")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: this torch build sees no CUDA device")
     if args.out is None:
-        args.out = RESULTS.with_name("throughput_heap_reuse.json") if args.heap_reuse else RESULTS
+        name = "throughput_cuda.json" if device.type == "cuda" else (
+            "throughput_heap_reuse.json" if args.heap_reuse else RESULTS.name)
+        args.out = RESULTS.with_name(name)
     if args.heap_reuse:
         from neurokd.train.cpu_heap import reuse_heap_memory
 
@@ -216,12 +233,13 @@ def main() -> None:
     rounds, min_s = (1, 0.2) if args.quick else (3, 2.0)
     cases = [{"arch": a, "input_shape": s, "T": T, "batch": 32}
              for a, s in [("cnn", [1, 8, 8]), ("resnet19", [3, 32, 32])] for T in (4, 8)]
-    results = [r for c in cases for r in measure(c, rounds, min_s)]
+    results = [r for c in cases for r in measure(c, rounds, min_s, device)]
     report = {
         "benchmark": "throughput",
         "torch": torch.__version__, "snntorch": snn.__version__, "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(), "rounds": rounds,
-        "cpu_heap_reuse": args.heap_reuse,
+        "cpu_heap_reuse": args.heap_reuse, "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "results": results,
         "min_ratio": min(r["ratio"] for r in results),
         "min_ratio_bf16": min(r["ratio_bf16"] for r in results),
