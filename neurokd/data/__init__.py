@@ -10,10 +10,11 @@ DATASETS = ("digits", "mnist1d", "cifar10", "cifar100", "imagefolder", "saccade-
             "cifar10dvs")
 
 
-def load_dataset(cfg, seed: int = 0, T: int | None = None) -> DataSplits:
+def load_dataset(cfg, seed: int = 0, T: int | None = None, progress: bool = True) -> DataSplits:
     """Load the dataset named by ``cfg.name`` (a :class:`neurokd.config.DataConfig`).
 
     Event datasets are binned into ``cfg.time_bins`` frames per sample, by default ``T`` (the model's steps).
+    ``progress``: a progress bar while a dataset is generated on first use (saccade-digits; cached after).
     """
     if cfg.name == "digits":
         from neurokd.data import digits
@@ -34,7 +35,7 @@ def load_dataset(cfg, seed: int = 0, T: int | None = None) -> DataSplits:
     if cfg.name in ("saccade-digits", "nmnist", "dvsgesture", "cifar10dvs"):
         from neurokd.data import events
 
-        return events.load(cfg, T)
+        return events.load(cfg, T, progress)
     raise ConfigError(f"config key 'data.name': unknown dataset {cfg.name!r}; choose one of {DATASETS}")
 
 

@@ -101,7 +101,7 @@ def run_dvs_pipeline(out_dir: str | Path, seed: int = 0, T: int = DVS_T, epochs:
     ctx.summary.update({"dataset": "saccade-digits", "T": T, "seed": seed})
     t0 = time.perf_counter()
     with _step(ctx, "data", f"saccade-digits, {T} frames per recording"):
-        ctx.splits = load_dataset(ctx.config("dvs", recipe).data, seed, T=T)
+        ctx.splits = load_dataset(ctx.config("dvs", recipe).data, seed, T=T, progress=progress)
 
     with _step(ctx, "teacher", "teacher ANN on accumulated frames"):
         teacher = ctx.train("teacher", {**recipe, "model.kind": "ann"})

@@ -328,7 +328,7 @@ def _train(
         )
     configure_torch(cfg)
     check_time_bins(cfg)
-    splits = splits or load_dataset(cfg.data, cfg.seed, T=cfg.model.T)
+    splits = splits or load_dataset(cfg.data, cfg.seed, T=cfg.model.T, progress=cfg.train.progress)
     spec = model_spec_for(cfg, splits)
     cfg.model = spec
     device = resolve_device(ddp.process_device(cfg.train.device, info))

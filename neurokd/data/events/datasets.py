@@ -161,13 +161,14 @@ def _take(samples, index: np.ndarray):
 
 # --------------------------------------------------------------------------------------------- the loaders
 
-def load_saccade_digits(cfg, T: int) -> DataSplits:
-    """``saccade-digits``: the digits split (20% test, seed 0) of the simulated recordings."""
+def load_saccade_digits(cfg, T: int, progress: bool = True) -> DataSplits:
+    """``saccade-digits``: the digits split (20% test, seed 0) of the simulated recordings (generated on first
+    use, with a progress bar when ``progress``, then cached)."""
     from neurokd.data.digits import SPLIT_SEED
     from neurokd.data.events.saccade import SaccadeConfig, generate
 
     scfg = SaccadeConfig()
-    d = generate(scfg, progress=True)
+    d = generate(scfg, progress=progress)
     y = d["labels"]
     idx_tr, idx_te = train_test_split(np.arange(len(y)), test_size=0.2, random_state=SPLIT_SEED, stratify=y)
     key = f"saccade-{scfg.key()}"
@@ -260,9 +261,11 @@ LOADERS = {"saccade-digits": load_saccade_digits, "nmnist": load_nmnist, "dvsges
            "cifar10dvs": load_cifar10dvs}
 
 
-def load(cfg, T: int | None = None) -> DataSplits:
+def load(cfg, T: int | None = None, progress: bool = True) -> DataSplits:
     """Event dataset ``cfg.name`` binned into ``cfg.time_bins`` (else ``T``, else 10) frames per sample."""
     bins = cfg.time_bins or T or DEFAULT_TIME_BINS
     if cfg.name not in LOADERS:
         raise ConfigError(f"config key 'data.name': {cfg.name!r} is not an event dataset ({', '.join(LOADERS)})")
+    if cfg.name == "saccade-digits":  # the one generated dataset: the others read files lazily
+        return load_saccade_digits(cfg, bins, progress)
     return LOADERS[cfg.name](cfg, bins)

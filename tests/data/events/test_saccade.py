@@ -92,3 +92,18 @@ def test_registered_dataset_splits_like_digits():
     assert d.test.y.tolist() == digits.test.y.tolist() and d.val.y.tolist() == digits.val.y.tolist()
     x, y = d.test.get_batch(np.arange(8))
     assert x.shape == (4, 8, 2, 34, 34) and x.sum() > 0
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_load_dataset_passes_the_progress_switch_to_generation(monkeypatch, progress):
+    from neurokd.data.events import saccade
+
+    real, seen = saccade.generate, []
+
+    def recording_generate(cfg, progress=False):
+        seen.append(progress)
+        return real(cfg, progress=False)
+
+    monkeypatch.setattr(saccade, "generate", recording_generate)
+    splits = load_dataset(DataConfig(name="saccade-digits"), T=2, progress=progress)
+    assert seen == [progress] and len(splits.test) > 0
