@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from neurokd.snn.batch_stats import global_batch_stats, normalize, update_running_stats
 from neurokd.snn.folding import fold, unfold
 from neurokd.snn.functional import RateTrace, lif_rate_trace
 from neurokd.snn.neurons import LIF
@@ -162,37 +163,8 @@ def _reducer(bn: nn.Module) -> Callable[[Tensor], Tensor] | None:
     return get() if callable(get) else None
 
 
-def _global_batch_norm(x: Tensor, bn: nn.Module, reduce: Callable[[Tensor], Tensor]
-                       ) -> tuple[Tensor, Tensor, Tensor, int]:
-    """Training-mode BatchNorm of ``x [N, C, ...]`` with the statistics of the batch over all processes:
-    ``(y, mean, biased var, global count)`` (mean/var float64)."""
-    dims = [0, *range(2, x.ndim)]
-    shape = [1, -1] + [1] * (x.ndim - 2)
-    xf = x.double()
-    n = int(reduce(torch.tensor([float(x.numel() // x.shape[1])], dtype=torch.float64, device=x.device)).item())
-    mean = reduce(xf.sum(dims)) / n
-    var = reduce((xf - mean.view(shape)).square().sum(dims)) / n
-    y = (x - mean.to(x.dtype).view(shape)) * torch.rsqrt(var + bn.eps).to(x.dtype).view(shape)
-    if bn.weight is not None:
-        y = y * bn.weight.view(shape)
-    if bn.bias is not None:
-        y = y + bn.bias.view(shape)
-    return y, mean, var, n
-
-
 def _uses_batch_stats(bn: nn.Module) -> bool:
     return bn.training or bn.running_mean is None
-
-
-def _update_running(bn: nn.Module, st: _BNStats) -> None:
-    """One running-statistics update with the exact statistics of the whole spike pass (as one BPTT forward)."""
-    if not (bn.training and bn.track_running_stats and bn.running_mean is not None):
-        return
-    bn.num_batches_tracked.add_(1)
-    m = bn.momentum if bn.momentum is not None else 1.0 / float(bn.num_batches_tracked)
-    unbiased = st.var * (st.n / max(st.n - 1, 1))
-    bn.running_mean.mul_(1.0 - m).add_(st.mean.to(bn.running_mean.dtype), alpha=m)
-    bn.running_var.mul_(1.0 - m).add_(unbiased.to(bn.running_var.dtype), alpha=m)
 
 
 def _override(module: nn.Module, fn) -> None:
@@ -244,9 +216,9 @@ class _Passes:
         def forward(x: Tensor) -> Tensor:
             key = self._key(bn)
             if reduce is not None:
-                y, mean, var, n = _global_batch_norm(x, bn, reduce)
-                self.stats.setdefault(key, _BNStats()).add(mean, var, n)
-                return y
+                mean, var, n = global_batch_stats(x, reduce, torch.float64)
+                self.stats.setdefault(key, _BNStats()).add(mean, var, int(n.item()))
+                return normalize(x, mean, var, bn)
             # the op F.batch_norm runs in training mode, which also hands back the batch mean and 1/std
             y, mean, invstd = torch.native_batch_norm(x, bn.weight, bn.bias, None, None, True, 0.0, bn.eps)
             var = invstd.double().pow(-2).sub_(bn.eps).clamp_min_(0.0)
@@ -344,7 +316,7 @@ def rate_forward(
     for bn in passes.bns:
         st = passes.stats.get((id(bn), 0))
         if st is not None:
-            _update_running(bn, st)
+            update_running_stats(bn, st.mean, st.var, st.n)  # the whole spike pass's exact statistics
 
     feats: dict[str, Tensor] = {}
     handles = []

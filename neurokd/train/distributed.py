@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from neurokd.errors import ConfigError, UserError
+from neurokd.snn.batch_stats import global_batch_stats, normalize, update_running_stats
 
 
 @dataclass(frozen=True)
@@ -208,24 +209,10 @@ class DistBatchNorm(_BatchNorm):
         if not (self.training and current().enabled):
             return super().forward(input)
         self._check_input_dim(input)
-        dims = [0] + list(range(2, input.dim()))
-        shape = [1, -1] + [1] * (input.dim() - 2)
         x = input.float()
-        count = torch.tensor([float(x.numel() // x.shape[1])], dtype=torch.float32, device=x.device)
-        n = all_reduce_sum(count)
-        mean = all_reduce_sum(x.sum(dims)) / n
-        var = all_reduce_sum(((x - mean.view(shape)) ** 2).sum(dims)) / n
-        if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
-            with torch.no_grad():
-                self.num_batches_tracked.add_(1)  # type: ignore[union-attr]
-                m = (1.0 / float(self.num_batches_tracked)) if self.momentum is None else self.momentum
-                unbiased = var * (n / (n - 1).clamp(min=1))
-                self.running_mean.mul_(1 - m).add_(mean.to(self.running_mean.dtype), alpha=m)
-                self.running_var.mul_(1 - m).add_(unbiased.to(self.running_var.dtype), alpha=m)
-        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
-        if self.affine:
-            y = y * self.weight.view(shape) + self.bias.view(shape)
-        return y.to(input.dtype)
+        mean, var, n = global_batch_stats(x, all_reduce_sum, torch.float32)
+        update_running_stats(self, mean.detach(), var.detach(), float(n.item()))
+        return normalize(x, mean, var, self).to(input.dtype)
 
 
 class DistBatchNorm1d(DistBatchNorm, nn.BatchNorm1d):
