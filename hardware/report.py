@@ -161,7 +161,7 @@ def energy_rows(r: HardwareReport, num=fmt, dash: str = "-", missing: str = "-")
         macs = missing if e.encoding_included is None else ("yes" if e.encoding_included else "no")
         rows.append([e.chip + (f" ({e.variant})" if e.variant not in (None, "default") else ""),
                      _energy_cell(e, num, dash), _energy_cell(a, num, dash) if a else missing,
-                     num(ratio, 3) if ratio else missing, e.kind_label if e.total_uj is not None else missing,
+                     f"{ratio:,.2f}" if ratio else missing, e.kind_label if e.total_uj is not None else missing,
                      "yes" if e.complete else ("no" if e.total_uj is not None else missing), macs,
                      "; ".join(e.citations) or missing])
     return rows
