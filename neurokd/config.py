@@ -150,7 +150,7 @@ class DistillConfig:
                                                "order) joins at epoch 1 + floor((k-1)*N/B)"}
     )
     teacher_arch: Literal[
-        "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34"
+        "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34", "resnet1d"
     ] | None = field(default=None, metadata={"help": "zoo arch of a bare state-dict teacher (inferred if None)"})
 
 

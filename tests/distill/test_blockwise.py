@@ -193,3 +193,21 @@ def test_blockwise_run_saves_a_plain_snn_and_resumes_exactly(tmp_path, digits_te
     ca = read_checkpoint(list_checkpoints(tmp_path / "straight")[-1][1])["objective"]
     cb = read_checkpoint(list_checkpoints(tmp_path / "cut")[-1][1])["objective"]
     assert ca.keys() == cb.keys() and all(torch.equal(ca[k], cb[k]) for k in ca)
+
+
+@pytest.mark.parametrize("backprop", ["bptt", "rate"])
+def test_resnet1d_branches_after_every_stage_but_the_last(backprop):
+    """The deep 1-D net: three hybrids (stage1..3 -> 1/8, 1/4, 1/2), each reaching its SNN stages."""
+    shape = [1, 40]
+    teacher = zoo("resnet1d", shape, width=8)
+    student = zoo("resnet1d", shape, kind="snn", width=4, T=2).train()
+    obj = BlockwiseObjective(DistillConfig(method="blockwise"), teacher, student, shape, 10).train()
+    obj.set_backprop(backprop)
+    assert obj.branches == ["stage1", "stage2", "stage3"] and obj.weights == [0.125, 0.25, 0.5]
+    assert [tuple(obj.aligners[b][0].weight.shape) for b in obj.branches] == [(8, 4, 1), (16, 8, 1), (32, 16, 1)]
+    x, y = torch.randn(6, *shape) * 2, torch.randint(0, 10, (6,))
+    out = obj(student, x, y)
+    out.loss.backward()
+    assert out.parts["hybrid"] > 0
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in obj.aligners.parameters())
+    assert student.stem[0].weight.grad.abs().sum() > 0
