@@ -51,6 +51,22 @@ class DataConfig:
         default=None, metadata={"gt": 0.0, "help": "event data: drop events with no neighbour within this many ms"}
     )
     frame_cache: bool = field(default=True, metadata={"help": "event data: cache binned frames on disk too"})
+    num_samples: int | None = field(
+        default=None,
+        metadata={"min": 100, "help": "mnist1d: signals to generate, a multiple of 10 (the generator's 80/20 "
+                                      "train/test split: 50000 -> 40000/10000); null = the published 5000"},
+    )
+
+    def __post_init__(self) -> None:
+        n = self.num_samples
+        if n is None:
+            return
+        if self.name != "mnist1d":
+            raise ConfigError(f"config key 'data.num_samples': applies to the generated mnist1d only, not to "
+                              f"{self.name}; remove it")
+        if n % 10:
+            raise ConfigError(f"config key 'data.num_samples': must be a multiple of 10 (the generator makes "
+                              f"num_samples // 10 signals per class), got {n}")
 
 
 @dataclass
