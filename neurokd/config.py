@@ -147,16 +147,23 @@ class DistillConfig:
         default="always", metadata={"help": "1x1 conv/linear + BN adapter: always, or auto (only if channels differ)"}
     )
     branches: list[str] | None = field(
-        default=None, metadata={"help": "blockwise: student stages whose rates feed a hybrid branch (default: "
-                                        "every stage but the last)"}
+        default=None, metadata={"help": "blockwise: branch points whose rates feed a hybrid: stage outputs "
+                                        "(stageK) or points inside a stage after block J (stageK.J); default: "
+                                        "every stage output but the last"}
     )
     branch_weights: list[float] | None = field(
         default=None, metadata={"min": 0.0, "help": "blockwise: weight w_i per branch, in branch order (default: "
                                                     "2^-(n-i) for stage i of n)"}
     )
-    aligner: Literal["conv_bn", "none"] = field(
+    aligner: Literal["conv_bn", "conv_bn_relu", "none"] = field(
         default="conv_bn", metadata={"help": "blockwise: conv_bn = 1x1 conv (linear for vectors) + BN per branch; "
-                                             "none = identity (shapes must match)"}
+                                             "conv_bn_relu = the same + ReLU (non-negative, like the teacher's "
+                                             "stage outputs); none = identity (shapes must match)"}
+    )
+    aligner_init: Literal["unit", "teacher_stats"] = field(
+        default="unit", metadata={"help": "blockwise: aligner BN affine at start: unit (weight 1, bias 0) or "
+                                          "teacher_stats (the teacher feature's channel std and mean at the branch, "
+                                          "measured on the first 512 training samples)"}
     )
     branch_loss: Literal["ce+kd", "ce"] = field(
         default="ce+kd", metadata={"help": "blockwise: hybrid loss, the SNN's (1-a)*CE + a*KD, or its CE term only"}
