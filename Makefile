@@ -16,6 +16,10 @@ setup: $(STAMP)
 # neurobench 2.3.0 (the tests' independent SynOps checker) likewise goes in with --no-deps: its declared
 # dependencies would pull torchaudio and another torch; it needs only snntorch, tqdm and numpy.
 # onnx2pytorch declares torchvision (no CPU build for torch 2.13): --no-deps, its deps are in the `onnx` extra.
+# norse 1.1.0 and spikingjelly 2.0.0 (tests: other NIR readers of our files) declare torchvision too, and
+# spikingjelly also torchaudio, tensorboard and SciencePlots: --no-deps. The NIR paths used
+# (norse.torch.from_nir, spikingjelly.activation_based.nir_exchange) import none of them; they need nir,
+# nirtorch, numpy, h5py, matplotlib, tqdm, packaging (installed already) and loguru (`dev` extra).
 $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q $(TORCH)
@@ -24,6 +28,7 @@ $(STAMP): pyproject.toml Makefile
 		lava-nc==0.10.0 lava-dl==0.6.0
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps neurobench==2.3.0
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps onnx2pytorch==0.6.0
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps norse==1.1.0 spikingjelly==2.0.0
 	@touch $(STAMP)
 
 demo: setup

@@ -10,7 +10,7 @@ from torch import nn
 from hardware.activity import iter_batches
 from hardware.chips import resolve_chip
 from hardware.counting import count
-from hardware.energy import estimate_energy
+from hardware.energy import Convention, energy_key, estimate_energy
 from hardware.mapping import map_network
 from hardware.report import HardwareReport
 from neurokd.models import build_model
@@ -26,10 +26,12 @@ def ann_twin(model: nn.Module) -> nn.Module:
 
 def analyse(model: nn.Module, data: Any, chips: list[str], teacher: nn.Module | None = None, title: str = "",
             meta: dict[str, Any] | None = None, weight_bits: int = 8, latency_s: float | None = None,
-            max_samples: int | None = None, progress: bool = False, teacher_source: str = "") -> HardwareReport:
+            max_samples: int | None = None, progress: bool = False, teacher_source: str = "",
+            convention: Convention = "full") -> HardwareReport:
     """Count ``model`` (an SNN twin; BatchNorm folded first) on ``data`` (re-iterable batches), count the ANN
     ``teacher`` on the same samples (or the ANN twin's dense MACs when None), price both on every chip of
-    ``chips`` (names, ``name:variant`` or profile paths) and map the SNN onto the chips that give core limits."""
+    ``chips`` (names, ``name:variant`` or profile paths; the SNN under ``convention``), each priced model once,
+    and map the SNN onto the chips that give core limits."""
     snn = inference_model(model)
     snn_counts = count(snn, data, progress=progress, max_samples=max_samples)
     first_x, _ = next(iter_batches(data))
@@ -44,7 +46,9 @@ def analyse(model: nn.Module, data: Any, chips: list[str], teacher: nn.Module | 
                             weight_bits=weight_bits)
     for spec in chips:
         profile, variant = resolve_chip(spec)
-        report.energies.append(estimate_energy(snn_counts, profile, variant, latency_s))
+        if any(e.key == energy_key(profile, variant) for e in report.energies):
+            continue  # the same priced model asked for twice (e.g. cmos-45nm and cmos-45nm:fp32)
+        report.energies.append(estimate_energy(snn_counts, profile, variant, latency_s, convention))
         model_variant = profile.model(variant)
         if model_variant is not None and model_variant.ann:
             report.ann_energies.append(estimate_energy(ann_counts, profile, variant))

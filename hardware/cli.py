@@ -25,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--T", type=int, default=None, help="run the SNN with this many time steps")
     p.add_argument("--max-samples", type=int, default=None, help="count at most this many samples")
     p.add_argument("--weight-bits", type=int, default=8, help="weight precision for memory and mapping (bits)")
+    p.add_argument("--energy-convention", choices=["full", "plain"], default="full",
+                   help="SNN energy: full = every operation the chip profile prices (neuron updates included); "
+                        "plain = ACs x E_AC + MACs x E_MAC, the convention of most SNN papers")
     p.add_argument("--latency-ms", type=float, default=None,
                    help="inference latency for profiles with a static power (static energy = power x latency)")
     p.add_argument("--out", default=None, help="output folder (default: RUN/report)")
@@ -75,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--teacher {args.teacher}: input shape {teacher.spec.input_shape} differs from the "
                             f"SNN's {model.spec.input_shape}")
     dcfg = run_data_config(args.run, overrides_from_args(args))
-    splits = load_dataset(dcfg)
+    splits = load_dataset(dcfg, T=model.T)  # event data is binned into the model's T frames unless set
+    if splits.time_bins is not None and splits.time_bins != model.T:
+        raise UserError(f"dataset '{splits.name}': {splits.time_bins} event frames per sample (data.time_bins) but "
+                        f"the SNN runs T={model.T}; pass --T {splits.time_bins} or --data.time_bins {model.T}")
     loader = dict(zip(["train", "val", "test"], make_loaders(splits, dcfg, 0)))[args.split]
     loader.shuffle, loader.augment = False, None
     if len(loader.dataset) == 0:
@@ -89,11 +95,13 @@ def run(args: argparse.Namespace) -> int:
                      run_path.stem, meta=meta, weight_bits=args.weight_bits,
                      latency_s=None if args.latency_ms is None else args.latency_ms / 1e3,
                      max_samples=args.max_samples, progress=not args.no_progress,
-                     teacher_source=f"teacher {args.teacher}" if args.teacher else "")
+                     teacher_source=f"teacher {args.teacher}" if args.teacher else "",
+                     convention=args.energy_convention)
     paths = write_report(report, out)
     s = report.snn
     print(f"{report.title}: T={s.T}, {s.samples} samples, SynOps {s.synops:.6g}/sample, MACs {s.macs:.6g}/sample "
-          f"(non-binary input: {', '.join(s.mac_layers) or 'none'}), firing rate {s.firing_rate or 0:.4f}")
+          f"(non-binary input: {', '.join(s.mac_layers) or 'none'}), firing rate {s.firing_rate or 0:.4f}; "
+          f"energy convention: {args.energy_convention}")
     print(markdown_table(ENERGY_HEADERS, energy_rows(report)))
     for mp in report.mappings:
         if mp.supported:

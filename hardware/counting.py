@@ -118,6 +118,7 @@ class LayerCounts:
     nonzero_weights: int | None = None
     in_shape: list[int] | None = None
     out_shape: list[int] | None = None
+    input_from: str | None = None  # what produced the input: one of INPUT_SOURCES (traced on the first batch)
     # neuron layers
     neurons: int | None = None
     neuron_updates: float | None = None
@@ -140,6 +141,7 @@ class Counts:
     nonzero_weights: int
     encoder: str | None = None
     accuracy: float | None = None
+    input_kind: str = "static"  # "static" (one tensor per sample) or "event frames" (a [T, B, ...] sequence)
     notes: list[str] = field(default_factory=list)
 
     # ---- totals (per sample)
@@ -183,6 +185,14 @@ class Counts:
     def mac_layers(self) -> list[str]:
         return [lc.name for lc in self.layers if lc.kind == "synapse" and (lc.macs or 0) > 0]
 
+    def mac_layer_roles(self) -> dict[str, str]:
+        """Why each MAC layer's input is not binary, e.g. ``{"stage1.0": "encoding layer: analog input"}``."""
+        what_in = "event frames (binned event counts)" if self.input_kind == "event frames" else "analog input"
+        roles = {"input": f"encoding layer: {what_in}", "pool": "after pooling", "neuron": "graded neuron output",
+                 "synapse": "fed by a connection layer directly", "other": "a sum or copy of spikes (e.g. residual)"}
+        return {lc.name: roles.get(lc.input_from or "", "non-binary input") for lc in self.layers
+                if lc.kind == "synapse" and (lc.macs or 0) > 0}
+
     def memory_bytes(self, weight_bits: int = 8) -> float:
         """Parameter memory when every parameter is stored with ``weight_bits`` bits (dense storage)."""
         return self.params * weight_bits / 8
@@ -201,13 +211,16 @@ class Counts:
                        "neuron_updates": self.neuron_updates, "spikes": self.spikes, "neurons": self.neurons,
                        "firing_rate": self.firing_rate, "params": self.params,
                        "synaptic_weights": self.synaptic_weights, "nonzero_weights": self.nonzero_weights},
-            "mac_layers": self.mac_layers,
+            "input_kind": self.input_kind, "mac_layers": self.mac_layer_roles(),
             "layers": [{k: v for k, v in asdict(lc).items() if v is not None} for lc in self.layers],
             "notes": list(self.notes),
         }
 
 
 COUNT_NAMES: tuple[str, ...] = ("synops", "macs", "dense", "neuron_updates", "spikes")
+# what produced a connection layer's input: the model input, a pooling layer, a neuron layer, a connection layer,
+# or something unwatched (a residual sum, a copy)
+INPUT_SOURCES: tuple[str, ...] = ("input", "pool", "neuron", "synapse", "other")
 
 
 class _Accumulator:
@@ -220,12 +233,32 @@ class _Accumulator:
         self.syn: dict[str, dict[str, Any]] = {}
         self.neu: dict[str, dict[str, Any]] = {}
         self.counters: dict[str, _SynapseCounter] = {}
+        # first batch only: which watched layer produced each tensor (by address; the tensors are kept alive so
+        # that an address is never reused within the batch)
+        self.tracing = True
+        self.produced: dict[int, str] = {}
+        self.alive: list[Tensor] = []
+        self.input_from: dict[str, str] = {}
 
     def __call__(self, ev: LayerEvent) -> None:
+        if self.tracing:
+            self._trace(ev)
         if ev.kind == "synapse":
             self._synapse(ev)
         elif ev.kind == "neuron":
             self._neuron(ev)
+
+    def _trace(self, ev: LayerEvent) -> None:
+        if ev.kind == "synapse" and ev.name not in self.input_from:
+            source = self.produced.get(ev.x.data_ptr())
+            self.input_from[ev.name] = source or ("input" if not self.produced else "other")
+        self.produced[ev.y.data_ptr()] = ev.kind
+        self.alive.extend((ev.x, ev.y))
+
+    def end_batch(self) -> None:
+        self.tracing = False
+        self.produced.clear()
+        self.alive.clear()
 
     def _entry(self, table: dict, ev: LayerEvent, **init) -> dict[str, Any]:
         if ev.name not in table:
@@ -277,7 +310,7 @@ class _Accumulator:
                     op=ops.pop() if len(ops) == 1 else "mixed",
                     acs=math.fsum(acs), macs=math.fsum(macs), dense=e["dense"] / n,
                     acs_per_step=acs, macs_per_step=macs, weights=w.numel(), nonzero_weights=int((w != 0).sum()),
-                    in_shape=e["in_shape"], out_shape=e["out_shape"],
+                    in_shape=e["in_shape"], out_shape=e["out_shape"], input_from=self.input_from.get(name),
                 ))
             else:
                 e = self.neu[name]
@@ -307,7 +340,7 @@ def count(model: nn.Module, inputs: Any, T: int | None = None, spiking: bool | N
     acc = _Accumulator(T, spiking)
     device = model_device(model)
     static_rank = len(getattr(getattr(model, "spec", None), "input_shape", None) or ()) + 1
-    samples, correct, labelled = 0, 0, 0
+    samples, correct, labelled, sequence = 0, 0, 0, False
     was_training = model.training
     model.eval()
     batches = iter_batches(inputs)
@@ -319,11 +352,13 @@ def count(model: nn.Module, inputs: Any, T: int | None = None, spiking: bool | N
                     break
                 x = x.to(device)
                 batch_axis = 1 if (static_rank > 1 and x.ndim == static_rank + 1) else 0
+                sequence = sequence or batch_axis == 1
                 if max_samples is not None and samples + x.shape[batch_axis] > max_samples:
                     keep = max_samples - samples
                     x = x.narrow(batch_axis, 0, keep)
                     y = None if y is None else y[:keep]
                 logits = model(x)
+                acc.end_batch()
                 samples += x.shape[batch_axis]
                 if y is not None:
                     correct += int((logits.argmax(-1) == y.to(logits.device)).sum())
@@ -343,6 +378,7 @@ def count(model: nn.Module, inputs: Any, T: int | None = None, spiking: bool | N
         nonzero_weights=sum(int((w != 0).sum()) for w in weights),
         encoder=getattr(spec, "encoder", None) if spiking else None,
         accuracy=correct / labelled if labelled else None,
+        input_kind="event frames" if sequence else "static",
     )
     _annotate(counts)
     return counts
@@ -355,11 +391,10 @@ def _annotate(counts: Counts) -> None:
     if c.network == "snn":
         c.notes.append(f"T = {c.T}; effective ACs count (nonzero binary input, nonzero weight) pairs; bias, "
                        "pooling and normalisation are not operations (NeuroBench SynapticOperations convention)")
-        if c.mac_layers:
-            first = c.mac_layers[0]
-            c.notes.append(f"layers with non-binary input are counted as MACs, not ACs: {', '.join(c.mac_layers)}"
-                           + (f" ({first} is the encoding layer: analog input, {c.encoder} encoding)"
-                              if c.encoder == "direct" else ""))
+        roles = c.mac_layer_roles()
+        if roles:
+            c.notes.append("layers with non-binary input are counted as MACs, not ACs: "
+                           + ", ".join(f"{name} ({role})" for name, role in roles.items()))
         c.notes.append("neuron updates = neurons x T (clocked simulation); the output layer's readout units are "
                        "not spiking neurons and are not counted")
     else:

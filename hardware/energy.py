@@ -4,13 +4,21 @@
 variant of a profile: every term is ``ops per sample x (sum of cited energies)``; a static power is added as
 ``power x latency`` only when the profile has one and a latency is given. Counts with work but no price are
 listed as *unpriced* with the profile's reason (for example the encoding layer's MACs on a chip that only
-accumulates spikes), never silently dropped. Every figure says which kinds of constants it rests on.
+accumulates spikes), never silently dropped. Every figure says which kinds of constants it rests on, and whether
+it is a lower bound (the profile says so, or some work is left unpriced).
+
+Two conventions for the SNN (``convention``):
+
+- ``full`` (default): every count the profile prices, neuron updates and spikes included where the chip model
+  has a term for them;
+- ``plain``: the convention of most SNN papers, ``E_SNN = ACs x E_AC + MACs x E_MAC`` (synaptic operations and
+  the MACs of layers with non-binary input, e.g. the encoding layer); neuron updates and spikes are not priced.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from hardware.chips import ChipProfile
 from hardware.counting import Counts
@@ -21,6 +29,15 @@ CHARGEABLE = {"snn": ("synops", "macs", "neuron_updates", "spikes"), "ann": ("de
 ABSENT_KEY = {"synops": "synop", "macs": "mac", "neuron_updates": "neuron_update", "spikes": "spike",
               "dense": "mac"}
 PJ_PER_UJ = 1e6
+CONVENTIONS: tuple[str, ...] = ("full", "plain")
+Convention = Literal["full", "plain"]
+PLAIN_COUNTS = ("synops", "macs")  # what the plain convention prices (and the ANN's dense MACs)
+CONVENTION_TEXT = {
+    "full": "E_SNN = every operation the chip profile prices (synaptic ops, MACs on non-binary input, and neuron "
+            "updates / spikes where the profile has a term for them)",
+    "plain": "E_SNN = ACs x E_AC + MACs x E_MAC (the plain convention of most SNN papers: synaptic ops and the MACs "
+             "of layers with non-binary input; neuron updates and spikes not priced)",
+}
 
 
 @dataclass
@@ -44,6 +61,7 @@ class EnergyEstimate:
     chip: str
     title: str
     variant: str | None
+    key: str  # "chip", or "chip:variant" for a non-default variant: unique per priced model
     network: str
     T: int
     total_uj: float | None
@@ -53,11 +71,22 @@ class EnergyEstimate:
     unpriced: list[str] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
-    encoding_included: bool | None = None
+    encoding_included: bool | None = None  # the MACs of layers with non-binary input are priced
+    convention: str = "full"
+    lower_bound: list[str] = field(default_factory=list)  # why the figure is a lower bound (empty: it is not)
+    citations: list[str] = field(default_factory=list)  # short citations of the priced constants' sources
+    references: list[str] = field(default_factory=list)  # "short: full citation" for each of them
 
     @property
     def complete(self) -> bool:
         return self.total_uj is not None and not self.unpriced
+
+    @property
+    def kind_label(self) -> str:
+        """``simulated``, ``estimate``, ... or ``lower bound (measured constants)``: a bound is never labelled
+        with its constants' kind alone."""
+        base = ", ".join(self.kinds) or "-"
+        return f"lower bound ({base} constants)" if self.lower_bound and self.kinds else base
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -65,24 +94,41 @@ class EnergyEstimate:
         return d
 
 
+def energy_key(profile: ChipProfile, variant: str | None) -> str:
+    """``"cmos-45nm"`` for the default variant, ``"cmos-45nm:int8"`` for another one."""
+    return profile.name if variant is None or variant == profile.default_model else f"{profile.name}:{variant}"
+
+
 def estimate_energy(counts: Counts, profile: ChipProfile, variant: str | None = None,
-                    latency_s: float | None = None) -> EnergyEstimate:
-    """Price ``counts`` (one network, per sample) with ``profile``'s model ``variant`` (its default if None)."""
+                    latency_s: float | None = None, convention: Convention = "full") -> EnergyEstimate:
+    """Price ``counts`` (one network, per sample) with ``profile``'s model ``variant`` (its default if None),
+    under ``convention`` (``full`` or ``plain``, see the module docstring; the ANN is priced the same by both)."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown energy convention {convention!r}; choose one of {CONVENTIONS}")
     net = counts.network
     model = profile.model(variant)
     est = EnergyEstimate(chip=profile.name, title=profile.title, variant=model.name if model else None,
-                         network=net, T=counts.T, total_uj=None, low_uj=None, static_uj=None)
+                         key=energy_key(profile, variant), network=net, T=counts.T, total_uj=None, low_uj=None,
+                         static_uj=None, convention=convention)
     kinds: set[str] = set()
+    sources: set[str] = set()
     terms = (model.snn if net == "snn" else model.ann) if model else ()
+    plain = net == "snn" and convention == "plain"
+    excluded = []
     priced = set()
     for term in terms:
+        if plain and term.count not in PLAIN_COUNTS:
+            excluded.append(term.count)
+            continue
         consts = [profile.constants[n] for n in term.energy]
         pj = sum(c.value for c in consts)
         low_c = profile.constants[term.low] if term.low else None
         ops = counts.total(term.count)
         kinds.update(c.kind for c in consts)
+        sources.update(c.source for c in consts)
         if low_c:
             kinds.add(low_c.kind)
+            sources.add(low_c.source)
         est.terms.append(TermEnergy(
             count=term.count, ops=ops, pj_per_op=pj, pj_per_op_low=low_c.value if low_c else None,
             uj=ops * pj / PJ_PER_UJ, uj_low=ops * low_c.value / PJ_PER_UJ if low_c else None,
@@ -94,6 +140,10 @@ def estimate_energy(counts: Counts, profile: ChipProfile, variant: str | None = 
     covered = set(model.covers) if model else set()
     for name in CHARGEABLE[net]:
         ops = counts.total(name)
+        if plain and name not in PLAIN_COUNTS:
+            if ops > 0 and name not in covered:
+                est.lower_bound.append(f"{name} not priced (plain convention)")
+            continue
         if ops > 0 and name not in priced and name not in covered:
             reason = profile.absent.get(ABSENT_KEY[name], "no term of this profile prices it")
             est.unpriced.append(f"{name}: {ops:.6g} per sample not priced ({reason})")
@@ -102,6 +152,7 @@ def estimate_energy(counts: Counts, profile: ChipProfile, variant: str | None = 
         if latency_s is not None:
             est.static_uj = power.value * 1e-3 * latency_s * 1e6  # mW -> W, x s -> J -> uJ
             kinds.add(power.kind)
+            sources.add(power.source)
             est.assumptions.append(f"static term: {power.name} {profile.cite(power)} x latency {latency_s * 1e3:g} ms")
         else:
             est.assumptions.append(f"static power {power.given} is known but no latency was given "
@@ -113,8 +164,16 @@ def estimate_energy(counts: Counts, profile: ChipProfile, variant: str | None = 
         est.total_uj = dynamic + static
         est.low_uj = dynamic_low + static
     est.kinds = sorted(kinds)
+    est.citations = [profile.short_citation(k) for k in sorted(sources)]
+    est.references = [f"{profile.short_citation(k)}: {profile.citation(k)}" for k in sorted(sources)]
     if net == "snn" and counts.macs > 0 and est.total_uj is not None:
         est.encoding_included = "macs" in priced
+    if est.total_uj is not None:
+        if model is not None and model.lower_bound:
+            est.lower_bound.insert(0, model.lower_bound)
+        est.lower_bound += [u.split(":")[0] + " not priced" for u in est.unpriced]
+    else:
+        est.lower_bound.clear()
     est.assumptions[:0] = _assumptions(counts, profile, est, model is None)
     return est
 
@@ -126,11 +185,16 @@ def _assumptions(counts: Counts, profile: ChipProfile, est: EnergyEstimate, no_m
         out.append(f"{profile.title}: no per-operation energies are published (see unpriced)")
     elif not est.terms and est.static_uj is None:
         out.append(f"{profile.title}: no {counts.network.upper()} operation is priced (see unpriced)")
+    if counts.network == "snn":
+        out.append(f"convention ({est.convention}): {CONVENTION_TEXT[est.convention]}")
     if est.kinds:
         out.append("constants used are of kind: " + ", ".join(est.kinds))
+    if est.lower_bound:
+        out.append("a lower bound: " + "; ".join(est.lower_bound))
     if counts.network == "snn" and est.encoding_included is not None:
-        out.append("the encoding layer (MACs on non-binary input: " + ", ".join(counts.mac_layers) + ") is "
-                   + ("included" if est.encoding_included else "NOT included"))
+        roles = counts.mac_layer_roles()
+        out.append("the MAC layers (non-binary input: " + ", ".join(f"{n}, {r}" for n, r in roles.items())
+                   + ") are " + ("priced" if est.encoding_included else "NOT priced"))
     for t in est.terms:
         if t.note:
             out.append(f"{t.count}: {t.note}")
@@ -145,4 +209,5 @@ def energy_ratio(ann: EnergyEstimate, snn: EnergyEstimate) -> float | None:
     return ann.total_uj / snn.total_uj
 
 
-__all__ = ["EnergyEstimate", "TermEnergy", "energy_ratio", "estimate_energy"]
+__all__ = ["CONVENTIONS", "CONVENTION_TEXT", "EnergyEstimate", "TermEnergy", "energy_key", "energy_ratio",
+           "estimate_energy"]

@@ -45,7 +45,7 @@ class LayerMapping:
     neurons: int
     synapses: int
     block: list[int]
-    cores: int
+    cores: int | None  # None: the layer fits no core, so it has no allocation
     max_neurons_per_core: int
     max_synapse_bytes_per_core: float
     max_fan_in: int | None
@@ -53,6 +53,7 @@ class LayerMapping:
     source: str
     fits: bool
     reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -62,7 +63,7 @@ class ChipMapping:
     supported: bool
     weight_bits: int
     layers: list[LayerMapping] = field(default_factory=list)
-    total_cores: int = 0
+    total_cores: int | None = 0  # None when some layer fits no core
     chips_needed: int | None = None
     fits: bool | None = None
     reason: str = ""
@@ -161,11 +162,14 @@ def _block_ids(shape: tuple[int, ...], block: tuple[int, ...]) -> Tensor:
 
 
 def _dim_options(d: int) -> list[int]:
+    """Block sizes tried along an axis of length ``d``: every split into at most 16 parts, every split into a
+    power of two of parts, and 1 (a layer may fit only one element of this axis per core)."""
     opts = {math.ceil(d / m) for m in range(1, min(d, 16) + 1)}
     k = 1
     while k < d:
         opts.add(math.ceil(d / k))
         k *= 2
+    opts.add(1)
     return sorted(opts, reverse=True)
 
 
@@ -283,7 +287,6 @@ def map_network(model: nn.Module, example: Tensor, profile: ChipProfile, weight_
     fan_in_lim = _limit(profile, "fan_in_axons_per_core")
     fan_out_lim = _limit(profile, "fan_out_axons_per_core")
     fan_out_neuron = _limit(profile, "fan_out_cores_per_neuron")
-    wmax = _limit(profile, "weight_bits_max")
     model = fold_batchnorm(model)
     spec_shape = getattr(getattr(model, "spec", None), "input_shape", None)
     if spec_shape is not None and example.ndim == len(spec_shape) + 2:  # a time-major sequence (event frames)
@@ -292,13 +295,18 @@ def map_network(model: nn.Module, example: Tensor, profile: ChipProfile, weight_
         example = example[:1]
     layers = trace_layers(model, example)
     by_name = {layer.node.name: layer for layer in layers}
+    unmapped_consumers: dict[str, list[str]] = {}  # layer -> its consumers that fit no core (fan-out unknown)
     mapped: dict[str, LayerMapping] = {}
     for layer in reversed(layers):  # consumers first: their blocks decide their sources' fan-out
         node = layer.node
         conn = _Connectivity(node)
         syn = conn.synapses_per_neuron()
-        dest_out = layer.dest_count
+        dest_out = None if node.name in unmapped_consumers else layer.dest_count
         reasons: list[str] = []
+        notes: list[str] = []
+        if node.name in unmapped_consumers:
+            notes.append("fan-out not checked: its consumer " + ", ".join(unmapped_consumers[node.name])
+                         + " fits no core")
         chosen = None
         last_fail = _single_neuron_failure(syn, dest_out, weight_bits, mem, fan_in_lim, fan_out_lim)
         for block in [] if last_fail else _candidates(node.out_shape, int(npc)):
@@ -318,27 +326,27 @@ def map_network(model: nn.Module, example: Tensor, profile: ChipProfile, weight_
             break
         fits = chosen is not None
         if chosen is None:
+            # nothing fits: describe one neuron per core, but its core count is no allocation (None)
             block = tuple(1 for _ in node.out_shape)
+            reasons.append(f"not even one neuron per core fits: {last_fail}")
             syn_bytes = float(syn.max()) * weight_bits / 8
             fan_out = int(dest_out.max()) if dest_out is not None else None
-            fan_in = None
-            chosen = (block, syn_bytes, fan_in, fan_out)
-            reasons.append(f"not even one neuron per core fits: {last_fail}")
-        block, syn_bytes, fan_in, fan_out = chosen
-        fan_in_exact, dest_in = conn.fan_in(block, want_dest=layer.source is not None)
-        if fan_in is None:
-            fan_in = fan_in_exact
+            fan_in = int(syn.max())
+            if layer.source is not None:  # this layer's blocks are unknown, so its source's fan-out is too
+                unmapped_consumers.setdefault(layer.source, []).append(node.name)
+        else:
+            block, syn_bytes, fan_in, fan_out = chosen
+            fan_in_exact, dest_in = conn.fan_in(block, want_dest=layer.source is not None)
+            if fan_in is None:
+                fan_in = fan_in_exact
+            if layer.source is not None and dest_in is not None:
+                src = by_name[layer.source]
+                flat = dest_in.reshape(src.node.out_shape)
+                src.dest_count = flat if src.dest_count is None else src.dest_count + flat
         if fan_out_neuron is not None and dest_out is not None and float(dest_out.max()) > fan_out_neuron:
             fits = False
             reasons.append(f"a neuron's spikes must reach {int(dest_out.max())} cores > {fan_out_neuron:.0f} "
                            "destination per neuron")
-        if wmax is not None and weight_bits > wmax:
-            fits = False
-            reasons.append(f"{weight_bits}-bit weights > {wmax:.0f}-bit maximum")
-        if layer.source is not None and dest_in is not None:
-            src = by_name[layer.source]
-            flat = dest_in.reshape(src.node.out_shape)
-            src.dest_count = flat if src.dest_count is None else src.dest_count + flat
         if layer.source_neuron is None:
             src_desc = ("binary input" if node.binary_input else "non-binary input") + (
                 " not produced by spiking neurons (the model input, or pooling)")
@@ -347,24 +355,31 @@ def map_network(model: nn.Module, example: Tensor, profile: ChipProfile, weight_
                         "residual sum: its fan-out is not checked)")
         else:
             src_desc = f"spikes of {layer.source}"
-        cores = math.prod(math.ceil(d / b) for d, b in zip(node.out_shape, block))
+        cores = math.prod(math.ceil(d / b) for d, b in zip(node.out_shape, block)) if chosen is not None else None
         mapped[node.name] = LayerMapping(
             name=node.name, type=type(node.module).__name__, neurons=math.prod(node.out_shape),
             synapses=int(syn.sum()), block=list(block), cores=cores, max_neurons_per_core=math.prod(block),
             max_synapse_bytes_per_core=syn_bytes, max_fan_in=fan_in, max_fan_out=fan_out, source=src_desc,
-            fits=fits, reasons=reasons,
+            fits=fits, reasons=reasons, notes=notes,
         )
     result.layers = [mapped[layer.node.name] for layer in layers]
-    _totals(result, profile)
+    _totals(result, profile, weight_bits)
     result.assumptions = _assumptions(weight_bits)
     return result
 
 
-def _totals(result: ChipMapping, profile: ChipProfile) -> None:
-    result.total_cores = sum(lm.cores for lm in result.layers)
+def _totals(result: ChipMapping, profile: ChipProfile, weight_bits: int) -> None:
+    """Cores, chips and the verdict. A network that does not fit is reported by its root causes only: a layer
+    that fits no core (its source's fan-out is then left unchecked, not failed) or a chip-wide limit."""
+    bad = [lm for lm in result.layers if not lm.fits]
+    wmax = _limit(profile, "weight_bits_max")
+    chip_wide = [f"{weight_bits}-bit weights > the {wmax:.0f}-bit maximum"] if wmax is not None and \
+        weight_bits > wmax else []
+    unallocated = any(lm.cores is None for lm in result.layers)
+    result.total_cores = None if unallocated else sum(lm.cores for lm in result.layers)
     needs = []
     cpc = _limit(profile, "cores_per_chip")
-    if cpc:
+    if cpc and result.total_cores is not None:
         needs.append((math.ceil(result.total_cores / cpc), f"{result.total_cores} cores, {cpc:.0f} per chip"))
     npchip = _limit(profile, "neurons_per_chip")
     if npchip:
@@ -374,11 +389,11 @@ def _totals(result: ChipMapping, profile: ChipProfile) -> None:
     if spchip:
         s = sum(lm.synapses for lm in result.layers)
         needs.append((math.ceil(s / spchip), f"{s} synapses, {spchip:.0f} per chip"))
-    result.chips_needed = max((n for n, _ in needs), default=None)
-    bad = [lm for lm in result.layers if not lm.fits]
-    if bad:
+    result.chips_needed = None if unallocated else max((n for n, _ in needs), default=None)
+    if bad or chip_wide:
         result.fits = False
-        result.reason = "does not fit: " + "; ".join(f"{lm.name}: {', '.join(lm.reasons)}" for lm in bad[:3]) + (
+        causes = chip_wide + [f"{lm.name}: {', '.join(lm.reasons)}" for lm in bad[:3]]
+        result.reason = "does not fit: " + "; ".join(causes) + (
             f"; and {len(bad) - 3} more layers" if len(bad) > 3 else "")
     elif result.chips_needed is not None and result.chips_needed > 1:
         result.fits = False
@@ -392,6 +407,7 @@ def _totals(result: ChipMapping, profile: ChipProfile) -> None:
         if lm.source.startswith("non-binary input"):
             mac = profile.absent.get("mac")
             result.notes.append(f"{lm.name} receives non-binary input" + (f": {mac}" if mac else ""))
+        result.notes += [f"{lm.name}: {n}" for n in lm.notes]
 
 
 def _assumptions(weight_bits: int) -> list[str]:

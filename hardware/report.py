@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hardware.counting import Counts
-from hardware.energy import EnergyEstimate, energy_ratio
+from hardware.energy import CONVENTION_TEXT, EnergyEstimate, energy_ratio
 from hardware.mapping import ChipMapping
 from neurokd.io import atomic_path, write_json, write_text
 from neurokd.tables import markdown_table
@@ -33,8 +33,13 @@ class HardwareReport:
     meta: dict[str, Any] = field(default_factory=dict)
     weight_bits: int = 8
 
-    def ann_energy(self, chip: str) -> EnergyEstimate | None:
-        return next((e for e in self.ann_energies if e.chip == chip), None)
+    def ann_energy(self, snn: EnergyEstimate) -> EnergyEstimate | None:
+        """The ANN's energy priced by the same chip *and* model variant as ``snn``."""
+        return next((e for e in self.ann_energies if e.key == snn.key), None)
+
+    @property
+    def convention(self) -> str:
+        return self.energies[0].convention if self.energies else "full"
 
     def summary(self) -> dict[str, Any]:
         """The compact block the demo puts in ``summary.json`` (all per sample)."""
@@ -46,10 +51,12 @@ class HardwareReport:
             "snn_macs_per_sample": self.snn.macs,
             "ann_macs_per_sample": ann_macs,
             "firing_rate": self.snn.firing_rate,
-            "energy_uj": {e.chip: e.total_uj for e in self.energies},
-            "energy_kinds": {e.chip: e.kinds for e in self.energies},
-            "encoding_layer_included": {e.chip: e.encoding_included for e in self.energies},
-            "ann_energy_uj": {e.chip: e.total_uj for e in self.ann_energies},
+            "energy_convention": self.convention,
+            "energy_uj": {e.key: e.total_uj for e in self.energies},
+            "energy_kinds": {e.key: e.kinds for e in self.energies},
+            "energy_lower_bound": {e.key: bool(e.lower_bound) for e in self.energies if e.total_uj is not None},
+            "encoding_layer_included": {e.key: e.encoding_included for e in self.energies},
+            "ann_energy_uj": {e.key: e.total_uj for e in self.ann_energies},
             "fits": {m.chip: m.fits for m in self.mappings if m.supported},
             "cores": {m.chip: m.total_cores for m in self.mappings if m.supported},
         }
@@ -60,6 +67,7 @@ class HardwareReport:
             "what": {
                 "counts": "exact, per sample, summed over T time steps (NeuroBench SynapticOperations convention)",
                 "energy": "estimate: counts x cited per-operation energies; each term lists its constants' kinds",
+                "energy_convention": CONVENTION_TEXT[self.convention],
                 "mapping": "resource check under the stated assumptions",
             },
             "meta": self.meta,
@@ -77,6 +85,8 @@ class HardwareReport:
 # ----------------------------------------------------------------------------------------------- formatting
 
 def fmt(v: Any, digits: int = 4) -> str:
+    """A number for a table: integers and values >= 1000 with thousands separators, else ``digits``
+    significant digits; scientific notation only below 1e-3 or from 1e15."""
     if v is None:
         return "-"
     if isinstance(v, bool):
@@ -88,34 +98,45 @@ def fmt(v: Any, digits: int = 4) -> str:
             return "0"
         if abs(v) >= 1e15 or abs(v) < 1e-3:
             return f"{v:.{digits - 1}e}"
-        if float(v).is_integer() or abs(v) >= 1e4:
+        if float(v).is_integer() or abs(v) >= 1e3:
             return f"{round(v):,}"
         return f"{v:.{digits}g}"
     return str(v)
 
 
-def _energy_cell(e: EnergyEstimate | None) -> str:
+def tex_num(v: Any, digits: int = 4) -> str:
+    r""":func:`fmt` for LaTeX: ``--`` for a missing value, ``$m\times10^{e}$`` for scientific notation."""
+    if v is None:
+        return "--"
+    text = fmt(v, digits)
+    if "e" in text and isinstance(v, float):
+        mantissa, exp = text.split("e")
+        return f"${mantissa}\\times10^{{{int(exp)}}}$"
+    return text
+
+
+def _energy_cell(e: EnergyEstimate | None, num=fmt, dash: str = "-") -> str:
     if e is None or e.total_uj is None:
         return "n/a"
-    cell = fmt(e.total_uj)
+    cell = num(e.total_uj)
     if e.low_uj is not None and abs(e.low_uj - e.total_uj) > 1e-15:
-        cell = f"{fmt(e.low_uj)}-{cell}"
+        cell = f"{num(e.low_uj)}{dash}{cell}"
     return cell
 
 
-def totals_rows(r: HardwareReport) -> list[list[Any]]:
+def totals_rows(r: HardwareReport, num=fmt, missing: str = "-") -> list[list[Any]]:
     s, a = r.snn, r.ann
     eff = a is not None and r.ann_effective
     rows = [
-        ["effective ACs (SynOps, binary input)", fmt(s.synops), "-", "exact"],
-        ["effective MACs (non-binary input)", fmt(s.macs), fmt(a.macs) if eff else "-", "exact"],
-        ["dense operations (all connections)", fmt(s.dense), fmt(a.dense) if a else "-", "exact"],
-        ["neuron updates (neurons x T)", fmt(s.neuron_updates), "-", "exact"],
-        ["spikes", fmt(s.spikes), "-", "exact"],
-        ["firing rate (spikes / (neurons x T))", fmt(s.firing_rate), "-", "exact"],
-        ["parameters", fmt(s.params), fmt(a.params) if a else "-", "exact"],
-        [f"parameter memory at {r.weight_bits} bits (bytes)", fmt(s.memory_bytes(r.weight_bits)),
-         fmt(a.memory_bytes(r.weight_bits)) if a else "-", "exact"],
+        ["effective ACs (SynOps, binary input)", num(s.synops), missing, "exact"],
+        ["effective MACs (non-binary input)", num(s.macs), num(a.macs) if eff else missing, "exact"],
+        ["dense operations (all connections)", num(s.dense), num(a.dense) if a else missing, "exact"],
+        ["neuron updates (neurons x T)", num(s.neuron_updates), missing, "exact"],
+        ["spikes", num(s.spikes), missing, "exact"],
+        ["firing rate (spikes / (neurons x T))", num(s.firing_rate), missing, "exact"],
+        ["parameters", num(s.params), num(a.params) if a else missing, "exact"],
+        [f"parameter memory at {r.weight_bits} bits (bytes)", num(s.memory_bytes(r.weight_bits)),
+         num(a.memory_bytes(r.weight_bits)) if a else missing, "exact"],
     ]
     return rows
 
@@ -131,20 +152,35 @@ def layer_rows(c: Counts) -> list[list[Any]]:
     return rows
 
 
-def energy_rows(r: HardwareReport) -> list[list[Any]]:
+def energy_rows(r: HardwareReport, num=fmt, dash: str = "-", missing: str = "-") -> list[list[Any]]:
+    """chip, SNN, ANN, ratio, kind, all ops priced, MAC layers priced, source (one row per priced model)."""
     rows = []
     for e in r.energies:
-        a = r.ann_energy(e.chip)
+        a = r.ann_energy(e)
         ratio = energy_ratio(a, e) if a else None
-        rows.append([e.chip + (f" ({e.variant})" if e.variant not in (None, "default") else ""), _energy_cell(e),
-                     _energy_cell(a) if a else "-", fmt(ratio, 3) if ratio else "-",
-                     ", ".join(e.kinds) or "-", fmt(e.encoding_included),
-                     "yes" if e.complete else ("no" if e.total_uj is not None else "-")])
+        macs = missing if e.encoding_included is None else ("yes" if e.encoding_included else "no")
+        rows.append([e.chip + (f" ({e.variant})" if e.variant not in (None, "default") else ""),
+                     _energy_cell(e, num, dash), _energy_cell(a, num, dash) if a else missing,
+                     num(ratio, 3) if ratio else missing, e.kind_label if e.total_uj is not None else missing,
+                     "yes" if e.complete else ("no" if e.total_uj is not None else missing), macs,
+                     "; ".join(e.citations) or missing])
     return rows
 
 
-ENERGY_HEADERS = ["chip", "SNN uJ/sample", "ANN uJ/sample", "ANN/SNN", "constants' kind", "encoding layer incl.",
-                  "all ops priced"]
+ENERGY_HEADERS = ["chip", "SNN uJ/sample", "ANN uJ/sample", "ANN/SNN", "kind", "all ops priced", "MAC layers priced",
+                  "source"]
+
+
+def mac_layer_lines(r: HardwareReport) -> list[str]:
+    """One line per MAC layer (non-binary input): why its input is not binary, and on which chips it is priced."""
+    roles = r.snn.mac_layer_roles()
+    if not roles:
+        return []
+    priced = [e.key for e in r.energies if e.encoding_included]
+    unpriced = [e.key for e in r.energies if e.encoding_included is False]
+    where = (f"priced on {', '.join(priced) or 'no chip'}"
+             + (f"; NOT priced on {', '.join(unpriced)} (see unpriced)" if unpriced else ""))
+    return [f"{name} ({role}): {where}" for name, role in roles.items()]
 
 
 def to_markdown(r: HardwareReport) -> str:
@@ -155,15 +191,18 @@ def to_markdown(r: HardwareReport) -> str:
             "*estimates*: counts x per-operation energies from cited chip profiles, each constant labelled "
             "measured, simulated or estimate. Mappings are resource checks under the assumptions listed.", ""]
     setup = [["model", m.get("model", "-")], ["dataset / split", f"{m.get('dataset', '-')} / {m.get('split', '-')}"],
-             ["samples", fmt(s.samples)], ["time steps T", fmt(s.T)], ["input encoding", s.encoder or "-"],
+             ["samples", fmt(s.samples)], ["time steps T", fmt(s.T)],
+             ["input", s.input_kind + (f", {s.encoder} encoding" if s.encoder else "")],
              ["SNN accuracy on these samples", fmt(s.accuracy)],
              ["ANN", r.ann_source or "-"],
              ["ANN accuracy on these samples", fmt(r.ann.accuracy) if r.ann is not None and r.ann_effective else "-"],
-             ["BatchNorm", m.get("batchnorm", "folded into conv/linear (deployment form)")]]
+             ["BatchNorm", m.get("batchnorm", "folded into conv/linear (deployment form)")],
+             ["energy convention", f"{r.convention}: {CONVENTION_TEXT[r.convention]}"]]
     out += ["## Setup", "", markdown_table(["", ""], setup), ""]
     out += ["## Totals per sample", "", markdown_table(["quantity", "SNN", "ANN", "kind"], totals_rows(r)), ""]
-    if s.mac_layers:
-        out.append(f"MAC layers (non-binary input): {', '.join(s.mac_layers)}.")
+    mac_lines = mac_layer_lines(r)
+    if mac_lines:
+        out += ["MAC layers (non-binary input):", ""] + [f"- {line}" for line in mac_lines] + [""]
     out += [f"- {n}" for n in s.notes] + [""]
     out += ["## Per layer (per sample)", "", markdown_table(
         ["layer", "type", "op", "ACs", "MACs", "dense", "neurons", "spikes", "firing rate"], layer_rows(s)), ""]
@@ -173,7 +212,8 @@ def to_markdown(r: HardwareReport) -> str:
             ["layer", *[f"t={t + 1}" for t in range(s.T)]],
             [[lc.name, *[fmt(v) for v in lc.firing_rate_per_step or [None] * s.T]] for lc in neuron_layers]), ""]
     out += ["## Energy per inference (estimate, per sample)", "", markdown_table(ENERGY_HEADERS, energy_rows(r)), ""]
-    out.append("A range a-b prices the terms with a low/high constant (e.g. Loihi neuron updates, inactive vs active).")
+    out.append("A range a-b prices the terms with a low/high constant (e.g. Loihi neuron updates, inactive vs active). "
+               "kind: the kinds of the constants used; a lower bound is labelled as one (the reasons are below).")
     out.append("")
     for e in r.energies:
         out += [f"### {e.title}" + (f" — {e.variant}" if e.variant not in (None, "default") else ""), ""]
@@ -181,7 +221,7 @@ def to_markdown(r: HardwareReport) -> str:
             out.append(f"- {t.count}: {fmt(t.ops)} x {fmt(t.pj_per_op)} pJ = {fmt(t.uj)} uJ"
                        + (f" (low {fmt(t.uj_low)} uJ)" if t.uj_low is not None else ""))
             out += [f"  - {c}" for c in t.constants]
-        a = r.ann_energy(e.chip)
+        a = r.ann_energy(e)
         if a is not None:
             for t in a.terms:
                 out.append(f"- ANN {t.count}: {fmt(t.ops)} x {fmt(t.pj_per_op)} pJ = {fmt(t.uj)} uJ")
@@ -198,14 +238,15 @@ def to_markdown(r: HardwareReport) -> str:
                 out += [mp.reason, ""]
                 continue
             verdict = "fits" if mp.fits else "does not fit"
-            out += [f"**{verdict}** — {mp.reason}. Cores: {mp.total_cores}; chips needed: {fmt(mp.chips_needed)}; "
-                    f"weights at {mp.weight_bits} bits.", ""]
+            cores = (f"Cores: {fmt(mp.total_cores)}; chips needed: {fmt(mp.chips_needed)}; "
+                     if mp.total_cores is not None else "")
+            out += [f"**{verdict}** — {mp.reason}. {cores}weights at {mp.weight_bits} bits.", ""]
             out.append(markdown_table(
                 ["layer", "neurons", "synapses", "block/core", "cores", "max fan-in", "max fan-out",
                  "max syn. bytes/core", "input", "fits"],
-                [[lm.name, fmt(lm.neurons), fmt(lm.synapses), "x".join(map(str, lm.block)), fmt(lm.cores),
-                  fmt(lm.max_fan_in), fmt(lm.max_fan_out), fmt(lm.max_synapse_bytes_per_core), lm.source,
-                  fmt(lm.fits)] for lm in mp.layers]))
+                [[lm.name, fmt(lm.neurons), fmt(lm.synapses), "x".join(map(str, lm.block)),
+                  fmt(lm.cores) if lm.cores is not None else "none fits", fmt(lm.max_fan_in), fmt(lm.max_fan_out),
+                  fmt(lm.max_synapse_bytes_per_core), lm.source, fmt(lm.fits)] for lm in mp.layers]))
             out.append("")
             out += [f"- checked: {c}" for c in mp.checked]
             out += [f"- unchecked: {c}" for c in mp.unchecked]
@@ -223,39 +264,60 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX.get(ch, ch) for ch in str(text))
 
 
+def tex_text(text: str) -> str:
+    """Escaped prose with the multiplication sign typeset: ``a x b`` -> ``a $\\times$ b``."""
+    return tex_escape(text).replace(" x ", " $\\times$ ")
+
+
+def _tex_cell(text: str) -> str:
+    """Escape a cell unless it is already LaTeX from :func:`tex_num` (a number, ``$...$`` or ``--``)."""
+    return text if text.startswith("$") or "--" in text or "\\times" in text else tex_escape(text)
+
+
 def to_latex(r: HardwareReport) -> str:
     """Two booktabs tables (needs ``\\usepackage{booktabs}``): counts per sample, energy per chip."""
     s = r.snn
-    enc = ", ".join(s.mac_layers) or "none"
+    roles = s.mac_layer_roles()
+    enc = "; ".join(f"{name} ({role})" for name, role in roles.items()) or "none"
     data = " ".join(str(r.meta[k]) for k in ("dataset", "split") if r.meta.get(k))
     data = f" of {tex_escape(data)}" if data else ""
     lines = [
         "% generated by `neurokd report`; requires \\usepackage{booktabs}",
         "\\begin{table}[t]", "\\centering",
-        f"\\caption{{Operations per sample of {tex_escape(r.title)} (T = {s.T}, {s.samples} samples{data}). "
-        "Counts are exact; "
-        f"MACs are operations on non-binary input (layers: {tex_escape(enc)}).}}",
+        f"\\caption{{Operations per sample of {tex_escape(r.title)} ($T = {s.T}$, {tex_num(s.samples)} samples"
+        f"{data}, {tex_escape(s.input_kind)} input). Counts are exact; MACs are operations on non-binary input "
+        f"(layers: {tex_escape(enc)}).}}",
         "\\label{tab:neurokd-ops}", "\\begin{tabular}{lrr}", "\\toprule", "Quantity & SNN & ANN \\\\", "\\midrule",
     ]
-    for q, snn, ann, _kind in totals_rows(r):
-        lines.append(f"{tex_escape(q)} & {tex_escape(snn)} & {tex_escape(ann)} \\\\")
+    for q, snn, ann, _kind in totals_rows(r, tex_num, "--"):
+        lines.append(f"{tex_text(q)} & {_tex_cell(snn)} & {_tex_cell(ann)} \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    mac = mac_layer_lines(r)
     lines += [
         "\\begin{table}[t]", "\\centering",
-        "\\caption{Estimated energy per inference (one sample), in $\\mu$J: operation counts times cited "
-        "per-operation energies. The kind column says whether the constants are measured, simulated "
-        "(pre-silicon) or estimates; n/a: the chip profile publishes no per-operation energy.}",
-        "\\label{tab:neurokd-energy}", "\\begin{tabular}{lrrrll}", "\\toprule",
-        "Chip & SNN & ANN & ANN/SNN & Kind & Encoding layer \\\\", "\\midrule",
+        "\\caption{Estimated energy per inference (one sample), in $\\mu$J: operation counts $\\times$ cited "
+        "per-operation energies. " + tex_text(f"Convention ({r.convention}): {CONVENTION_TEXT[r.convention]}.")
+        + " Kind: measured (silicon), simulated (pre-silicon) or estimate; a lower bound is labelled as one. "
+        "A range low--high prices terms with a low/high constant; n/a: the profile publishes no "
+        "per-operation energy."
+        + (" MAC layers: " + tex_text("; ".join(mac)) + "." if mac else "") + "}",
+        "\\label{tab:neurokd-energy}", "\\begin{tabular}{lrrrllll}", "\\toprule",
+        "Chip & SNN & ANN & ANN/SNN & Kind & All ops priced & MACs priced & Source \\\\", "\\midrule",
     ]
-    for chip, snn, ann, ratio, kinds, enc_incl, _complete in energy_rows(r):
-        lines.append(" & ".join(tex_escape(x) for x in (chip, snn, ann, ratio, kinds, enc_incl)) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    for row in energy_rows(r, tex_num, "--", "--"):
+        lines.append(" & ".join(_tex_cell(x) for x in row) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    refs = []
+    for e in r.energies:
+        refs += [ref for ref in e.references if ref not in refs]
+    if refs:
+        lines += ["\\par\\smallskip\\footnotesize Sources: " + tex_escape("; ".join(refs)) + "."]
+    lines += ["\\end{table}", ""]
     return "\n".join(lines)
-
-
-def plot(r: HardwareReport, path: Path) -> None:
-    """PNG: per-layer operations (ACs / MACs, log scale) and per-layer firing rates (with per-step rates)."""
+def report_figure(r: HardwareReport):
+    """Figure of per-layer operations (ACs / MACs stacked, dense as a marker; log scale) and per-layer firing
+    rates (mean bar, one marker per time step). Legends sit outside the plotting areas, so they never cover a
+    bar, and the axis limits leave room around every marker."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -263,28 +325,43 @@ def plot(r: HardwareReport, path: Path) -> None:
 
     syn = [lc for lc in r.snn.layers if lc.kind == "synapse"]
     neu = [lc for lc in r.snn.layers if lc.kind == "neuron"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
-    xs = range(len(syn))
-    ax1.bar(xs, [lc.acs or 0 for lc in syn], label="effective ACs (SynOps)", color="tab:blue")
-    ax1.bar(xs, [lc.macs or 0 for lc in syn], bottom=[lc.acs or 0 for lc in syn], label="effective MACs",
-            color="tab:orange")
-    ax1.plot(list(xs), [lc.dense or 0 for lc in syn], "k_", markersize=18, label="dense (all connections)")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
+    xs = list(range(len(syn)))
+    acs, macs, dense = [lc.acs or 0 for lc in syn], [lc.macs or 0 for lc in syn], [lc.dense or 0 for lc in syn]
+    ax1.bar(xs, acs, label="effective ACs (SynOps)", color="tab:blue")
+    ax1.bar(xs, macs, bottom=acs, label="effective MACs", color="tab:orange")
+    ax1.plot(xs, dense, "k_", markersize=14, markeredgewidth=2, label="dense (all connections)")
     ax1.set_yscale("log")
-    ax1.set_ylim(bottom=1)
-    ax1.set_xticks(list(xs), [lc.name for lc in syn], rotation=45, ha="right", fontsize=8)
+    top = max([1.0, *dense, *(a + m for a, m in zip(acs, macs))])
+    ax1.set_ylim(1, top * 3)  # headroom above the tallest marker on the log axis
+    ax1.set_xlim(-0.7, len(syn) - 0.3)
+    ax1.set_xticks(xs, [lc.name for lc in syn], rotation=45, ha="right", fontsize=8)
     ax1.set_ylabel("operations per sample")
-    ax1.set_title(f"Operations per layer (T = {r.snn.T}, exact counts)")
-    ax1.legend(fontsize=8)
-    xn = range(len(neu))
+    ax1.set_title(f"Operations per layer (T = {r.snn.T}, exact counts)", pad=34)
+    ax1.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.01), ncol=3, frameon=False, borderaxespad=0)
+    xn = list(range(len(neu)))
     ax2.bar(xn, [lc.firing_rate or 0 for lc in neu], color="tab:green", alpha=0.6, label="mean over T")
+    steps = [lc.firing_rate_per_step or [0.0] * r.snn.T for lc in neu]
     for t in range(r.snn.T):
-        ax2.plot(list(xn), [(lc.firing_rate_per_step or [0] * r.snn.T)[t] for lc in neu], "o", markersize=3,
+        ax2.plot(xn, [rates[t] for rates in steps], "o", markersize=3,
                  color=plt.cm.viridis(t / max(r.snn.T - 1, 1)), label=f"t={t + 1}" if r.snn.T <= 8 else None)
-    ax2.set_xticks(list(xn), [lc.name for lc in neu], rotation=45, ha="right", fontsize=8)
+    peak = max([lc.firing_rate or 0 for lc in neu] + [v for rates in steps for v in rates] + [1e-3])
+    ax2.set_ylim(-0.04 * peak, peak * 1.12)  # a marker at 0 or at the peak stays whole inside the axes
+    ax2.set_xlim(-0.7, len(neu) - 0.3)
+    ax2.set_xticks(xn, [lc.name for lc in neu], rotation=45, ha="right", fontsize=8)
     ax2.set_ylabel("spikes / (neurons x step)")
-    ax2.set_title("Firing rate per spiking layer")
-    ax2.legend(fontsize=7, ncol=2)
+    ax2.set_title("Firing rate per spiking layer", pad=34)
+    ax2.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.01), ncol=min(r.snn.T + 1, 9), frameon=False,
+               borderaxespad=0)
     fig.tight_layout()
+    return fig
+
+
+def plot(r: HardwareReport, path: Path) -> None:
+    """Write :func:`report_figure` as a PNG (atomically)."""
+    import matplotlib.pyplot as plt
+
+    fig = report_figure(r)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
@@ -301,4 +378,5 @@ def write_report(r: HardwareReport, out_dir: str | Path, stem: str = "report") -
     return paths
 
 
-__all__ = ["HardwareReport", "fmt", "tex_escape", "to_latex", "to_markdown", "write_report"]
+__all__ = ["HardwareReport", "fmt", "report_figure", "tex_escape", "tex_num", "to_latex", "to_markdown",
+           "write_report"]

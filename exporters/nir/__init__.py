@@ -4,6 +4,8 @@
 - :func:`save` / :func:`read` (``exporters.nir.files``): ``.nir`` HDF5 files, atomic writes, one-line errors.
 - :func:`from_nir` (``exporters.nir.importer``): any supported NIR graph -> runnable :class:`NIRNetwork`.
 - :func:`compare_spikes` (``exporters.nir.verify``): spike-for-spike check of two SNNs on the same input.
+- :func:`norse_graph` (``exporters.nir.interop``): the equivalent graph Norse 1.1's ``from_nir`` reads right;
+  ``interop`` also says how snnTorch 1.0 and SpikingJelly 2.0 read our files (batched, as written).
 
 The conventions (dt, reset, encoding, readout) are described in ``exporters.nir.convention`` and
 ``exporters.nir.export``. Submodules are imported on first use, so ``import exporters.nir`` stays cheap.
@@ -22,6 +24,7 @@ _EXPORTS = {
     "NIRNetwork": "exporters.nir.network",
     "compare_spikes": "exporters.nir.verify",
     "record_spikes": "exporters.nir.verify",
+    "norse_graph": "exporters.nir.interop",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -95,7 +95,7 @@ def _test_inputs(run: str, n: int):
         return None, f"{n} random inputs in [0, 1) (no run folder config to load test data from)"
     try:
         cfg = load_saved_config(folder)
-        splits = load_dataset(cfg.data, cfg.seed)
+        splits = load_dataset(cfg.data, cfg.seed, T=cfg.model.T)
     except UserError as e:
         print(f"note: test data unavailable ({e}); checking on random inputs", file=sys.stderr)
         return None, f"{n} random inputs in [0, 1)"

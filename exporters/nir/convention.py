@@ -76,13 +76,28 @@ def close_to(a: np.ndarray | float, b: float) -> bool:
     return bool(np.all(np.abs(np.asarray(a, dtype=np.float64) - b) <= GAIN_RTOL * max(1.0, abs(b))))
 
 
-def nir_dim(torch_dim: int) -> int:
-    """A batched torch dimension index as a NIR (unbatched) one: ``Flatten(start_dim=1)`` is NIR ``0``."""
-    return torch_dim - 1 if torch_dim > 0 else torch_dim
+def nir_dim(torch_dim: int, ndim: int) -> int:
+    """A batched torch dimension index as the negative NIR index of the same dimension.
+
+    ``ndim`` is the rank of one sample (NIR shapes have no batch). Negative indices count from the end, so they
+    name the same dimension in the batched tensor ``[B, *shape]`` and in NIR's unbatched ``shape``: torch
+    ``Flatten(start_dim=1)`` on ``[B, C, H, W]`` is NIR ``Flatten(start_dim=-3, end_dim=-1)``. This is the
+    Flatten encoding every NIR reader we checked runs batched: those that pass ``start_dim`` to
+    ``torch.nn.Flatten`` unchanged (snnTorch 1.0, Norse 1.1, nirtorch 2.6's default) and those that add 1 for
+    the batch (SpikingJelly 2.0, ours). Raises ``ValueError`` for the batch dimension or one out of range.
+    """
+    d = int(torch_dim) if torch_dim < 0 else int(torch_dim) - (ndim + 1)
+    if not -ndim <= d <= -1:
+        raise ValueError(f"dimension {torch_dim} of a batched {ndim + 1}-D tensor is not a sample dimension")
+    return d
 
 
 def torch_dim(nir_dim: int) -> int:
-    """A NIR dimension index as a batched torch one (negative indices count from the end in both)."""
+    """A NIR dimension index as a batched torch one: ``>= 0`` skips the batch (+1), negative ones are the same.
+
+    Both kinds occur in files: NIR ``start_dim=0`` (our exports before negative indices, snnTorch's exporter)
+    and negative indices (ours now) mean the same per the NIR spec, and both import correctly.
+    """
     return int(nir_dim) + 1 if int(nir_dim) >= 0 else int(nir_dim)
 
 

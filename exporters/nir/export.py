@@ -4,15 +4,20 @@ The exporter walks the model's structure (``stem -> stage1..N -> head``; ``nn.Se
 ``BasicBlock`` with its residual add as two edges fanning into the block's output neuron) on a BatchNorm-folded
 copy, and converts each layer:
 
-| torch / neurokd                         | NIR                                                       |
-|-----------------------------------------|-----------------------------------------------------------|
-| ``Conv1d`` / ``Conv2d``                 | ``Conv1d`` / ``Conv2d`` (bias zeros when absent)          |
-| ``Linear``                              | ``Affine`` (``Linear`` when bias-free)                    |
-| ``LIF`` / ``IF``                        | ``LIF`` / ``IF`` (Euler convention, see ``convention``)   |
-| ``AvgPool2d``                           | ``AvgPool2d`` (``SumPool2d`` when ``divisor_override=1``) |
-| ``AdaptiveAvgPool2d`` (even windows)    | ``AvgPool2d`` with kernel = stride = window               |
-| ``Flatten(start_dim)``                  | ``Flatten(start_dim - 1)`` (NIR shapes have no batch)     |
-| ``Identity``, ``Dropout``, folded BN    | nothing (edges pass through)                              |
+| torch / neurokd                      | NIR                                                         |
+|--------------------------------------|-------------------------------------------------------------|
+| ``Conv1d`` / ``Conv2d``              | ``Conv1d`` / ``Conv2d`` (bias zeros when absent)            |
+| ``Linear``                           | ``Affine`` (``Linear`` when bias-free)                      |
+| ``LIF`` / ``IF``                     | ``LIF`` / ``IF`` (Euler convention, see ``convention``)     |
+| ``AvgPool2d``                        | ``AvgPool2d`` (``SumPool2d`` when ``divisor_override=1``)   |
+| ``AdaptiveAvgPool2d`` (even windows) | ``AvgPool2d`` with kernel = stride = window                 |
+| ``Flatten(start_dim, end_dim)``      | ``Flatten`` with negative dims: ``-3, -1`` on ``[C, H, W]`` |
+| ``Identity``, ``Dropout``, folded BN | nothing (edges pass through)                                |
+
+Flatten dims are negative (counted from the end) because they then mean the same dimension with and without
+the batch: NIR shapes exclude the batch, and readers differ in whether they add 1 to a non-negative
+``start_dim`` (SpikingJelly 2.0 and ours do; snnTorch 1.0, Norse 1.1 and nirtorch 2.6's default do not, and
+then flatten the batch). Files from earlier versions (``start_dim=0``) mean the same and still import.
 
 Node names are module paths with ``.`` replaced by ``_`` (``stage1.0.conv1`` -> ``stage1_0_conv1``).
 
@@ -109,14 +114,19 @@ class _GraphBuilder:
         elif isinstance(m, nn.AdaptiveAvgPool2d):
             node = self._adaptive_avgpool(m, path, in_shape)
         elif isinstance(m, nn.Flatten):
-            if m.start_dim == 0:
-                raise UserError(f"cannot export {path} (Flatten(start_dim=0)) to NIR: it flattens the batch; "
-                                "use nn.Flatten() (start_dim=1)")
-            node = nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=nir_dim(m.start_dim),
-                               end_dim=nir_dim(m.end_dim))
+            node = self._flatten(m, path, in_shape)
         else:
             raise UserError(_unsupported_message(m, path))
         return node, self._out_shape(m, path, in_shape)
+
+    def _flatten(self, m: nn.Flatten, path: str, in_shape: Shape) -> nir.NIRNode:
+        """Negative NIR dims (``convention.nir_dim``): every NIR reader keeps the batch, not only ours."""
+        what = f"{path} (Flatten(start_dim={m.start_dim}, end_dim={m.end_dim}))"
+        if any(d in (0, -(len(in_shape) + 1)) for d in (m.start_dim, m.end_dim)):
+            raise UserError(f"cannot export {what} to NIR: it flattens the batch; use nn.Flatten() (start_dim=1)")
+        self._out_shape(m, path, in_shape)  # torch's own check (range, start <= end), as a UserError
+        start, end = nir_dim(m.start_dim, len(in_shape)), nir_dim(m.end_dim, len(in_shape))
+        return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=start, end_dim=end)
 
     def _array(self, t: torch.Tensor) -> np.ndarray:
         return t.detach().cpu().numpy().astype(self.dtype, copy=True)
@@ -190,7 +200,7 @@ class _GraphBuilder:
         try:
             with torch.no_grad():
                 return tuple(int(d) for d in m(x).shape[1:])
-        except RuntimeError as e:
+        except (RuntimeError, IndexError) as e:  # IndexError: a dimension out of range
             first = str(e).splitlines()[0]
             raise UserError(f"cannot export {path} ({type(m).__name__}): it does not accept input shape "
                             f"{list(in_shape)} ({first})") from None

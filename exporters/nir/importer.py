@@ -2,16 +2,17 @@
 
 Our own node mappings (nirtorch 2.6's defaults drop the Affine bias and flatten the batch):
 
-| NIR                   | neurokd / torch                                                                 |
-|-----------------------|---------------------------------------------------------------------------------|
-| ``Affine`` / ``Linear`` | ``nn.Linear`` (with / without bias)                                           |
-| ``Conv1d`` / ``Conv2d`` | ``nn.Conv1d`` / ``nn.Conv2d`` (with bias)                                     |
-| ``AvgPool2d``         | ``nn.AvgPool2d`` (``nn.AdaptiveAvgPool2d`` when our metadata says so)           |
-| ``SumPool2d``         | ``nn.AvgPool2d(divisor_override=1)`` (an exact sum)                             |
-| ``Flatten(start_dim)`` | ``nn.Flatten(start_dim + 1)`` (NIR dims exclude the batch)                     |
-| ``Scale``             | elementwise gain                                                                 |
-| ``LIF`` / ``IF``      | neurokd ``LIF`` / ``IF`` via the Euler convention (``convention``); an input    |
-|                       | gain ``!= 1`` becomes a gain module in front of the neuron                      |
+| NIR                     | neurokd / torch                                                              |
+|-------------------------|------------------------------------------------------------------------------|
+| ``Affine`` / ``Linear`` | ``nn.Linear`` (with / without bias)                                          |
+| ``Conv1d`` / ``Conv2d`` | ``nn.Conv1d`` / ``nn.Conv2d`` (with bias)                                    |
+| ``AvgPool2d``           | ``nn.AvgPool2d`` (``nn.AdaptiveAvgPool2d`` when our metadata says so)        |
+| ``SumPool2d``           | ``nn.AvgPool2d(divisor_override=1)`` (an exact sum)                          |
+| ``Flatten``             | ``nn.Flatten``: a ``start_dim``/``end_dim >= 0`` gets +1 (NIR dims exclude   |
+|                         | the batch), a negative one (our exports) is kept; both encodings import      |
+| ``Scale``               | elementwise gain                                                             |
+| ``LIF`` / ``IF``        | neurokd ``LIF`` / ``IF`` via the Euler convention (``convention``); an input |
+|                         | gain ``!= 1`` becomes a gain module in front of the neuron                   |
 
 Conventions for graphs without our metadata: ``dt`` = 1e-4 s (override with ``dt=``), reset to zero (NIR
 >= 1.0.6; ``v_reset`` must be 0), neuron parameters must be uniform within a node. Not runnable here, with a

@@ -3,14 +3,16 @@
 A profile (see the files next to this module; a user can write their own and pass its path) holds:
 
 ``name``, ``title``, ``description``
-``sources``       ``key: {citation, doi | url}`` — every constant names one
+``sources``       ``key: {citation, short, doi | url}`` — every constant names one; ``short`` (e.g. "Davies et
+                  al. 2018") is how a report table cites it (default: the citation)
 ``energy``        per-operation energies (fJ/pJ/nJ/uJ), e.g. ``synop: {value: 23.6, unit: pJ, kind: simulated,
                   source: davies2018, where: "Table 2, ..."}``
 ``power``         powers (uW/mW/W), e.g. a resting power
 ``timing``        times (ps/ns/us/ms/s), kept so that a time is never mistaken for an energy
 ``architecture``  core resources for mapping (count/bit/byte/KiB/MiB)
 ``absent``        ``name: reason`` for every constant that is unknown: said so, never invented
-``models``        ``variant: {snn: [terms], ann: [terms], covers: [counts], static: <power constant>}``; a term
+``models``        ``variant: {snn: [terms], ann: [terms], covers: [counts], static: <power constant>,
+                  lower_bound: <why this model's totals are a lower bound>}``; a term
                   ``{count: synops|macs|dense|neuron_updates|spikes, energy: <constant> | [<constants summed>],
                   low: <constant for the low end>, note: ...}``; ``covers`` lists counts already inside another
                   term's figure (an all-in energy), so they are not reported as unpriced
@@ -50,7 +52,7 @@ SECTIONS = tuple(UNITS)
 TOP_KEYS = {"name", "title", "description", "sources", "absent", "models", "default_model", "notes", *SECTIONS}
 CONSTANT_KEYS = {"value", "unit", "kind", "source", "where", "note", "provenance", "via"}
 TERM_KEYS = {"count", "energy", "low", "note"}
-MODEL_KEYS = {"snn", "ann", "covers", "static"}
+MODEL_KEYS = {"snn", "ann", "covers", "static", "lower_bound"}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
@@ -92,6 +94,7 @@ class Model:
     ann: tuple[Term, ...] = ()
     covers: tuple[str, ...] = ()
     static: str | None = None
+    lower_bound: str = ""  # why totals priced by this model are lower bounds ("" when they are not)
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,11 @@ class ChipProfile:
         s = self.sources[source]
         ref = f", doi:{s['doi']}" if s.get("doi") else (f", {s['url']}" if s.get("url") else "")
         return s["citation"] + ref
+
+    def short_citation(self, source: str) -> str:
+        """How a table row cites ``source``: its ``short`` form, else the full citation."""
+        s = self.sources[source]
+        return s.get("short") or s["citation"]
 
     def cite(self, c: Constant) -> str:
         """``value unit (kind; citation, where[; via ...])`` for reports."""
@@ -237,7 +245,8 @@ def _model(path: Path, name: str, raw: Any, constants: dict[str, Constant]) -> M
         raise _fail(path, f"{key}.static", f"{static!r} is not a constant of the 'power' section")
     if not terms["snn"] and not terms["ann"] and static is None:
         raise _fail(path, key, "prices nothing: give snn/ann terms or a static power")
-    return Model(name, terms["snn"], terms["ann"], tuple(covers), static)
+    bound = _str(path, f"{key}.lower_bound", raw.get("lower_bound"), required=False)
+    return Model(name, terms["snn"], terms["ann"], tuple(covers), static, bound)
 
 
 def load_profile(path: str | Path) -> ChipProfile:
@@ -263,9 +272,11 @@ def load_profile(path: str | Path) -> ChipProfile:
     sources: dict[str, dict[str, str]] = {}
     for key, raw in _mapping(path, "sources", data.get("sources")).items():
         raw = _mapping(path, f"sources.{key}", raw)
-        _unknown(path, f"sources.{key}", raw, {"citation", "doi", "url"})
+        _unknown(path, f"sources.{key}", raw, {"citation", "short", "doi", "url"})
         sources[key] = {"citation": _str(path, f"sources.{key}.citation", raw.get("citation")),
                         **{k: str(raw[k]) for k in ("doi", "url") if raw.get(k)}}
+        if raw.get("short") is not None:
+            sources[key]["short"] = _str(path, f"sources.{key}.short", raw["short"])
     if not sources:
         raise _fail(path, "sources", "a profile must cite at least one source")
     constants: dict[str, Constant] = {}

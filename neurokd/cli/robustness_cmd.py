@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             model.set_T(args.T)
         models[label] = model
     dcfg = run_data_config(args.runs[0], overrides_from_args(args))
-    splits = load_dataset(dcfg)
+    splits = load_dataset(dcfg, T=next((m.T for m in models.values() if m.is_snn), None))
     for label, model in models.items():
         if list(model.spec.input_shape or []) != list(splits.input_shape):
             raise UserError(

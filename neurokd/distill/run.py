@@ -75,7 +75,7 @@ def distill(
     cfg = effective_config(cfg, resume)
     with ddp.distributed_session(cfg.train.device) as info:
         configure_torch(cfg)
-        splits = splits or load_dataset(cfg.data, cfg.seed, progress=cfg.train.progress)
+        splits = splits or load_dataset(cfg.data, cfg.seed, T=cfg.model.T, progress=cfg.train.progress)
         objective, teacher_module = build_distill_objective(cfg, splits, teacher)
         device = resolve_device(ddp.process_device(cfg.train.device, info))
         test_loader = make_loaders(splits, cfg.data, cfg.seed)[2]

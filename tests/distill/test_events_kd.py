@@ -66,3 +66,14 @@ def test_distill_runs_on_saccade_digits(tmp_path, splits, method):
     epochs = [json.loads(line) for line in (r.run_dir / "metrics.jsonl").read_text().splitlines()]
     parts = {k for e in epochs for k in e}
     assert ("feat" in " ".join(parts)) == (method == "feature")  # the feature term was trained on events
+
+
+@pytest.mark.slow
+def test_distill_loads_event_data_binned_into_the_students_T(tmp_path, splits):
+    """Without ``splits`` (the CLI path) and with data.time_bins unset, the recordings are binned into model.T
+    frames (they were binned into 10 and rejected as a time_bins mismatch)."""
+    over = {"data.name": "saccade-digits", "model.width": 4, "optim.epochs": 1, "model.T": 3}
+    teacher = run_training(run_cfg(tmp_path, name="teacher", **{**over, "model.kind": "ann"}), splits=splits)
+    cfg = run_cfg(tmp_path, name="kd", **over, **{"model.kind": "snn", "distill.method": "response",
+                                                   "distill.teacher": str(teacher.run_dir)})
+    assert distill(cfg).summary["T"] == 3

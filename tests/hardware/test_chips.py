@@ -82,6 +82,8 @@ def test_user_profile_file_and_variants(tmp_path):
     (("energy: synop}", "energy: mac}"), "models.default.snn[0]", "not a constant of the 'energy' section"),
     (("count: synops", "count: flops"), "models.default.snn[0].count", "synops, macs"),
     (("name: mychip", "name: mychip\ncolour: red"), "colour", "unknown key"),
+    (("  default:\n", "  default:\n    lower_bound: [1]\n"), "models.default.lower_bound", "non-empty string"),
+    (('2025"}', '2025", short: ""}'), "sources.me2025.short", "non-empty string"),
 ])
 def test_bad_profiles_give_one_line_errors(tmp_path, edit, key, words):
     f = tmp_path / "bad.yaml"
@@ -93,6 +95,16 @@ def test_bad_profiles_give_one_line_errors(tmp_path, edit, key, words):
     msg = str(e.value)
     assert isinstance(e.value, UserError)
     assert "\n" not in msg and str(f) in msg and f"key '{key}'" in msg and words in msg, msg
+
+
+def test_short_citations_and_lower_bounds(tmp_path):
+    f = tmp_path / "chip.yaml"
+    f.write_text(GOOD.replace('2025"}', '2025", short: "Author 2025"}').replace(
+        "  default:\n", "  default:\n    lower_bound: \"routing not priced\"\n"))
+    p = load_profile(f)
+    assert p.short_citation("me2025") == "Author 2025" and p.model().lower_bound == "routing not priced"
+    assert load_profile(builtin_chips()["truenorth"]).model().lower_bound == ""
+    assert load_profile(builtin_chips()["speck"]).model().lower_bound.startswith("resting power x latency only")
 
 
 def test_malformed_yaml_and_unknown_chip(tmp_path):

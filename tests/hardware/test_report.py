@@ -7,7 +7,7 @@ import pytest
 
 from hardware.chips import resolve_chip
 from hardware.energy import estimate_energy
-from hardware.report import HardwareReport, to_latex, to_markdown
+from hardware.report import HardwareReport, energy_rows, report_figure, to_latex, to_markdown
 from neurokd.cli import main
 from neurokd.config import RunConfig, build_config
 from neurokd.train import run_training
@@ -53,7 +53,7 @@ def test_report_cli_writes_all_formats(runs, tmp_path, neurokd):
     assert s["ann_macs_per_sample"] == data["ann"]["totals"]["dense"] > 0
     assert data["ann"]["accuracy"] is not None and data["snn"]["accuracy"] is not None
     md = (out / "report.md").read_text()
-    for text in ("T = 2", "firing rate", "encoding layer", "NOT included", "23.6 pJ (simulated", "Table 2",
+    for text in ("T = 2", "firing rate", "encoding layer", "NOT priced", "23.6 pJ (simulated", "Table 2",
                  "Chip mapping", "Firing rate per time step"):
         assert text in md, text
     tex = (out / "report.tex").read_text()
@@ -83,3 +83,118 @@ def test_markdown_and_latex_from_counts():
     assert "| loihi2 " in md and "n/a" in md
     tex = to_latex(report)
     assert "my\\_net" in tex and "digits test" in tex and "n/a" in tex
+
+
+def _report_with_variants(convention="full"):
+    counts, ann = make_counts(), make_counts(network="ann")
+    report = HardwareReport(title="net", snn=counts, ann=ann, meta={"dataset": "digits", "split": "test"})
+    for spec in ("cmos-45nm", "cmos-45nm:int8", "loihi"):
+        profile, variant = resolve_chip(spec)
+        report.energies.append(estimate_energy(counts, profile, variant, convention=convention))
+        if profile.model(variant).ann:
+            report.ann_energies.append(estimate_energy(ann, profile, variant))
+    return report
+
+
+def test_precision_variant_rows_use_their_own_ann_energy():
+    report = _report_with_variants()
+    rows = {row[0]: row for row in energy_rows(report)}
+    # SNN fp32: 1000 x 0.9 + 200 x 4.6 + 100 x 4.6 = 2280 pJ; int8: 1000 x 0.03 + 300 x 0.23 = 99 pJ
+    # ANN: 5000 dense MACs x 4.6 (fp32) = 23000 pJ, x 0.23 (int8) = 1150 pJ
+    assert rows["cmos-45nm (fp32)"][3] == f"{23000 / 2280:.3g}"
+    assert rows["cmos-45nm (int8)"][2] == "0.00115" and rows["cmos-45nm (int8)"][3] == f"{1150 / 99:.3g}"
+    s = report.summary()
+    assert s["energy_uj"]["cmos-45nm"] == pytest.approx(2280e-6) and s["energy_uj"]["cmos-45nm:int8"] == \
+        pytest.approx(99e-6)
+    assert s["ann_energy_uj"] == {"cmos-45nm": pytest.approx(23000e-6), "cmos-45nm:int8": pytest.approx(1150e-6)}
+    assert set(s["energy_kinds"]) == {"cmos-45nm", "cmos-45nm:int8", "loihi"}
+    assert s["energy_lower_bound"] == {"cmos-45nm": True, "cmos-45nm:int8": True, "loihi": True}
+    assert s["energy_convention"] == "full"
+
+
+def test_latex_energy_table_is_typeset_for_a_paper():
+    tex = to_latex(_report_with_variants())
+    energy = tex[tex.index("tab:neurokd-energy"):]
+    header = next(line for line in energy.splitlines() if line.startswith("Chip &"))
+    assert header == "Chip & SNN & ANN & ANN/SNN & Kind & All ops priced & MACs priced & Source \\\\"
+    loihi = next(line for line in energy.splitlines() if line.startswith("loihi &"))
+    # 28.8-31.7 nJ as a range with an en dash; no ANN term on Loihi; a minimum synop energy is a lower bound
+    assert loihi.startswith("loihi & 0.02882--0.03172 & -- & -- & lower bound (simulated constants) & no & no & "
+                            "Davies et al. 2018")
+    assert "Sources: Horowitz 2014: M. Horowitz" in energy and "; Davies et al. 2018: M. Davies et al., Loihi" in energy
+    assert "$\\times$" in tex and " x " not in tex.replace("\\times", "")
+    assert "neurons $\\times$ T" in tex and "5,000" in tex  # dense ops with a thousands separator
+    assert "enc (encoding layer: analog input): priced on cmos-45nm, cmos-45nm:int8; NOT priced on loihi" in \
+        tex.replace("\\_", "_")
+    assert "measured" not in loihi and "Convention (full)" in tex
+
+
+def test_plain_convention_is_stated_in_every_format():
+    report = _report_with_variants("plain")
+    assert report.summary()["energy_convention"] == "plain"
+    row = next(line for line in to_markdown(report).splitlines() if line.startswith("| energy convention"))
+    assert "| plain: E_SNN = ACs x E_AC + MACs x E_MAC" in row
+    assert "Convention (plain): E\\_SNN = ACs $\\times$ E\\_AC + MACs $\\times$ E\\_MAC" in to_latex(report)
+
+
+def _overlap(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_png_legends_cover_no_bar_and_every_marker_is_inside_its_axes():
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    counts = make_counts()
+    counts.layers[1].firing_rate_per_step = [0.0, 0.1, 0.2, 0.1]  # a marker at 0 and one at the peak
+    fig = report_figure(HardwareReport(title="net", snn=counts))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend().get_window_extent(renderer)
+        for bar in ax.patches:
+            assert not _overlap(legend, bar.get_window_extent(renderer)), ax.get_title()
+        box = ax.get_window_extent(renderer)
+        for line in ax.get_lines():
+            if not isinstance(line, Line2D) or line.get_marker() in ("None", None):
+                continue
+            pts = ax.transData.transform(line.get_xydata())
+            r = line.get_markersize() / 2 * fig.dpi / 72  # marker half-size in pixels
+            assert (pts[:, 0] - r >= box.x0).all() and (pts[:, 0] + r <= box.x1).all(), ax.get_title()
+            assert (pts[:, 1] - r >= box.y0).all() and (pts[:, 1] + r <= box.y1).all(), ax.get_title()
+    plt.close(fig)
+
+
+def test_report_uses_the_runs_T_on_event_data(tmp_path, neurokd):
+    """An SNN trained on event frames with the default data.time_bins (= its T): the report bins the test
+    recordings into the run's T frames, says 'event frames', and a mismatching --T is one line."""
+    run = run_training(build_config(RunConfig, overrides={
+        "name": "ev", "out_dir": str(tmp_path), "data.name": "saccade-digits", "model.kind": "snn", "model.T": 3,
+        "model.width": 4, "optim.epochs": 1, "train.progress": False, "train.threads": 1})).run_dir
+    out = tmp_path / "rep"
+    r = neurokd("report", run, "--chip", "cmos-45nm", "--chip", "loihi", "--out", out, "--no-progress",
+                "--max-samples", 20)
+    assert r.returncode == 0, r.stderr
+    data = json.loads((out / "report.json").read_text())
+    assert data["snn"]["T"] == 3 and data["snn"]["input_kind"] == "event frames"
+    md = (out / "report.md").read_text()
+    assert "event frames (binned event counts)" in md and "analog input" not in md
+    r = neurokd("report", run, "--T", "5", "--data.time_bins", "3", "--out", tmp_path / "never")
+    one_line_error(r, "3 event frames per sample", "--T 3")
+
+
+def test_report_cli_keys_energies_by_chip_and_variant(runs, tmp_path, neurokd):
+    out = tmp_path / "rep"
+    r = neurokd("report", runs / "snn", "--teacher", runs / "teacher", "--chip", "cmos-45nm", "--chip",
+                "cmos-45nm:int8", "--chip", "cmos-45nm:fp32", "--out", out, "--no-progress", "--max-samples", 50,
+                "--energy-convention", "plain")
+    assert r.returncode == 0, r.stderr
+    data = json.loads((out / "report.json").read_text())
+    s = data["summary"]
+    assert set(s["energy_uj"]) == set(s["ann_energy_uj"]) == {"cmos-45nm", "cmos-45nm:int8"}  # fp32 once
+    assert s["energy_convention"] == "plain" and "energy convention: plain" in r.stdout
+    snn, ann = data["snn"]["totals"], data["ann"]["totals"]
+    # plain convention: ACs x add + MACs x (mult + add); the teacher: every dense MAC
+    assert s["energy_uj"]["cmos-45nm:int8"] == pytest.approx((snn["synops"] * 0.03 + snn["macs"] * 0.23) / 1e6)
+    assert s["ann_energy_uj"]["cmos-45nm:int8"] == pytest.approx(ann["dense"] * 0.23 / 1e6)
+    assert s["ann_energy_uj"]["cmos-45nm"] == pytest.approx(ann["dense"] * 4.6 / 1e6)

@@ -16,7 +16,11 @@ from tests.exporters.nir.helpers import make_snn
 @pytest.mark.parametrize("make,shape,needles", [
     (lambda: make_snn("resnet18", [3, 64, 64], 2, width=8), None, ["stem.3", "MaxPool2d", "stem 'cifar'"]),
     (lambda: nn.Sequential(nn.Linear(4, 3), LIF(), nn.GELU()), [4], ["2 (GELU)", "rewrite it"]),
-    (lambda: nn.Sequential(nn.Flatten(0), nn.Linear(16, 2)), [4, 4], ["0 (Flatten(start_dim=0))", "nn.Flatten()"]),
+    (lambda: nn.Sequential(nn.Flatten(0), nn.Linear(16, 2)), [4, 4],
+     ["0 (Flatten(start_dim=0, end_dim=-1))", "flattens the batch", "nn.Flatten()"]),
+    (lambda: nn.Sequential(nn.Flatten(-3), nn.Linear(16, 2)), [4, 4], ["(Flatten(start_dim=-3,", "the batch"]),
+    (lambda: nn.Sequential(nn.Flatten(1, 3)), [4, 4], ["0 (Flatten)", "input shape [4, 4]"]),
+    (lambda: nn.Sequential(nn.Flatten(2, 1)), [4, 4], ["0 (Flatten)", "input shape [4, 4]"]),
     (lambda: nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, padding_mode="circular")), [1, 4, 4],
      ["padding_mode='zeros'"]),
     (lambda: nn.Sequential(nn.Conv2d(2, 2, 3, groups=2)), [2, 4, 4], ["groups=2", "groups=1"]),

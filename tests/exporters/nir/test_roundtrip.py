@@ -8,6 +8,7 @@ architectures use seeded random inputs and BN calibrated so that every layer fir
 import nir
 import pytest
 import torch
+from torch import nn
 
 from exporters.nir import compare_spikes, from_nir, read, record_spikes, save, to_nir
 from exporters.nir.verify import calibrate_activity
@@ -116,7 +117,8 @@ def test_graph_structure_and_metadata():
     assert g.nodes["stem_2"].metadata == {"neuron": "lif", "beta": 0.9, "threshold": 1.0, "reset": "zero",
                                           "dt": 1e-3}
     assert float(1 - 1e-3 / lif.tau.flat[0]) == pytest.approx(0.9, abs=1e-7)
-    assert g.nodes["head_1"].start_dim == 0  # torch Flatten(1) without the batch dimension
+    # torch Flatten(1) on [B, 64, 1, 1]: negative dims, the same with or without the batch
+    assert (g.nodes["head_1"].start_dim, g.nodes["head_1"].end_dim) == (-3, -1)
     assert g.nodes["stem_0"].bias.shape == (16,)  # conv had no bias: BN folded into one
 
 
@@ -142,3 +144,35 @@ def test_static_input_uses_recorded_T_and_encoding():
     assert torch.equal(net(x), net(x.unsqueeze(0).expand(3, *x.shape)))
     with pytest.raises(ValueError, match="expected input"):
         net(torch.rand(5, 2, 8, 8))
+
+
+@pytest.mark.parametrize("flatten,shape,nir_dims,out_shape", [
+    (nn.Flatten(), [3, 4, 5], (-3, -1), [60]),
+    (nn.Flatten(2), [3, 4, 5], (-2, -1), [3, 20]),
+    (nn.Flatten(1, -2), [3, 4, 5], (-3, -2), [12, 5]),
+    (nn.Flatten(-2, 3), [3, 4, 5], (-2, -1), [3, 20]),
+])
+def test_flatten_dims_are_negative_and_batch_agnostic(flatten, shape, nir_dims, out_shape, tmp_path):
+    """Negative NIR dims: nir's own type inference agrees with torch, and our importer keeps the batch."""
+    g = read(save(to_nir(nn.Sequential(flatten), shape), tmp_path / "f.nir"))
+    node = g.nodes["0"]
+    assert (node.start_dim, node.end_dim) == nir_dims
+    assert node.output_type["output"].tolist() == out_shape == g.nodes["output"].input_type["input"].tolist()
+    x = torch.rand(2, 3, *shape)
+    assert torch.equal(from_nir(g)(x), x.reshape(6, *shape).flatten(flatten.start_dim, flatten.end_dim)
+                       .reshape(2, 3, *out_shape))
+
+
+def test_files_with_the_old_flatten_encoding_still_import(tmp_path):
+    """Before negative dims we wrote torch Flatten(1) as NIR start_dim=0 (also snnTorch's exporter does): same
+    network per the NIR spec, and our importer still runs it spike for spike, batched."""
+    torch.manual_seed(0)
+    model = make_snn("cnn", [1, 8, 8], 4)
+    x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    calibrate_activity(model, x)
+    g = to_nir(model)
+    g.nodes["head_0"].start_dim = 0  # what earlier versions wrote
+    net = from_nir(save(g, tmp_path / "old.nir"))
+    assert read(tmp_path / "old.nir").nodes["head_0"].start_dim == 0
+    report = compare_spikes(fold_batchnorm(model), net, x)
+    assert report["spike_equal"] and report["output_equal"], report

@@ -1,8 +1,8 @@
 """Interoperability with snnTorch 1.0 (``export_to_nir`` / ``import_from_nir``), spike for spike.
 
 Conventions needed (README "NIR"):
-- snnTorch's importer maps NIR ``Flatten(start_dim)`` to ``torch.nn.Flatten(start_dim)``, which also flattens
-  the batch; we shift it by one after import (``_fix_snntorch_flatten``).
+- snnTorch's importer maps NIR ``Flatten(start_dim)`` to ``torch.nn.Flatten(start_dim)`` unchanged; our
+  negative Flatten dims keep the batch there as they are (no fix-up after import).
 - snnTorch simulates one step per call on ``[B, ...]``; we compare at the same kernel shapes (our models run
   step by step with stateful neurons), since oneDNN may sum in another order for another batch size.
 - snnTorch ``Leaky`` must use ``reset_mechanism="zero"`` and ``reset_delay=False`` to mean what NIR says
@@ -31,14 +31,6 @@ from snntorch.import_nir import import_from_nir  # noqa: E402
 def _quiet(fn, *args, **kwargs):
     with contextlib.redirect_stdout(io.StringIO()):  # snnTorch prints progress notes
         return fn(*args, **kwargs)
-
-
-def _fix_snntorch_flatten(net: nn.Module) -> nn.Module:
-    for m in net.modules():
-        if isinstance(m, nn.Flatten):
-            m.start_dim += 1 if m.start_dim >= 0 else 0
-            m.end_dim += 1 if m.end_dim >= 0 else 0
-    return net
 
 
 @torch.no_grad()
@@ -71,7 +63,7 @@ def test_our_export_runs_identically_in_snntorch(arch, shape, kw, tmp_path):
     calibrate_activity(model, x)
     folded = fold_batchnorm(model)
     path = save(to_nir(model), tmp_path / "m.nir")
-    theirs = _fix_snntorch_flatten(_quiet(import_from_nir, read(path)))
+    theirs = _quiet(import_from_nir, read(path))
     out_s, spk_s = run_snntorch(theirs, x.unsqueeze(0).expand(4, *x.shape), graph_module=True)
     out_m, spk_m = record_spikes(folded, x, stepwise=True)  # our model, same per-step shapes
     out_n, spk_n = record_spikes(from_nir(path), x, stepwise=True)  # our import of the same file
