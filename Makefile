@@ -51,8 +51,11 @@ bench: setup
 	$(BIN)/python benchmarks/kd.py --dataset digits
 	$(BIN)/python benchmarks/ratebp_gradients.py
 	$(BIN)/python benchmarks/ratebp_memory.py
-	$(BIN)/python benchmarks/methods.py --dataset mnist1d --epochs 20 --ablations
-	$(BIN)/python benchmarks/methods.py --dataset digits --epochs 20
+	$(BIN)/python benchmarks/methods.py --dataset mnist1d --ablations --ablation-T 2 4
+	$(BIN)/python benchmarks/methods.py --dataset mnist1d --recipe paper --seeds 0 1 2 --T 2 \
+		--methods none response response+feature blockwise_rate
+	$(BIN)/python benchmarks/methods.py --dataset mnist1d --arch cnn1d --seeds 0 1 2
+	$(BIN)/python benchmarks/methods.py --dataset digits --seeds 0 1 2
 
 lint: setup
 	$(BIN)/ruff check neurokd exporters hardware tests benchmarks examples

@@ -60,6 +60,12 @@ def _cached_summary(cfg) -> dict[str, Any] | None:
         summary = json.loads((folder / "summary.json").read_text())
     except (OSError, ValueError, yaml.YAMLError):
         return None
+    try:  # through the config's own parser: keys added since the run was saved take their defaults
+        from neurokd.config import RunConfig, parse_dataclass
+
+        saved = parse_dataclass(RunConfig, saved).to_dict()
+    except Exception:  # noqa: BLE001 (a saved config this version cannot read is simply not a cache hit)
+        return None
     want = cfg.to_dict()
     saved.get("model", {}).update({k: want["model"][k] for k in ("num_classes", "input_shape")
                                    if want["model"][k] is None})

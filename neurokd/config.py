@@ -51,6 +51,22 @@ class DataConfig:
         default=None, metadata={"gt": 0.0, "help": "event data: drop events with no neighbour within this many ms"}
     )
     frame_cache: bool = field(default=True, metadata={"help": "event data: cache binned frames on disk too"})
+    num_samples: int | None = field(
+        default=None,
+        metadata={"min": 100, "help": "mnist1d: signals to generate, a multiple of 10 (the generator's 80/20 "
+                                      "train/test split: 50000 -> 40000/10000); null = the published 5000"},
+    )
+
+    def __post_init__(self) -> None:
+        n = self.num_samples
+        if n is None:
+            return
+        if self.name != "mnist1d":
+            raise ConfigError(f"config key 'data.num_samples': applies to the generated mnist1d only, not to "
+                              f"{self.name}; remove it")
+        if n % 10:
+            raise ConfigError(f"config key 'data.num_samples': must be a multiple of 10 (the generator makes "
+                              f"num_samples // 10 signals per class), got {n}")
 
 
 @dataclass
@@ -131,16 +147,23 @@ class DistillConfig:
         default="always", metadata={"help": "1x1 conv/linear + BN adapter: always, or auto (only if channels differ)"}
     )
     branches: list[str] | None = field(
-        default=None, metadata={"help": "blockwise: student stages whose rates feed a hybrid branch (default: "
-                                        "every stage but the last)"}
+        default=None, metadata={"help": "blockwise: branch points whose rates feed a hybrid: stage outputs "
+                                        "(stageK) or points inside a stage after block J (stageK.J); default: "
+                                        "every stage output but the last"}
     )
     branch_weights: list[float] | None = field(
         default=None, metadata={"min": 0.0, "help": "blockwise: weight w_i per branch, in branch order (default: "
                                                     "2^-(n-i) for stage i of n)"}
     )
-    aligner: Literal["conv_bn", "none"] = field(
+    aligner: Literal["conv_bn", "conv_bn_relu", "none"] = field(
         default="conv_bn", metadata={"help": "blockwise: conv_bn = 1x1 conv (linear for vectors) + BN per branch; "
-                                             "none = identity (shapes must match)"}
+                                             "conv_bn_relu = the same + ReLU (non-negative, like the teacher's "
+                                             "stage outputs); none = identity (shapes must match)"}
+    )
+    aligner_init: Literal["unit", "teacher_stats"] = field(
+        default="unit", metadata={"help": "blockwise: aligner BN affine at start: unit (weight 1, bias 0) or "
+                                          "teacher_stats (the teacher feature's channel std and mean at the branch, "
+                                          "measured on the first 512 training samples)"}
     )
     branch_loss: Literal["ce+kd", "ce"] = field(
         default="ce+kd", metadata={"help": "blockwise: hybrid loss, the SNN's (1-a)*CE + a*KD, or its CE term only"}
@@ -150,7 +173,7 @@ class DistillConfig:
                                                "order) joins at epoch 1 + floor((k-1)*N/B)"}
     )
     teacher_arch: Literal[
-        "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34"
+        "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34", "resnet1d"
     ] | None = field(default=None, metadata={"help": "zoo arch of a bare state-dict teacher (inferred if None)"})
 
 

@@ -14,7 +14,8 @@ def load_dataset(cfg, seed: int = 0, T: int | None = None, progress: bool = True
     """Load the dataset named by ``cfg.name`` (a :class:`neurokd.config.DataConfig`).
 
     Event datasets are binned into ``cfg.time_bins`` frames per sample, by default ``T`` (the model's steps).
-    ``progress``: a progress bar while a dataset is generated on first use (saccade-digits; cached after).
+    ``progress``: a progress bar (saccade-digits) or a notice (a large mnist1d ``num_samples``) while a dataset is
+    generated on first use (cached after).
     """
     if cfg.name == "digits":
         from neurokd.data import digits
@@ -23,7 +24,7 @@ def load_dataset(cfg, seed: int = 0, T: int | None = None, progress: bool = True
     if cfg.name == "mnist1d":
         from neurokd.data import mnist1d
 
-        return mnist1d.load(cfg.val_fraction)
+        return mnist1d.load(cfg.val_fraction, cfg.num_samples, progress)
     if cfg.name in ("cifar10", "cifar100"):
         from neurokd.data import cifar
 

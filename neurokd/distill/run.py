@@ -31,6 +31,8 @@ from neurokd.train.loop import (
     run_training,
 )
 
+CALIBRATION_SAMPLES = 512  # training inputs that measure the teacher's feature statistics (aligner_init)
+
 
 def build_distill_objective(
     cfg: RunConfig, splits: DataSplits, teacher: nn.Module | None = None
@@ -46,8 +48,16 @@ def build_distill_objective(
     teacher_module = load_teacher(source, spec.input_shape, spec.num_classes, cfg.distill.teacher_arch)
     with torch.random.fork_rng():  # the probe must not shift the seeded RNG stream of the real student
         probe = build_configured_model(spec)
-    cls = BlockwiseObjective if cfg.distill.method == "blockwise" else DistillObjective
-    objective = cls(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed)
+    if cfg.distill.method == "blockwise":
+        calibration = None
+        if cfg.distill.aligner_init == "teacher_stats":  # the first training samples, in the split's fixed order
+            n = min(CALIBRATION_SAMPLES, len(splits.train))
+            calibration = splits.train.get_batch(torch.arange(n))[0]
+        objective: DistillObjective | BlockwiseObjective = BlockwiseObjective(
+            cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes, cfg.seed, calibration)
+    else:
+        objective = DistillObjective(cfg.distill, teacher_module, probe, spec.input_shape, spec.num_classes,
+                                     cfg.seed)
     objective.set_backprop(cfg.train.backprop, cfg.train.rate_chunk)  # rejects impossible combinations early
     return objective, teacher_module
 

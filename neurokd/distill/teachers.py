@@ -29,7 +29,8 @@ import torch
 from torch import Tensor, nn
 
 from neurokd.errors import CheckpointError, UserError
-from neurokd.models import ARCHS, ModelSpec, build_model
+from neurokd.models import ARCHS, ModelSpec, build_model, input_rank
+from neurokd.models.resnet import RESNET_CFGS
 from neurokd.train.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, read_safetensors, tensor_problem
 
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".bin")
@@ -136,7 +137,7 @@ def _first_conv_width(state: dict[str, Tensor]) -> int | None:
 
 
 def _candidate_specs(arch: str, input_shape, num_classes: int, width: int | None) -> Iterator[ModelSpec]:
-    stems = ("cifar", "imagenet") if arch.startswith("resnet") else ("auto",)
+    stems = ("cifar", "imagenet") if arch in RESNET_CFGS else ("auto",)  # resnet1d has one stem
     downsamples = ("avgpool", "stride") if arch.startswith("vgg") else ("avgpool",)
     for stem in stems:
         for down in downsamples:
@@ -165,7 +166,7 @@ def teacher_from_state_dict(
     state = torchvision_to_zoo(state)
     width = _first_conv_width(state)
     rank = len(input_shape)
-    archs = [arch] if arch else [a for a in ARCHS if (a == "cnn1d") == (rank == 2)]
+    archs = [arch] if arch else [a for a in ARCHS if input_rank(a) == rank]
     reasons = []
     for name in archs:
         for spec in _candidate_specs(name, input_shape, num_classes, width):

@@ -102,12 +102,28 @@ class TwinNet(nn.Module):
             h = getattr(self, name)(h)
         return self.head(h)
 
+    def branch_points(self) -> list[str]:
+        """Where a block-wise hybrid can leave the network, in depth order: inside a stage after each of its
+        blocks but the last (``stageK.J``, J 0-based; a block is a child of the stage's ``nn.Sequential`` whose
+        output is an activation's, e.g. a ResNet BasicBlock or a VGG conv-bn-act group), then the stage output
+        (``stageK``)."""
+        points = []
+        for name, stage in self.stages():
+            if isinstance(stage, nn.Sequential):
+                points += [f"{name}.{j}" for j, child in enumerate(list(stage)[:-1]) if _ends_in_activation(child)]
+            points.append(name)
+        return points
+
     def forward_tail(self, h: Tensor, after: str) -> Tensor:
-        """Run the stages after stage ``after`` and the head on ``h`` (that stage's output, ``[B, ...]`` for an
-        ANN twin): the tail of a block-wise hybrid. Returns logits ``[B, K]`` (an ANN twin)."""
-        if after not in self.stage_names:
-            raise ValueError(f"no stage {after!r}; stages are {', '.join(self.stage_names)}")
-        for name in self.stage_names[self.stage_names.index(after) + 1:]:
+        """Run everything after branch point ``after`` (see :meth:`branch_points`) and the head on ``h`` (the
+        output there, ``[B, ...]`` for an ANN twin): the tail of a block-wise hybrid. Returns logits ``[B, K]``
+        (an ANN twin)."""
+        if after not in self.branch_points():
+            raise ValueError(f"no branch point {after!r}; points are {', '.join(self.branch_points())}")
+        stage, _, block = after.partition(".")
+        if block:  # the rest of this stage first
+            h = getattr(self, stage)[int(block) + 1:](h)
+        for name in self.stage_names[self.stage_names.index(stage) + 1:]:
             h = getattr(self, name)(h)
         return self.head(h)
 
@@ -122,6 +138,16 @@ class TwinNet(nn.Module):
         if self.is_snn:
             return self.forward_seq(x).mean(0)
         return self.forward_body(self.encode_input(x))
+
+
+def _ends_in_activation(module: nn.Module) -> bool:
+    """Whether ``module``'s output is an activation's (ReLU or spiking neuron): the module is one, or its last
+    child is (children in registration order: forward order for ``nn.Sequential``; a BasicBlock registers its
+    output activation ``act2`` last)."""
+    if isinstance(module, nn.ReLU | LIF):
+        return True
+    children = list(module.children())
+    return bool(children) and _ends_in_activation(children[-1])
 
 
 def conv_out(n: int, k: int, s: int, p: int, d: int = 1) -> int:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 ARCHS: tuple[str, ...] = (
-    "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34",
+    "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34", "resnet1d",
 )
 
 
@@ -33,7 +33,7 @@ class ModelSpec:
     """Architecture and twin kind. ``num_classes``/``input_shape`` are filled from the dataset when None."""
 
     arch: Literal[
-        "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34"
+        "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34", "resnet1d"
     ] = field(default="cnn", metadata={"help": "architecture"})
     kind: Literal["ann", "snn"] = field(default="snn", metadata={"help": "ann (ReLU teacher) or snn (spiking)"})
     T: int = field(default=4, metadata={"min": 1, "help": "time steps (SNN)"})

@@ -10,6 +10,12 @@ default; distillation methods plug in their own), writing the run folder:
                      model.json         the spec, for people
                      summary.json       final metrics
 
+Model selection is by validation only: on every epoch whose validation accuracy reaches the best so far (ties go
+to the later epoch) the test split is scored too and recorded as that epoch's ``test_acc`` in ``metrics.jsonl``,
+so ``summary.json`` reports the final epoch's test accuracy (``test_acc``) and the best-validation epoch's
+(``best_val_epoch``, ``best_val_test_acc``) without ever choosing an epoch by its test score. That evaluation
+runs outside ``train_seconds`` and on a forked RNG, so it changes neither the training nor its timing.
+
 Each epoch ends with an atomic checkpoint holding model, objective modules, optimizer, scheduler and RNG
 state; ``resume=True`` restarts from the newest readable one and reproduces the uninterrupted run exactly on
 CPU (shuffling and augmentation are seeded per epoch). Under ``torchrun`` the same call runs in every process
@@ -444,7 +450,9 @@ def _epochs(setup: _Setup, resume: bool, summary_extra: dict[str, Any] | None, r
     ddp.barrier()
 
     epochs = cfg.optim.epochs
-    best_val = max((r.get("val_acc", 0.0) for r in _read_metrics(metrics_path)), default=0.0)
+    best = best_val_record(_read_metrics(metrics_path))  # a resumed run: its epochs so far
+    best_val = best["val_acc"] if best else None
+    best_epoch, best_test = (best["epoch"], best.get("test_acc")) if best else (None, None)
     memory = PeakMemory(device).start()  # this session's epochs (a resumed run: the epochs after the resume)
     for epoch in range(start_epoch, epochs + 1):
         t0 = time.perf_counter()
@@ -516,8 +524,11 @@ def _epochs(setup: _Setup, resume: bool, summary_extra: dict[str, Any] | None, r
             "epoch_s": round(epoch_s, 3),
             **{f"train_{k}": v / seen for k, v in parts_sum.items()},
         }
-        if val["acc"] is not None:
-            best_val = max(best_val, val["acc"])
+        if val["acc"] is not None and (best_val is None or val["acc"] >= best_val):
+            best_val, best_epoch = val["acc"], epoch
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                best_test = evaluate(model, test_loader, device, channels_last, reduce)["acc"]
+            record["test_acc"] = best_test
         if show:
             va = "-" if val["acc"] is None else f"{val['acc']:.4f}"
             tqdm.write(
@@ -553,7 +564,9 @@ def _epochs(setup: _Setup, resume: bool, summary_extra: dict[str, Any] | None, r
         "epochs": epochs,
         "test_acc": test["acc"],
         "test_loss": test["loss"],
-        "best_val_acc": best_val if len(splits.val) else None,
+        "best_val_acc": best_val,
+        "best_val_epoch": best_epoch,
+        "best_val_test_acc": best_test,
         "params": count_parameters(model),
         "train_seconds": round(train_seconds, 3),
         "peak_mem_mb": peak_mem_mb,
@@ -577,6 +590,16 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return out
+
+
+def best_val_record(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The epoch record the run selects: the highest ``val_acc``, the later epoch on ties (None without a
+    validation split)."""
+    best = None
+    for r in records:
+        if r.get("val_acc") is not None and (best is None or r["val_acc"] >= best["val_acc"]):
+            best = r
+    return best
 
 
 def _recorded_train_seconds(path: Path) -> float:

@@ -58,6 +58,24 @@ def test_distill_blockwise_with_rate_backprop(tmp_path):
     assert not (tmp_path / "bw9").exists()
 
 
+def test_distill_blockwise_resnet1d_on_a_generated_mnist1d(tmp_path, monkeypatch):
+    """The deep 1-D twin end to end from the command line: teacher, then blockwise (branches after stage1..3)."""
+    monkeypatch.setenv("NEUROKD_CACHE", str(tmp_path / "cache"))
+    small = ["--dataset", "mnist1d", "--data.num_samples", 500, "--arch", "resnet1d", "--model.width", 4,
+             "--train.threads", 1, "--no-progress", "--out", tmp_path, "--epochs", 1]
+    t = neurokd("teacher", "--name", "t", *small)
+    assert t.returncode == 0, t.stderr
+    r = neurokd("distill", "--teacher", tmp_path / "t", "--method", "blockwise", "--backprop", "rate", "--T", 2,
+                "--name", "bw", *small)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "bw" / "summary.json").read_text())
+    assert (s["arch"], s["branches"], s["branch_weights"]) == ("resnet1d", ["stage1", "stage2", "stage3"],
+                                                               [0.125, 0.25, 0.5])
+    assert "num_samples: 500" in (tmp_path / "bw" / "config.yaml").read_text()
+    _one_line_error(neurokd("teacher", "--name", "t2", *small[:2], "--data.num_samples", 505, "--out", tmp_path),
+                    "data.num_samples", "multiple of 10")
+
+
 def test_train_does_not_take_distill_keys(tmp_path):
     assert neurokd("train", "--distill.method", "response", "--out", tmp_path).returncode == 2
     cfg = tmp_path / "kd.yaml"

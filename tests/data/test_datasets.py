@@ -35,6 +35,49 @@ def test_mnist1d_is_the_published_4000_1000_benchmark():
     np.testing.assert_array_equal(d.test.x.numpy()[:, 0], fresh["x_test"].astype(np.float32))
 
 
+def test_mnist1d_num_samples_generates_and_caches_a_larger_set(tmp_path, monkeypatch, capsys):
+    from neurokd.data import mnist1d
+
+    monkeypatch.setenv("NEUROKD_CACHE", str(tmp_path))
+    d = load_dataset(DataConfig(name="mnist1d", num_samples=1000, val_fraction=0.1))
+    assert (len(d.train), len(d.val), len(d.test)) == (720, 80, 200)  # the generator's 80/20, then val 10%
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist1d_seed42_n1000.npz"]  # one cache per count
+    assert np.bincount(np.concatenate([d.train.y.numpy(), d.val.y.numpy(), d.test.y.numpy()])).tolist() == [100] * 10
+    calls = []
+    real = mnist1d.cached_arrays
+    monkeypatch.setattr(mnist1d, "cached_arrays", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    again = load_dataset(DataConfig(name="mnist1d", num_samples=1000, val_fraction=0.1))
+    assert torch.equal(again.test.x, d.test.x) and calls == ["mnist1d_seed42_n1000"]
+    # the default is the published set under its historical cache name, whatever the larger sets hold
+    published = load_dataset(DataConfig(name="mnist1d", val_fraction=0.0))
+    assert (len(published.train), len(published.test)) == (4000, 1000) and calls[-1] == "mnist1d_seed42"
+    assert "generating" not in capsys.readouterr().err  # the published set is quick: no notice
+
+    def fake(args):  # the slow first generation of a large set says so (not run here: ~12 s for 50000)
+        n = args.num_samples
+        return {"x": np.zeros((n * 4 // 5, 40)), "y": np.zeros(n * 4 // 5), "x_test": np.zeros((n // 5, 40)),
+                "y_test": np.zeros(n // 5)}
+
+    monkeypatch.setattr("mnist1d.data.make_dataset", fake)
+    assert len(mnist1d.generate(num_samples=50000, progress=True)["y_test"]) == 10000
+    assert "generating MNIST-1D (50000 signals, once" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("over,needle", [
+    ({"data.name": "mnist1d", "data.num_samples": 1005}, "multiple of 10"),
+    ({"data.name": "mnist1d", "data.num_samples": 50}, ">= 100"),
+    ({"data.name": "mnist1d", "data.num_samples": "many"}, "an integer"),
+    ({"data.name": "digits", "data.num_samples": 1000}, "mnist1d only, not to digits"),
+])
+def test_mnist1d_num_samples_is_validated(over, needle):
+    from neurokd.config import RunConfig, build_config
+    from neurokd.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="config key 'data.num_samples'") as e:
+        build_config(RunConfig, overrides=over)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
 def _write_cifar(root, n_train=12, n_test=6, name="cifar10"):
     folder = root / ("cifar-10-batches-py" if name == "cifar10" else "cifar-100-python")
     folder.mkdir(parents=True)

@@ -158,9 +158,10 @@ def test_configuration_errors_name_the_key_modules_and_shapes():
     with pytest.raises(ConfigError, match=r"'distill.aligner': none needs equal shapes, but student cnn 'stage1' "
                                           r"\[4, 8, 8\] vs teacher cnn 'stage1' \[8, 8, 8\]"):
         _objective(zoo("cnn", SHAPE, width=8), student, aligner="none")
-    with pytest.raises(ConfigError, match="'stage9' is not a stage of the student; stages are stage1, stage2"):
+    with pytest.raises(ConfigError, match="'stage9' is not a branch point of the student; stage outputs are "
+                                          "stage1, stage2, stage3; points inside stages .* none in this arch"):
         _objective(zoo("cnn", SHAPE, width=8), student, branches=["stage9"])
-    with pytest.raises(ConfigError, match="names a stage twice"):
+    with pytest.raises(ConfigError, match="names a branch point twice"):
         _objective(zoo("cnn", SHAPE, width=8), student, branches=["stage1", "stage1"])
     with pytest.raises(ConfigError, match="1 weights for 2 branches"):
         _objective(zoo("cnn", SHAPE, width=8), student, branch_weights=[1.0])
@@ -193,3 +194,110 @@ def test_blockwise_run_saves_a_plain_snn_and_resumes_exactly(tmp_path, digits_te
     ca = read_checkpoint(list_checkpoints(tmp_path / "straight")[-1][1])["objective"]
     cb = read_checkpoint(list_checkpoints(tmp_path / "cut")[-1][1])["objective"]
     assert ca.keys() == cb.keys() and all(torch.equal(ca[k], cb[k]) for k in ca)
+
+
+@pytest.mark.parametrize("backprop", ["bptt", "rate"])
+def test_resnet1d_branches_after_every_stage_but_the_last(backprop):
+    """The deep 1-D net: three hybrids (stage1..3 -> 1/8, 1/4, 1/2), each reaching its SNN stages."""
+    shape = [1, 40]
+    teacher = zoo("resnet1d", shape, width=8)
+    student = zoo("resnet1d", shape, kind="snn", width=4, T=2).train()
+    obj = BlockwiseObjective(DistillConfig(method="blockwise"), teacher, student, shape, 10).train()
+    obj.set_backprop(backprop)
+    assert obj.branches == ["stage1", "stage2", "stage3"] and obj.weights == [0.125, 0.25, 0.5]
+    assert [tuple(obj.aligners[b][0].weight.shape) for b in obj.branches] == [(8, 4, 1), (16, 8, 1), (32, 16, 1)]
+    x, y = torch.randn(6, *shape) * 2, torch.randint(0, 10, (6,))
+    out = obj(student, x, y)
+    out.loss.backward()
+    assert out.parts["hybrid"] > 0
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in obj.aligners.parameters())
+    assert student.stem[0].weight.grad.abs().sum() > 0
+
+
+def test_forward_tail_from_inside_a_stage_is_the_rest_of_the_network():
+    teacher = zoo("resnet1d", [1, 40], width=4)
+    assert teacher.branch_points() == ["stage1.0", "stage1", "stage2.0", "stage2", "stage3.0", "stage3", "stage4.0",
+                                       "stage4"]
+    x = torch.randn(3, 1, 40)
+    from neurokd.distill.taps import FeatureRecorder
+
+    with torch.no_grad(), FeatureRecorder(teacher, ["stage2.0", "stage3"], "teacher") as rec:
+        logits = teacher(x)
+        for point in ("stage2.0", "stage3"):
+            torch.testing.assert_close(teacher.forward_tail(rec.outputs[point], point), logits, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="no branch point 'stage2.1'"):
+        teacher.forward_tail(rec.outputs["stage2.0"], "stage2.1")
+
+
+def test_branches_inside_stages_weigh_as_their_stage_and_feed_the_rest_of_the_teacher():
+    shape = [1, 40]
+    teacher = zoo("resnet1d", shape, width=8)
+    student = zoo("resnet1d", shape, kind="snn", width=4, T=2).train()
+    obj = BlockwiseObjective(DistillConfig(method="blockwise", branches=["stage3.0", "stage1.0", "stage2.0"]),
+                             teacher, student, shape, 10).train()
+    assert obj.branches == ["stage1.0", "stage2.0", "stage3.0"] and obj.weights == [0.125, 0.25, 0.5]
+    one = BlockwiseObjective(DistillConfig(method="blockwise", branches=["stage2.0"], alpha=0.0), teacher, student,
+                             shape, 10).train()
+    x, y = torch.randn(5, *shape) * 2, torch.randint(0, 10, (5,))
+    out = one(student, x, y)
+    # by hand: the block's spikes averaged over T, through the aligner, then teacher stage2.1, stage3, stage4, head
+    from neurokd.distill.taps import FeatureRecorder
+
+    with torch.no_grad(), FeatureRecorder(student, ["stage2.0"], "student") as rec:
+        student(x)
+    r = unfold(rec.outputs["stage2.0"], 2).mean(0)
+    a = one.aligner("stage2.0")(r)
+    m = teacher.head(teacher.stage4(teacher.stage3(teacher.stage2[1](a))))
+    assert out.parts["hybrid"] == pytest.approx(0.25 * F.cross_entropy(m, y).item(), rel=1e-5)
+    one.set_backprop("rate")  # the rate pass taps the same point: the same value (T <= rate_chunk)
+    assert one(copy.deepcopy(student), x, y).parts["hybrid"] == pytest.approx(out.parts["hybrid"], rel=1e-5)
+    with pytest.raises(ConfigError, match=r"'stage2.1' is not a branch point.*inside stages \(after a block\) "
+                                          r"are stage1.0, stage2.0, stage3.0, stage4.0"):
+        BlockwiseObjective(DistillConfig(method="blockwise", branches=["stage2.1"]), teacher, student, shape, 10)
+
+
+def test_aligner_relu_and_teacher_statistics_init():
+    shape = [1, 40]
+    teacher = zoo("resnet1d", shape, width=8)
+    student = zoo("resnet1d", shape, kind="snn", width=4, T=2).train()
+    calib = torch.randn(64, *shape)
+    cfg = DistillConfig(method="blockwise", aligner="conv_bn_relu", aligner_init="teacher_stats")
+    obj = BlockwiseObjective(cfg, teacher, student, shape, 10, calibration=calib).train()
+    from neurokd.distill.taps import FeatureRecorder
+
+    with torch.no_grad(), FeatureRecorder(teacher, obj.branches, "teacher") as rec:
+        teacher(calib)
+    for b in obj.branches:
+        conv, bn, relu = obj.aligner(b)
+        assert isinstance(relu, nn.ReLU)
+        f = rec.outputs[b]
+        torch.testing.assert_close(bn.bias, f.mean([0, 2]))
+        torch.testing.assert_close(bn.weight, f.std([0, 2]))
+        assert (f >= 0).all() and (bn.bias > 0).any()  # post-ReLU teacher features: what the default (0, 1) misses
+        z = bn(conv(torch.rand(16, conv.in_channels, f.shape[2])))  # train mode: batch statistics
+        torch.testing.assert_close(z.mean([0, 2]), f.mean([0, 2]), rtol=1e-4, atol=1e-4)
+    unit = BlockwiseObjective(DistillConfig(method="blockwise"), teacher, student, shape, 10)
+    bn = unit.aligners["stage1"][1]
+    assert len(unit.aligners["stage1"]) == 2 and torch.equal(bn.weight, torch.ones_like(bn.weight))
+    with pytest.raises(ValueError, match="calibration"):
+        BlockwiseObjective(DistillConfig(method="blockwise", aligner_init="teacher_stats"), teacher, student, shape,
+                           10)
+    with pytest.raises(ConfigError, match="'distill.aligner_init': teacher_stats .* distill.aligner is none"):
+        BlockwiseObjective(DistillConfig(method="blockwise", aligner="none", aligner_init="teacher_stats"), teacher,
+                           student, shape, 10, calibration=calib)
+
+
+def test_teacher_stats_are_measured_on_the_first_training_samples(tmp_path, digits_teacher):
+    from neurokd.data import load_dataset
+    from neurokd.distill.run import CALIBRATION_SAMPLES, build_distill_objective
+    from neurokd.distill.taps import FeatureRecorder
+
+    cfg = run_cfg(tmp_path, **{"distill.method": "blockwise", "distill.teacher": str(digits_teacher),
+                               "distill.aligner_init": "teacher_stats"})
+    splits = load_dataset(cfg.data)
+    obj, teacher = build_distill_objective(cfg, splits)
+    x = splits.train.get_batch(torch.arange(CALIBRATION_SAMPLES))[0]
+    with torch.no_grad(), FeatureRecorder(teacher, ["stage2"], "teacher") as rec:
+        teacher(x)
+    torch.testing.assert_close(obj.aligner("stage2")[1].bias, rec.outputs["stage2"].mean([0, 2, 3]))
+    assert obj.describe()["aligner_init"] == "teacher_stats"

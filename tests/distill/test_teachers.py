@@ -23,12 +23,13 @@ def test_run_folder_teacher_is_frozen_and_identical(digits_teacher):
         load_teacher(digits_teacher, [1, 40], 10)
 
 
-def test_bare_safetensors_state_dict_infers_arch_and_width(tmp_path):
-    ref = zoo("cnn1d", [1, 40], width=12)
+@pytest.mark.parametrize("arch", ["cnn1d", "resnet1d"])
+def test_bare_safetensors_state_dict_infers_arch_and_width(tmp_path, arch):
+    ref = zoo(arch, [1, 40], width=12)
     path = tmp_path / "w.safetensors"
     save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(path))
     t = load_teacher(path, [1, 40], 10)
-    assert _frozen(t) and t.spec.arch == "cnn1d" and t.spec.width == 12
+    assert _frozen(t) and t.spec.arch == arch and t.spec.width == 12
     x = torch.randn(4, 1, 40)
     torch.testing.assert_close(t(x), ref(x), rtol=0, atol=0)
 

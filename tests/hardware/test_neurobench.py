@@ -73,6 +73,7 @@ def prepared_twin(arch: str, shape: list[int], seed: int, **spec_kw):
     ("cnn", [1, 8, 8], {"width": 16}),  # digits-shaped; stride-2 convs with padding
     ("cnn1d", [1, 40], {"width": 8}),  # Conv1d
     ("resnet20", [3, 8, 8], {"width": 8}),  # residual adds, 1x1 downsample convs, average pooling -> MACs
+    ("resnet1d", [1, 40], {"width": 8}),  # the same in 1-D
 ])
 def test_twin_counts_match_neurobench(arch, shape, kw):
     model = prepared_twin(arch, shape, seed=3, **kw)

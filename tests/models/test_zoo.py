@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from neurokd.models import ModelSpec, NeuronSpec, build_model
+from neurokd.models import ModelSpec, NeuronSpec, build_model, count_parameters
 from neurokd.models.fold import fold_batchnorm
+from neurokd.models.resnet import BasicBlock
 from neurokd.snn import LIF
 
 CASES = [
@@ -18,6 +19,7 @@ CASES = [
     ("resnet34", [3, 32, 32], 4),
     ("resnet19", [3, 32, 32], 3),
     ("resnet20", [3, 32, 32], 3),
+    ("resnet1d", [1, 40], 4),
 ]
 
 
@@ -89,12 +91,33 @@ def test_neuron_spec_is_applied():
     assert (n.beta, n.reset, n.threshold, n.surrogate.name) == (1.0, "subtract", 0.5, "triangle")
 
 
-def test_build_rejects_wrong_input_rank():
+@pytest.mark.parametrize("arch,shape", [("cnn1d", [1, 8, 8]), ("resnet1d", [1, 8, 8]), ("resnet20", [1, 40])])
+def test_build_rejects_wrong_input_rank(arch, shape):
     with pytest.raises(ValueError, match="input_shape"):
-        build_model(ModelSpec(arch="cnn1d", kind="ann", num_classes=10, input_shape=[1, 8, 8]))
+        build_model(ModelSpec(arch=arch, kind="ann", num_classes=10, input_shape=shape))
 
 
-@pytest.mark.parametrize("arch,shape", [("cnn", [1, 8, 8]), ("resnet20", [3, 16, 16]), ("cnn1d", [1, 40])])
+def test_resnet1d_layout():
+    """ResNet-18's 4 x 2 BasicBlocks in 1-D: widths w..8w, length 40 -> 40/20/10/5, a flatten + linear head."""
+    ann = build_model(ModelSpec(arch="resnet1d", kind="ann", num_classes=10, input_shape=[1, 40]))
+    x = torch.rand(2, 1, 40)
+    shapes, h = [], ann.stem(x)
+    for _name, stage in ann.stages():
+        assert len(stage) == 2 and all(isinstance(b, BasicBlock) for b in stage)
+        h = stage(h)
+        shapes.append(tuple(h.shape[1:]))
+    assert shapes == [(16, 40), (32, 20), (64, 10), (128, 5)]
+    assert isinstance(ann.stem[0], nn.Conv1d) and ann.stem[0].kernel_size == (5,)
+    assert [type(m) for m in ann.head] == [nn.Flatten, nn.Linear]
+    assert ann.stage2[0].downsample is not None and ann.stage1[0].downsample is None
+    assert count_parameters(ann) == 248_506
+    assert not any(isinstance(m, nn.Conv2d | nn.BatchNorm2d) for m in ann.modules())
+    wide = build_model(ModelSpec(arch="resnet1d", kind="ann", width=8, num_classes=10, input_shape=[1, 40]))
+    assert wide.stage4[1].conv2.out_channels == 64
+
+
+@pytest.mark.parametrize("arch,shape", [("cnn", [1, 8, 8]), ("resnet20", [3, 16, 16]), ("cnn1d", [1, 40]),
+                                        ("resnet1d", [1, 40])])
 def test_batchnorm_folding_preserves_outputs(arch, shape):
     ann, snn = _pair(arch, shape, T=3)
     for m in ann.modules():

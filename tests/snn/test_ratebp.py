@@ -106,6 +106,7 @@ ARCHS = {
     "cnn1d": lambda T, reset: build_model(_spec("cnn1d", [1, 24], T, reset)),
     "vgg11": lambda T, reset: build_model(_spec("vgg11", [3, 32, 32], T, reset)),
     "resnet19": lambda T, reset: build_model(_spec("resnet19", [3, 8, 8], T, reset)),
+    "resnet1d": lambda T, reset: build_model(_spec("resnet1d", [1, 24], T, reset)),
     "resnet19-fc-lif-fc": _fc_lif_fc_resnet,
 }
 

@@ -64,6 +64,58 @@ def test_unreadable_model_files_give_one_line_errors(tmp_path):
         load_model(tmp_path / "nope.safetensors")
 
 
+def test_best_val_epoch_reports_its_test_accuracy_never_selects_on_test_and_resumes_exactly(tmp_path, monkeypatch):
+    from neurokd.train import loop
+    from neurokd.train.objective import Objective
+    from tests.train.interrupt import run_interrupted
+
+    # Poisson input: every evaluation draws random spikes, so the test scoring must not move the training RNG
+    over = {"model.kind": "snn", "model.T": 2, "model.encoder": "poisson", "optim.epochs": 5}
+    straight = run_training(_cfg(tmp_path, name="straight", **over))
+    lines = [json.loads(x) for x in (straight.run_dir / "metrics.jsonl").read_text().splitlines()]
+    running, scored = -1.0, []
+    for m in lines:  # test is scored exactly on the epochs whose val accuracy reaches the best so far
+        if m["val_acc"] >= running:
+            running = m["val_acc"]
+            scored.append(m["epoch"])
+        assert ("test_acc" in m) == (scored[-1] == m["epoch"])
+    s = straight.summary
+    best = max(lines, key=lambda m: (m["val_acc"], m["epoch"]))  # the later epoch on ties
+    assert (s["best_val_epoch"], s["best_val_acc"], s["best_val_test_acc"]) == (
+        best["epoch"], best["val_acc"], best["test_acc"])
+    assert json.loads((straight.run_dir / "summary.json").read_text())["best_val_test_acc"] == best["test_acc"]
+
+    real = loop.evaluate
+
+    def score_test_twice(model, loader, *a, **k):  # extra random draws during the test scoring
+        out = real(model, loader, *a, **k)
+        if out["n"] == 360:  # digits' test split (val has 144)
+            real(model, loader, *a, **k)
+        return out
+
+    monkeypatch.setattr(loop, "evaluate", score_test_twice)
+    twice = run_training(_cfg(tmp_path, name="twice", **over))
+    monkeypatch.setattr(loop, "evaluate", real)
+    wa, wb = straight.model.state_dict(), twice.model.state_dict()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+    run_interrupted(monkeypatch, Objective, lambda: run_training(_cfg(tmp_path, name="cut", **over)))
+    resumed = run_training(_cfg(tmp_path, name="cut", **over), resume=True)
+    keys = ("test_acc", "best_val_acc", "best_val_epoch", "best_val_test_acc")
+    assert {k: resumed.summary[k] for k in keys} == {k: s[k] for k in keys}
+    cut = [json.loads(x) for x in (resumed.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [{k: v for k, v in m.items() if k != "epoch_s"} for m in cut] == [
+        {k: v for k, v in m.items() if k != "epoch_s"} for m in lines]
+
+
+def test_no_validation_split_means_no_best_val_epoch(tmp_path):
+    r = run_training(_cfg(tmp_path, **{"model.kind": "ann", "optim.epochs": 2, "data.val_fraction": 0.0}))
+    assert (r.summary["best_val_acc"], r.summary["best_val_epoch"], r.summary["best_val_test_acc"]) == (None,) * 3
+    resumed = run_training(_cfg(tmp_path, **{"model.kind": "ann", "optim.epochs": 3, "data.val_fraction": 0.0}),
+                           resume=True)  # a resume reads the val-less records back
+    assert resumed.summary["best_val_epoch"] is None
+
+
 def _train_cmd(out, name, epochs, extra=()):
     return [sys.executable, "-m", "neurokd", "train", "--out", str(out), "--name", name, "--epochs", str(epochs),
             "--model.width", "8", "--model.T", "2", "--train.threads", "1", "--no-progress", *extra]
@@ -94,6 +146,8 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     assert [m["epoch"] for m in mb] == list(range(1, epochs + 1))
     assert [m["val_acc"] for m in ma] == [m["val_acc"] for m in mb]
     assert [m["train_loss"] for m in ma] == [m["train_loss"] for m in mb]
+    assert [m.get("test_acc") for m in ma] == [m.get("test_acc") for m in mb]
+    assert (a["best_val_epoch"], a["best_val_test_acc"]) == (b["best_val_epoch"], b["best_val_test_acc"])
     wa = load_model(tmp_path / "straight").state_dict()
     wb = load_model(tmp_path / "killed").state_dict()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -67,6 +67,7 @@ def test_cnn1d_and_strided_vgg_export(tmp_path):
 @pytest.mark.parametrize("kw, needle", [
     ({"arch": "vgg11", "width": 4}, "--model.downsample stride"),
     ({"arch": "resnet20", "width": 4, "input_shape": [3, 8, 8]}, "residual"),
+    ({"arch": "resnet1d", "width": 4, "input_shape": [1, 40]}, "residual"),
     ({"neuron": NeuronSpec(reset="subtract")}, "--model.neuron.reset zero"),
     ({"kind": "ann"}, "ANN"),
 ])

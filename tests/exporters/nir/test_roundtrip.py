@@ -29,6 +29,7 @@ ZOO = [
     ("resnet19", [3, 16, 16], 3, {"width": 16}),
     ("resnet20", [3, 16, 16], 4, {}),
     ("resnet34", [3, 16, 16], 2, {"width": 8}),
+    ("resnet1d", [1, 40], 3, {"width": 8}),  # Conv1d residual blocks, flatten head
     ("cnn", [1, 8, 8], 4, {"type": "if"}),
     ("cnn", [1, 8, 8], 4, {"reset": "subtract", "beta": 0.75}),
     ("resnet20", [3, 8, 8], 2, {"learn_beta": True, "beta": 0.8, "threshold": 0.75}),

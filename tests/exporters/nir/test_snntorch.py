@@ -53,6 +53,7 @@ def run_snntorch(net: nn.Module, seq: torch.Tensor, graph_module: bool):
     ("cnn", [1, 8, 8], {}),
     ("vgg11", [3, 32, 32], {"width": 8}),  # AvgPool2d
     ("resnet20", [3, 16, 16], {"width": 8}),  # residual fan-in, global average pooling
+    ("resnet1d", [1, 40], {"width": 8}),  # the same in 1-D (Conv1d), flatten head
     ("cnn", [1, 8, 8], {"beta": 0.75, "threshold": 0.5}),
 ])
 def test_our_export_runs_identically_in_snntorch(arch, shape, kw, tmp_path):
