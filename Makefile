@@ -51,9 +51,11 @@ bench: setup
 	$(BIN)/python benchmarks/kd.py --dataset digits
 	$(BIN)/python benchmarks/ratebp_gradients.py
 	$(BIN)/python benchmarks/ratebp_memory.py
-	$(BIN)/python benchmarks/methods.py --dataset mnist1d --ablations --ablation-T 2 4
+	$(BIN)/python benchmarks/methods.py --dataset mnist1d --seeds 0 1 2 3 4 --ablations --ablation-T 2
 	$(BIN)/python benchmarks/methods.py --dataset mnist1d --recipe paper --seeds 0 1 2 --T 2 \
 		--methods none response response+feature blockwise_rate
+	$(BIN)/python benchmarks/methods.py --dataset mnist1d --seeds 0 --T 2 --epochs 36 --tag e36 \
+		--methods none response+feature blockwise_rate
 	$(BIN)/python benchmarks/methods.py --dataset mnist1d --arch cnn1d --seeds 0 1 2
 	$(BIN)/python benchmarks/methods.py --dataset digits --seeds 0 1 2
 
