@@ -18,7 +18,7 @@ Two conventions for the SNN (``convention``):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from hardware.chips import ChipProfile
 from hardware.counting import Counts
@@ -29,8 +29,8 @@ CHARGEABLE = {"snn": ("synops", "macs", "neuron_updates", "spikes"), "ann": ("de
 ABSENT_KEY = {"synops": "synop", "macs": "mac", "neuron_updates": "neuron_update", "spikes": "spike",
               "dense": "mac"}
 PJ_PER_UJ = 1e6
-CONVENTIONS: tuple[str, ...] = ("full", "plain")
 Convention = Literal["full", "plain"]
+CONVENTIONS: tuple[str, ...] = get_args(Convention)
 PLAIN_COUNTS = ("synops", "macs")  # what the plain convention prices (and the ANN's dense MACs)
 CONVENTION_TEXT = {
     "full": "E_SNN = every operation the chip profile prices (synaptic ops, MACs on non-binary input, and neuron "
@@ -138,15 +138,18 @@ def estimate_energy(counts: Counts, profile: ChipProfile, variant: str | None = 
         ))
         priced.add(term.count)
     covered = set(model.covers) if model else set()
+    left_out: list[str] = []  # counts with work that the plain convention does not price
+    unpriced: list[str] = []  # counts with work that no term of the profile prices
     for name in CHARGEABLE[net]:
         ops = counts.total(name)
         if plain and name not in PLAIN_COUNTS:
             if ops > 0 and name not in covered:
-                est.lower_bound.append(f"{name} not priced (plain convention)")
+                left_out.append(name)
             continue
         if ops > 0 and name not in priced and name not in covered:
             reason = profile.absent.get(ABSENT_KEY[name], "no term of this profile prices it")
             est.unpriced.append(f"{name}: {ops:.6g} per sample not priced ({reason})")
+            unpriced.append(name)
     if model and model.static:
         power = profile.constants[model.static]
         if latency_s is not None:
@@ -169,11 +172,8 @@ def estimate_energy(counts: Counts, profile: ChipProfile, variant: str | None = 
     if net == "snn" and counts.macs > 0 and est.total_uj is not None:
         est.encoding_included = "macs" in priced
     if est.total_uj is not None:
-        if model is not None and model.lower_bound:
-            est.lower_bound.insert(0, model.lower_bound)
-        est.lower_bound += [u.split(":")[0] + " not priced" for u in est.unpriced]
-    else:
-        est.lower_bound.clear()
+        est.lower_bound = ([model.lower_bound] if model is not None and model.lower_bound else []) \
+            + [f"{n} not priced (plain convention)" for n in left_out] + [f"{n} not priced" for n in unpriced]
     est.assumptions[:0] = _assumptions(counts, profile, est, model is None)
     return est
 
