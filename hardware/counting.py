@@ -183,7 +183,7 @@ class Counts:
 
     @property
     def mac_layers(self) -> list[str]:
-        return [lc.name for lc in self.layers if lc.kind == "synapse" and (lc.macs or 0) > 0]
+        return list(self.mac_layer_roles())
 
     def mac_layer_roles(self) -> dict[str, str]:
         """Why each MAC layer's input is not binary, e.g. ``{"stage1.0": "encoding layer: analog input"}``."""

@@ -152,18 +152,19 @@ def layer_rows(c: Counts) -> list[list[Any]]:
     return rows
 
 
-def energy_rows(r: HardwareReport, num=fmt, dash: str = "-", missing: str = "-") -> list[list[Any]]:
-    """chip, SNN, ANN, ratio, kind, all ops priced, MAC layers priced, source (one row per priced model)."""
+def energy_rows(r: HardwareReport, num=fmt, dash: str = "-", missing: str = "-", text=str) -> list[list[Any]]:
+    """chip, SNN, ANN, ratio, kind, all ops priced, MAC layers priced, source (one row per priced model);
+    ``num`` formats numbers, ``text`` the prose cells (e.g. :func:`tex_escape`)."""
     rows = []
     for e in r.energies:
         a = r.ann_energy(e)
         ratio = energy_ratio(a, e) if a else None
         macs = missing if e.encoding_included is None else ("yes" if e.encoding_included else "no")
-        rows.append([e.chip + (f" ({e.variant})" if e.variant not in (None, "default") else ""),
+        rows.append([text(e.chip + (f" ({e.variant})" if e.variant not in (None, "default") else "")),
                      _energy_cell(e, num, dash), _energy_cell(a, num, dash) if a else missing,
-                     f"{ratio:,.2f}" if ratio else missing, e.kind_label if e.total_uj is not None else missing,
+                     f"{ratio:,.2f}" if ratio else missing, text(e.kind_label) if e.total_uj is not None else missing,
                      "yes" if e.complete else ("no" if e.total_uj is not None else missing), macs,
-                     "; ".join(e.citations) or missing])
+                     text("; ".join(e.citations)) if e.citations else missing])
     return rows
 
 
@@ -269,11 +270,6 @@ def tex_text(text: str) -> str:
     return tex_escape(text).replace(" x ", " $\\times$ ")
 
 
-def _tex_cell(text: str) -> str:
-    """Escape a cell unless it is already LaTeX from :func:`tex_num` (a number, ``$...$`` or ``--``)."""
-    return text if text.startswith("$") or "--" in text or "\\times" in text else tex_escape(text)
-
-
 def to_latex(r: HardwareReport) -> str:
     """Two booktabs tables (needs ``\\usepackage{booktabs}``): counts per sample, energy per chip."""
     s = r.snn
@@ -290,7 +286,7 @@ def to_latex(r: HardwareReport) -> str:
         "\\label{tab:neurokd-ops}", "\\begin{tabular}{lrr}", "\\toprule", "Quantity & SNN & ANN \\\\", "\\midrule",
     ]
     for q, snn, ann, _kind in totals_rows(r, tex_num, "--"):
-        lines.append(f"{tex_text(q)} & {_tex_cell(snn)} & {_tex_cell(ann)} \\\\")
+        lines.append(f"{tex_text(q)} & {snn} & {ann} \\\\")  # tex_num cells: LaTeX already
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     mac = mac_layer_lines(r)
     lines += [
@@ -304,8 +300,8 @@ def to_latex(r: HardwareReport) -> str:
         "\\label{tab:neurokd-energy}", "\\begin{tabular}{lrrrllll}", "\\toprule",
         "Chip & SNN & ANN & ANN/SNN & Kind & All ops priced & MACs priced & Source \\\\", "\\midrule",
     ]
-    for row in energy_rows(r, tex_num, "--", "--"):
-        lines.append(" & ".join(_tex_cell(x) for x in row) + " \\\\")
+    for row in energy_rows(r, tex_num, "--", "--", tex_escape):
+        lines.append(" & ".join(row) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     refs = []
     for e in r.energies:
