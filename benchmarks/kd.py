@@ -44,12 +44,16 @@ KD_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-def _config(dataset: str, name: str, out_dir: Path, overrides: dict[str, Any]):
+def config_from(files: list[str | Path], name: str, out_dir: Path, overrides: dict[str, Any]):
+    """The run config of ``files`` (merged in order) for run ``name`` under ``out_dir``, progress bars off."""
     from neurokd.config import RunConfig, build_config
 
-    base = {"name": name, "out_dir": str(out_dir), "train.progress": False}
-    base.update(overrides)
-    return build_config(RunConfig, [RECIPES[dataset]], base)
+    return build_config(RunConfig, [Path(f) for f in files],
+                        {"name": name, "out_dir": str(out_dir), "train.progress": False, **overrides})
+
+
+def _config(dataset: str, name: str, out_dir: Path, overrides: dict[str, Any]):
+    return config_from([RECIPES[dataset]], name, out_dir, overrides)
 
 
 def _cached_summary(cfg) -> dict[str, Any] | None:

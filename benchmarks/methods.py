@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from kd import KD_SETTINGS, ROOT, _cached_summary, train_one  # noqa: E402 (benchmarks is not a package)
+from kd import KD_SETTINGS, ROOT, _cached_summary, config_from, train_one  # noqa: E402 (benchmarks is not a package)
 
 RESULTS = Path(__file__).parent / "results"
 CONFIGS = ROOT / "examples" / "configs"
@@ -109,23 +109,16 @@ ABLATION_NAMES = ["blockwise_rate/inside_stages", "blockwise_rate/equal_weights"
                   "blockwise_rate/ce_branches", "blockwise_rate/progressive"]
 
 
-def _config(files: list[str], name: str, out_dir: Path, overrides: dict[str, Any]):
-    from neurokd.config import RunConfig, build_config
-
-    return build_config(RunConfig, [Path(f) for f in files],
-                        {"name": name, "out_dir": str(out_dir), "train.progress": False, **overrides})
-
-
 def worker(files: str, name: str, work: str, overrides: str) -> None:
     """One training in this process (``--worker``): the run folder gets config, checkpoints and summary."""
     from neurokd.data import load_dataset
 
-    cfg = _config(json.loads(files), name, Path(work), json.loads(overrides))
+    cfg = config_from(json.loads(files), name, Path(work), json.loads(overrides))
     train_one(cfg, load_dataset(cfg.data, 0), name)
 
 
 def run_in_process(files: list[str], name: str, work: Path, overrides: dict[str, Any]) -> dict[str, Any]:
-    cfg = _config(files, name, work, overrides)
+    cfg = config_from(files, name, work, overrides)
     cached = _cached_summary(cfg)
     if cached is not None:
         print(f"  {name}: cached test_acc {cached['test_acc']:.4f}", file=sys.stderr)
@@ -274,7 +267,7 @@ def main() -> None:
     prefix = "paper_" if args.recipe == "paper" else ""
     t_start = time.perf_counter()
     teacher_over = {**common, "model.kind": "ann", "seed": 0}
-    teacher_cfg = _config(base_files, "teacher", work, teacher_over)
+    teacher_cfg = config_from(base_files, "teacher", work, teacher_over)
     splits = load_dataset(teacher_cfg.data, 0)  # generates (and caches) the data once, before the workers start
     if args.teacher:
         teacher_dir = args.teacher
@@ -341,7 +334,7 @@ def main() -> None:
         if "distill.method" in over:
             overrides["distill.teacher"] = teacher_dir
         if args.collect:
-            summary = _cached_summary(_config(student_files, name, work, overrides))
+            summary = _cached_summary(config_from(student_files, name, work, overrides))
             if summary is None:
                 return
         else:
