@@ -90,9 +90,9 @@ class _SynapseCounter:
 
     def effective(self, mask: Tensor, T: int) -> Tensor:
         """Pair counts per time step ``[T]`` (summed over the batch) of a 0/1 float mask ``[T, B, ...]``."""
-        fan, _dense, exact = self._fanout(tuple(mask.shape[2:]), mask.device)
-        rows = mask.reshape(-1, fan.numel())
-        per_row = rows @ fan if exact else rows.double() @ fan
+        fan, _dense, _exact = self._fanout(tuple(mask.shape[2:]), mask.device)
+        rows = mask.reshape(-1, fan.numel()).to(fan.dtype)  # 0/1: exact in any float dtype (float64 models too)
+        per_row = rows @ fan
         return per_row.reshape(T, -1).sum(1, dtype=torch.float64)
 
     def dense_per_row(self, row_shape: tuple[int, ...], device: torch.device) -> float:
