@@ -1,4 +1,4 @@
-"""Counting overhead: ``hardware.count`` vs plain inference of the same SNN on the digits test set.
+"""Counting overhead: ``neurokd.hardware.count`` vs plain inference of the same SNN on the digits test set.
 
 The SNN is the demo's student (``cnn`` width 32, T = 4, direct encoding), trained briefly on digits (or loaded
 with ``--run``), BatchNorm folded. Both sides run in this one process on the same loader (360 test images, eval
@@ -18,10 +18,11 @@ import time
 from pathlib import Path
 
 import torch
+from neurokd.hardware.counting import count
 
-from hardware.counting import count
 from neurokd import load_model
-from neurokd.config import RunConfig, build_config
+from neurokd.config import RunConfig
+from neurokd.configlib import build_config
 from neurokd.data import load_dataset, make_loaders
 from neurokd.eval import evaluate
 from neurokd.models.fold import inference_model

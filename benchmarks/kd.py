@@ -46,7 +46,8 @@ KD_SETTINGS: dict[str, dict[str, Any]] = {
 
 def config_from(files: list[str | Path], name: str, out_dir: Path, overrides: dict[str, Any]):
     """The run config of ``files`` (merged in order) for run ``name`` under ``out_dir``, progress bars off."""
-    from neurokd.config import RunConfig, build_config
+    from neurokd.config import RunConfig
+    from neurokd.configlib import build_config
 
     return build_config(RunConfig, [Path(f) for f in files],
                         {"name": name, "out_dir": str(out_dir), "train.progress": False, **overrides})
@@ -65,7 +66,8 @@ def _cached_summary(cfg) -> dict[str, Any] | None:
     except (OSError, ValueError, yaml.YAMLError):
         return None
     try:  # through the config's own parser: keys added since the run was saved take their defaults
-        from neurokd.config import RunConfig, parse_dataclass
+        from neurokd.config import RunConfig
+        from neurokd.configlib import parse_dataclass
 
         saved = parse_dataclass(RunConfig, saved).to_dict()
     except Exception:  # noqa: BLE001 (a saved config this version cannot read is simply not a cache hit)

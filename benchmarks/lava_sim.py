@@ -31,7 +31,8 @@ DEMO_RUN = Path("runs/demo/snn")
 
 
 def _train(out: Path, epochs: int) -> Path:
-    from neurokd.config import RunConfig, build_config
+    from neurokd.config import RunConfig
+    from neurokd.configlib import build_config
     from neurokd.train import run_training
 
     cfg = build_config(RunConfig, overrides={
@@ -54,10 +55,11 @@ def main() -> None:
         args.lava_samples, args.rounds = 4, 1
     torch.set_num_threads(1)
 
-    from exporters.lava import to_netx
-    from exporters.lava.lava_run import run_lava
-    from exporters.lava.netx import read_netx
-    from exporters.lava.simulation import RESET_OFFSET, encode_inputs, simulate
+    from neurokd.exporters.lava import to_netx
+    from neurokd.exporters.lava.lava_run import run_lava
+    from neurokd.exporters.lava.netx_reader import read_netx
+    from neurokd.exporters.lava.simulation import RESET_OFFSET, encode_inputs, simulate
+
     from neurokd import load_model
     from neurokd.config import DataConfig
     from neurokd.data import load_dataset
@@ -89,7 +91,7 @@ def main() -> None:
         t0 = time.perf_counter()
         lava = run_lava(path, stream, int(net.meta["input_message_bits"]), T, RESET_OFFSET)
         lava_total_s = time.perf_counter() - t0
-        from exporters.lava import numpy_sim
+        from neurokd.exporters.lava import numpy_sim
 
         ref = numpy_sim.run(net, stream[None], reset_interval=T, reset_offset=RESET_OFFSET)
         equal = bool(np.array_equal(lava.v_last, ref.v_last)

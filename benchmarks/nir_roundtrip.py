@@ -2,7 +2,7 @@
 
 Target (issue 5): export + import under 5 s on CPU. The model is neurokd's ``resnet19`` SNN (CIFAR stem,
 128/256/512 channels, 3x32x32 input, 10 classes, T = 4; 12.6 M parameters, BN folded on export). Each round
-times both steps without compression (``exporters.nir.save``'s default) and with gzip (nir's default); the
+times both steps without compression (``neurokd.exporters.nir.save``'s default) and with gzip (nir's default); the
 median over rounds is reported, as wall time and as this process's CPU time (``total_cpu_s``: the
 single-threaded work, which shared-machine load inflates less than wall time). After timing, the re-imported network is checked spike for spike against the
 BN-folded model on 4 random inputs (BN statistics set from them so that the random-weight net spikes). Writes ``benchmarks/results/nir_roundtrip.json``.
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import nir
 import torch
+from neurokd.exporters.nir import compare_spikes, from_nir, read, save, to_nir
+from neurokd.exporters.nir.verify import calibrate_activity
 
-from exporters.nir import compare_spikes, from_nir, read, save, to_nir
-from exporters.nir.verify import calibrate_activity
 from neurokd.io import write_json
 from neurokd.models import ModelSpec, build_model, count_parameters
 from neurokd.models.fold import fold_batchnorm

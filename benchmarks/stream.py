@@ -39,7 +39,8 @@ from neurokd.data.events import INFO
 from neurokd.data.events.transforms import to_frames
 from neurokd.io import write_json
 from neurokd.models import ModelSpec, build_model
-from neurokd.stream import EventSource, make_backend, run_stream
+from neurokd.registry import make_backend
+from neurokd.stream import EventSource, run_stream
 from neurokd.stream.source import concat_recordings
 from neurokd.tables import markdown_table
 

@@ -24,8 +24,8 @@ import argparse
 import json
 import sys
 
+from neurokd.demo.dvs import DVS_EPOCHS, DVS_T, dvs_summary, run_dvs_pipeline
 from neurokd.errors import UserError
-from neurokd.stream.dvs_demo import DVS_EPOCHS, DVS_T, dvs_summary, run_dvs_pipeline
 
 HEADLINE = ["teacher_test_acc", "test_acc", "stream_acc", "nir_spike_equal", "fixed_acc", "fixed_stream_acc",
             "events_per_s", "p95_window_ms", "synops_per_sample"]

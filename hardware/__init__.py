@@ -1,12 +1,12 @@
 """Hardware estimates for neurokd SNNs (SynOps, energy, chip mapping). Depends on ``neurokd``, never the reverse.
 
-- :mod:`hardware.activity`: forward hooks recording per-layer inputs/outputs per time step.
-- :mod:`hardware.counting`: ``count(model, inputs) -> Counts`` (effective ACs/MACs, dense ops, neuron updates,
+- :mod:`neurokd.hardware.activity`: forward hooks recording per-layer inputs/outputs per time step.
+- :mod:`neurokd.hardware.counting`: ``count(model, inputs) -> Counts`` (effective ACs/MACs, dense ops, neuron updates,
   spikes, firing rates, parameters, memory).
-- :mod:`hardware.chips`: cited chip profiles (one YAML file per chip; add your own).
-- :mod:`hardware.energy`: energy per inference per chip, with the kinds of the constants used.
-- :mod:`hardware.mapping`: core allocation (Loihi, Loihi 2, TrueNorth) and whether the network fits.
-- :mod:`hardware.report`: Markdown, LaTeX, JSON and PNG reports; :mod:`hardware.analyse` builds one.
+- :mod:`neurokd.hardware.chips`: cited chip profiles (one YAML file per chip; add your own).
+- :mod:`neurokd.hardware.energy`: energy per inference per chip, with the kinds of the constants used.
+- :mod:`neurokd.hardware.mapping`: core allocation (Loihi, Loihi 2, TrueNorth) and whether the network fits.
+- :mod:`neurokd.hardware.report`: Markdown, LaTeX, JSON and PNG reports; :mod:`neurokd.hardware.analyse` builds one.
 
 Names are imported lazily so that the ``neurokd`` command stays quick to start.
 """
@@ -17,11 +17,11 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "count": "hardware.counting", "Counts": "hardware.counting", "LayerCounts": "hardware.counting",
-    "record_activity": "hardware.activity", "ActivityHooks": "hardware.activity",
-    "load_profile": "hardware.chips", "resolve_chip": "hardware.chips", "builtin_chips": "hardware.chips",
-    "estimate_energy": "hardware.energy", "map_network": "hardware.mapping", "analyse": "hardware.analyse",
-    "HardwareReport": "hardware.report", "write_report": "hardware.report",
+    "count": "neurokd.hardware.counting", "Counts": "neurokd.hardware.counting", "LayerCounts": "neurokd.hardware.counting",
+    "record_activity": "neurokd.hardware.activity", "ActivityHooks": "neurokd.hardware.activity",
+    "load_profile": "neurokd.hardware.chips", "resolve_chip": "neurokd.hardware.chips", "builtin_chips": "neurokd.hardware.chips",
+    "estimate_energy": "neurokd.hardware.energy", "map_network": "neurokd.hardware.mapping", "analyse": "neurokd.hardware.analyse",
+    "HardwareReport": "neurokd.hardware.report", "write_report": "neurokd.hardware.report",
 }
 
 

@@ -1,13 +1,13 @@
 """Per-layer activity of a neurokd model, recorded with forward hooks, per time step.
 
 neurokd SNNs run time-folded: every stateless layer sees ``[T*B, ...]`` and only the neurons loop over T
-(DESIGN.md). The hooks here unfold what a layer received and emitted back to ``[T, B, ...]`` so that counts can
+(docs/training.md). The hooks here unfold what a layer received and emitted back to ``[T, B, ...]`` so that counts can
 be kept per time step. An ANN is treated as one time step (``T = 1``).
 
 Hooks only read: they return nothing, so the model's outputs are bit-for-bit those of an unhooked run.
 
 - :class:`ActivityHooks` calls a function with a :class:`LayerEvent` for every forward call of every watched
-  layer (what :mod:`hardware.counting` builds on; nothing is stored).
+  layer (what :mod:`neurokd.hardware.counting` builds on; nothing is stored).
 - :func:`record_activity` keeps the unfolded inputs and outputs of chosen layers over a whole dataset.
 """
 

@@ -1,18 +1,18 @@
-"""One call from a trained SNN (and its teacher) to a full :class:`~hardware.report.HardwareReport`."""
+"""One call from a trained SNN (and its teacher) to a full :class:`~neurokd.hardware.report.HardwareReport`."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+from neurokd.hardware.activity import iter_batches
+from neurokd.hardware.chips import resolve_chip
+from neurokd.hardware.counting import count
+from neurokd.hardware.energy import Convention, energy_key, estimate_energy
+from neurokd.hardware.mapping import map_network
+from neurokd.hardware.report import HardwareReport
 from torch import nn
 
-from hardware.activity import iter_batches
-from hardware.chips import resolve_chip
-from hardware.counting import count
-from hardware.energy import Convention, energy_key, estimate_energy
-from hardware.mapping import map_network
-from hardware.report import HardwareReport
 from neurokd.models import build_model
 from neurokd.models.fold import inference_model
 

@@ -29,10 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor, nn
-from tqdm import tqdm
-
-from hardware.activity import (
+from neurokd.hardware.activity import (
     ActivityHooks,
     LayerEvent,
     iter_batches,
@@ -40,6 +37,9 @@ from hardware.activity import (
     model_device,
     time_steps,
 )
+from torch import Tensor, nn
+from tqdm import tqdm
+
 from neurokd.models import count_parameters
 from neurokd.snn import LIF
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
-from hardware.chips import ChipProfile
-from hardware.counting import Counts
+from neurokd.hardware.chips import ChipProfile
+from neurokd.hardware.counting import Counts
 
 # counts that cost energy when executed (``dense`` is a reference count for the SNN)
 CHARGEABLE = {"snn": ("synops", "macs", "neuron_updates", "spikes"), "ann": ("dense",)}

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardware.counting import Counts
-from hardware.energy import CONVENTION_TEXT, EnergyEstimate, energy_ratio
-from hardware.mapping import ChipMapping
+from neurokd.hardware.counting import Counts
+from neurokd.hardware.energy import CONVENTION_TEXT, EnergyEstimate, energy_ratio
+from neurokd.hardware.mapping import ChipMapping
+
 from neurokd.io import atomic_path, write_json, write_text
 from neurokd.tables import markdown_table
 

@@ -1,12 +1,14 @@
 """neurokd: distill trained ANNs into rate-aligned spiking networks and deploy them.
 
-Import packages of the distribution: ``neurokd`` (this trainer), ``exporters`` (NIR, Lava/Loihi 2) and
-``hardware`` (SynOps, energy, chip fit). ``neurokd`` never imports the other two at module level.
+One installed namespace: the core (``neurokd.snn``, ``models``, ``data``, ``train``, ``distill``, ``eval``,
+``stream``), the deployment packages built on it (``neurokd.exporters``: NIR, Lava/Loihi 2;
+``neurokd.hardware``: SynOps, energy, chip fit) and the application on top (this package root, ``neurokd.cli``,
+``neurokd.demo``). See docs/architecture.md.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from neurokd.version import __version__
 
 
 def load_model(path, map_location: str = "cpu"):

@@ -1,6 +1,7 @@
 import pytest
 
-from neurokd.config import RunConfig, build_config, load_yaml
+from neurokd.config import RunConfig
+from neurokd.configlib import build_config, load_yaml
 from neurokd.errors import ConfigError
 
 

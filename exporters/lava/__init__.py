@@ -6,10 +6,10 @@ runs on Lava's CPU simulator through lava-dl's own loader.
 - :func:`simulate` runs a file on float inputs with ``backend="numpy"`` (bit-accurate integer model) or
   ``backend="lava"`` (``netx.hdf5.Network`` on ``Loihi2SimCfg(select_tag="fixed_pt")``).
 
-Modules: ``quantize`` (model -> integers), ``netx`` (file format), ``numpy_sim`` (integer CUBA model),
-``lava_run`` (Lava process network), ``compat`` (Python 3.11 / numpy 2 fixes for Lava), ``simulation``
-(:func:`simulate`), ``cli`` (``neurokd export lava`` / ``neurokd simulate lava``), ``demo`` (the demo stage).
-Names are imported on first use, so the CLI can register this package's commands without importing torch.
+Modules: ``quantize`` (model -> integers), ``netx`` (the file format's typed layers), ``netx_writer`` /
+``netx_reader`` (HDF5 out / in), ``numpy_sim`` (integer CUBA model), ``lava_run`` (Lava process network),
+``compat`` (Python 3.11 / numpy 2 fixes for Lava), ``simulation`` (:func:`simulate`), ``stream`` (the
+``loihi-fixed`` stream backend). Names are imported on first use, so importing the package costs nothing.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 _LAZY = {
-    "ExportError": "exporters.lava.quantize", "QuantReport": "exporters.lava.quantize",
-    "quantize_model": "exporters.lava.quantize", "NetxFormatError": "exporters.lava.netx",
-    "NetxNetwork": "exporters.lava.netx", "read_netx": "exporters.lava.netx", "write_netx": "exporters.lava.netx",
-    "SimResult": "exporters.lava.simulation", "simulate": "exporters.lava.simulation",
+    "ExportError": "neurokd.exporters.lava.quantize", "QuantReport": "neurokd.exporters.lava.quantize",
+    "quantize_model": "neurokd.exporters.lava.quantize", "NetxFormatError": "neurokd.exporters.lava.netx",
+    "NetxNetwork": "neurokd.exporters.lava.netx", "read_netx": "neurokd.exporters.lava.netx_reader",
+    "write_netx": "neurokd.exporters.lava.netx_writer",
+    "SimResult": "neurokd.exporters.lava.simulation", "simulate": "neurokd.exporters.lava.simulation",
 }
 
 
@@ -39,10 +40,10 @@ def to_netx(model, path: str | Path, calibration=None, input_max: float | None =
 
     Direct-encoded models need the input range: ``calibration`` inputs ``[N, *input_shape]`` or ``input_max``.
     ``meta`` adds attributes to the file (e.g. the source run and dataset). The write is atomic. Returns the
-    :class:`~exporters.lava.quantize.QuantReport`.
+    :class:`~neurokd.exporters.lava.quantize.QuantReport`.
     """
-    from exporters.lava.netx import write_netx
-    from exporters.lava.quantize import quantize_model
+    from neurokd.exporters.lava.netx_writer import write_netx
+    from neurokd.exporters.lava.quantize import quantize_model
 
     net, report = quantize_model(model, calibration, input_max, input_bits)
     net.meta.update(meta or {})

@@ -140,7 +140,7 @@ def _placeholder_modules() -> Iterator[None]:
         if parent not in added and importlib.util.find_spec(parent) is not None:
             continue  # the real package exists: let it import normally
         mod = types.ModuleType(name)
-        mod.__doc__ = "neurokd placeholder while lava-dl imports (see exporters.lava.compat)"
+        mod.__doc__ = "neurokd placeholder while lava-dl imports (see neurokd.exporters.lava.compat)"
         sys.modules[name] = mod
         added.append(name)
         if "." in name:

@@ -4,10 +4,10 @@ The network runs on ``Loihi2SimCfg(select_tag="fixed_pt")`` (the only configurat
 support). A ``RingBuffer`` source streams the integer input frames (graded spikes when the input has message
 bits); a ``RingBuffer`` sink on every layer's output port records its spikes and a ``Monitor`` records the last
 layer's membrane ``v`` (the readout of a non-spiking output layer). Returns the same physical-time
-:class:`~exporters.lava.numpy_sim.Trace` as the NumPy model, so callers align latency once for both.
+:class:`~neurokd.exporters.lava.numpy_sim.Trace` as the NumPy model, so callers align latency once for both.
 
 Lava's ports are (W, H, C) ("x, y, f"): frames are transposed from (C, H, W) on the way in and back on the way
-out. Lava starts worker processes per process model (``fork``; see :mod:`exporters.lava.compat`), so one run
+out. Lava starts worker processes per process model (``fork``; see :mod:`neurokd.exporters.lava.compat`), so one run
 costs seconds of start-up: stream many samples through one run rather than one run per sample.
 """
 
@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from exporters.lava import compat
-from exporters.lava.numpy_sim import Trace
+from neurokd.exporters.lava import compat
+from neurokd.exporters.lava.numpy_sim import Trace
 
 
 def _child_errors(net) -> str:

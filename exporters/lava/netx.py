@@ -1,6 +1,8 @@
-"""The netx ``.net`` HDF5 network description (lava-dl 0.6 ``netx.hdf5.Network``): typed layers, writer, reader.
+"""The netx ``.net`` HDF5 network description (lava-dl 0.6 ``netx.hdf5.Network``) as typed layers.
 
-Written with h5py alone, so exporting needs no Lava install. Layout (``/layer/<i>``, run in order)::
+The types here own the network's structure and shape arithmetic; :mod:`~neurokd.exporters.lava.netx_writer`
+writes them and :mod:`~neurokd.exporters.lava.netx_reader` reads and validates files into them (the way NIR
+keeps its IR apart from ``read``/``write``). Written with h5py alone, so exporting needs no Lava install. Layout (``/layer/<i>``, run in order)::
 
     type      S10 array of shape (1,): b'input' | b'conv' | b'flatten' | b'dense'
     shape     int array: (C, H, W) for input/conv (netx reverses it to its (W, H, C) port order), (N,) for dense
@@ -21,15 +23,12 @@ tag, the time steps, the input encoding/scale, the readout, and per-layer scales
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from neurokd.errors import UserError
-from neurokd.io import atomic_path
 
 FORMAT = "neurokd-netx/1"
 
@@ -48,7 +47,7 @@ class NetxFormatError(UserError):
 class Cuba:
     """Integer CUBA neuron parameters as stored in ``neuron/``.
 
-    Lava update per step (see :mod:`exporters.lava.numpy_sim`): ``u = u*(4096-iDecay)/4096 + a_in``,
+    Lava update per step (see :mod:`neurokd.exporters.lava.numpy_sim`): ``u = u*(4096-iDecay)/4096 + a_in``,
     ``v = v*(4096-vDecay)/4096 + u + bias``, spike if ``v > vThMant`` (all in weight units), then ``v = 0``.
     """
 
@@ -91,6 +90,18 @@ class ConvLayer:
     attrs: dict[str, Any] = field(default_factory=dict)
     kind: str = field(default="conv", init=False)
 
+    @property
+    def in_channels(self) -> int:
+        return int(self.weight.shape[1]) * self.groups
+
+    def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, int, int]:
+        """(C, H, W) output of this convolution on an input of (C, H, W) ``in_shape``."""
+        _, h, w = in_shape
+        kh, kw = self.weight.shape[2:]
+        ho = (h + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1
+        wo = (w + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1
+        return (int(self.weight.shape[0]), int(ho), int(wo))
+
 
 @dataclass
 class DenseLayer:
@@ -132,289 +143,3 @@ class NetxNetwork:
             return tuple(self.meta["input_shape"])
         raise NetxFormatError("the network starts with a conv layer but records no input shape; add an 'input' "
                               "layer or pass input_shape (C, H, W)")
-
-
-# ----------------------------------------------------------------------------------------------- writing
-
-def _type(group, name: str) -> None:
-    group.create_dataset("type", (1,), "S10", [name.encode("ascii")])
-
-
-def _attrs(obj, attrs: dict[str, Any]) -> None:
-    for k, v in attrs.items():
-        obj.attrs[k] = json.dumps(v) if isinstance(v, dict | list) else v
-
-
-def write_netx(net: NetxNetwork, path: str | Path) -> Path:
-    """Write ``net`` to ``path`` atomically (temp file + rename); returns the path."""
-    import h5py
-
-    path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["format"] = FORMAT
-        _attrs(f, net.meta)
-        layers = f.create_group("layer")
-        for i, la in enumerate(net.layers):
-            g = layers.create_group(str(i))
-            _type(g, la.kind)
-            g.create_dataset("shape", data=np.asarray(la.shape, dtype=np.int64))
-            if isinstance(la, ConvLayer):
-                out_c, in_per_group, kh, kw = la.weight.shape
-                g.create_dataset("inChannels", data=in_per_group * la.groups)
-                g.create_dataset("outChannels", data=out_c)
-                g.create_dataset("kernelSize", data=np.array([kh, kw]))
-                g.create_dataset("stride", data=np.array(la.stride))
-                g.create_dataset("padding", data=np.array(la.padding))
-                g.create_dataset("dilation", data=np.array(la.dilation))
-                g.create_dataset("groups", data=la.groups)
-            elif isinstance(la, DenseLayer):
-                g.create_dataset("inFeatures", data=la.weight.shape[1])
-                g.create_dataset("outFeatures", data=la.weight.shape[0])
-            if isinstance(la, ConvLayer | DenseLayer):
-                g.create_dataset("weight", data=la.weight.astype(np.int16))
-                if la.bias is not None:
-                    g.create_dataset("bias", data=la.bias.astype(np.int16))
-                n = g.create_group("neuron")
-                n.create_dataset("type", data="CUBA")
-                n.create_dataset("iDecay", data=int(la.neuron.i_decay))
-                n.create_dataset("vDecay", data=int(la.neuron.v_decay))
-                n.create_dataset("vThMant", data=int(la.neuron.v_th_mant))
-                n.create_dataset("refDelay", data=1)
-                n.create_dataset("gradedSpike", data=False)
-                _attrs(g, la.attrs)
-    return path
-
-
-# ----------------------------------------------------------------------------------------------- reading
-
-def _decode_attr(v: Any) -> Any:
-    if isinstance(v, bytes):
-        v = v.decode()
-    if isinstance(v, str) and v[:1] in "[{":
-        try:
-            return json.loads(v)
-        except json.JSONDecodeError:
-            return v
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v
-
-
-class _Reader:
-    """Reads one file, turning every malformation into a one-line :class:`NetxFormatError`."""
-
-    def __init__(self, path: Path, input_shape: tuple[int, ...] | None = None):
-        self.path = path
-        self.input_shape = input_shape
-
-    def fail(self, where: str, what: str) -> NetxFormatError:
-        return NetxFormatError(f"{self.path}: {where}: {what}")
-
-    def dataset(self, g, key: str, where: str, optional: bool = False):
-        if key not in g:
-            if optional:
-                return None
-            raise self.fail(where, f"missing '{key}'")
-        obj = g[key]
-        if not hasattr(obj, "shape"):
-            raise self.fail(where, f"'{key}' is a group, expected a dataset")
-        return obj[()]
-
-    def string(self, g, key: str, where: str) -> str:
-        v = self.dataset(g, key, where)
-        if isinstance(v, np.ndarray):
-            if v.size != 1:
-                raise self.fail(where, f"'{key}' must hold one string, has {v.size} values")
-            v = v.reshape(-1)[0]
-        if isinstance(v, bytes):
-            return v.decode("ascii", "replace")
-        if isinstance(v, str):
-            return v
-        raise self.fail(where, f"'{key}' must be a string, got {type(v).__name__}")
-
-    def ints(self, g, key: str, where: str, n: int | None = None, optional: bool = False) -> np.ndarray | None:
-        v = self.dataset(g, key, where, optional)
-        if v is None:
-            return None
-        a = np.asarray(v)
-        if a.dtype.kind not in "iufb":
-            raise self.fail(where, f"'{key}' must be numeric, got dtype {a.dtype}")
-        if a.dtype.kind == "f":
-            if not np.all(np.isfinite(a)):
-                raise self.fail(where, f"'{key}' holds NaN/inf")
-            if not np.array_equal(a, np.round(a)):
-                raise self.fail(where, f"'{key}' holds non-integer values; netx would truncate them "
-                                       "(write integer weights)")
-        a = a.astype(np.int64)
-        if n is not None and a.size != n:
-            raise self.fail(where, f"'{key}' must have {n} values, has {a.size}")
-        return a
-
-    def scalar(self, g, key: str, where: str) -> int:
-        return int(self.ints(g, key, where, n=1).reshape(-1)[0])
-
-    def pair(self, g, key: str, where: str, default: int) -> tuple[int, int]:
-        a = self.ints(g, key, where, optional=True)
-        if a is None:
-            return (default, default)
-        a = a.reshape(-1)
-        if a.size == 1:
-            return (int(a[0]), int(a[0]))
-        if a.size != 2:
-            raise self.fail(where, f"'{key}' must have 1 or 2 values, has {a.size}")
-        return (int(a[0]), int(a[1]))
-
-    def neuron(self, g, where: str) -> Cuba:
-        if "neuron" not in g:
-            # netx's default for a neuron-less dense layer: a non-leaky integrator with a huge threshold
-            return Cuba(0, DECAY_ONE, 1 << 17)
-        n = g["neuron"]
-        where = f"{where}/neuron"
-        kind = self.string(n, "type", where)
-        if kind not in ("CUBA", "LOIHI"):
-            raise self.fail(where, f"neuron type {kind!r} is not supported (only CUBA/LOIHI)")
-        if "messageBits" in n and self.scalar(n, "messageBits", where) != 0:
-            raise self.fail(where, "graded-spike neurons (messageBits > 0) are not supported")
-        try:
-            return Cuba(self.scalar(n, "iDecay", where), self.scalar(n, "vDecay", where),
-                        self.scalar(n, "vThMant", where))
-        except ValueError as e:
-            raise self.fail(where, str(e)) from None
-
-    def read(self) -> NetxNetwork:
-        import h5py
-
-        if not self.path.is_file():
-            raise NetxFormatError(f"{self.path}: no such file")
-        try:
-            f = h5py.File(self.path, "r")
-        except OSError as e:
-            raise NetxFormatError(f"{self.path}: not a readable HDF5 file ({str(e).split(';')[0]})") from None
-        with f:
-            if "layer" not in f or not isinstance(f["layer"], h5py.Group):
-                raise self.fail("/", "no 'layer' group; not a netx network description")
-            keys = list(f["layer"].keys())
-            if not keys:
-                raise self.fail("/layer", "no layers")
-            if sorted(keys, key=lambda k: int(k) if k.isdigit() else -1) != [str(i) for i in range(len(keys))]:
-                raise self.fail("/layer", f"layers must be named 0..{len(keys) - 1}, found {sorted(keys)}")
-            meta = {k: _decode_attr(v) for k, v in f.attrs.items() if k != "format"}
-            if self.input_shape is not None:
-                meta["input_shape"] = list(self.input_shape)
-            layers = [self.layer(f["layer"][str(i)], f"layer/{i}") for i in range(len(keys))]
-        net = NetxNetwork(layers, meta)
-        self.check_shapes(net)
-        return net
-
-    def layer(self, g, where: str) -> Layer:
-        kind = self.string(g, "type", where)
-        shape = self.ints(g, "shape", where, optional=kind == "flatten")
-        shape_t = tuple(int(s) for s in shape.reshape(-1)) if shape is not None else ()
-        if any(s < 1 for s in shape_t):
-            raise self.fail(where, f"'shape' must be positive, got {list(shape_t)}")
-        attrs = {k: _decode_attr(v) for k, v in g.attrs.items()}
-        if kind == "input":
-            if "neuron" in g:
-                raise self.fail(where, "input layers with neurons are bias-driven in netx and cannot take "
-                                       "input; not supported")
-            return InputLayer(shape_t)
-        if kind == "flatten":
-            return FlattenLayer(shape_t)
-        if kind == "conv":
-            w = self.weight(g, where)
-            if w.ndim == 5 and w.shape[-1] == 1:  # slayer keeps a trailing time-kernel axis
-                w = w[..., 0]
-            if w.ndim != 4:
-                raise self.fail(where, f"conv 'weight' must be 4-D (out, in/groups, kH, kW), got {list(w.shape)}")
-            if len(shape_t) != 3 or shape_t[0] != w.shape[0]:
-                raise self.fail(where, f"conv 'shape' {list(shape_t)} must be (C, H, W) with C = "
-                                       f"{w.shape[0]} output channels")
-            groups = self.scalar(g, "groups", where) if "groups" in g else 1
-            bias = self.bias(g, where, w.shape[0])
-            return ConvLayer(shape_t, w, self.neuron(g, where), self.pair(g, "stride", where, 1),
-                             self.pair(g, "padding", where, 0), self.pair(g, "dilation", where, 1), groups, bias,
-                             attrs)
-        if kind == "dense":
-            n_out = int(np.prod(shape_t)) if shape_t else 0
-            w = self.weight(g, where)
-            if w.ndim == 1:
-                w = w.reshape(n_out, -1) if n_out and w.size % n_out == 0 else w
-            if w.ndim != 2 or w.shape[0] != n_out:
-                raise self.fail(where, f"dense 'weight' must be (out={n_out}, in), got {list(w.shape)}")
-            if "delay" in g:
-                raise self.fail(where, "synaptic delays are not supported by neurokd's simulator")
-            return DenseLayer((n_out,), w, self.neuron(g, where), self.bias(g, where, n_out), attrs)
-        if kind in ("pool", "average", "concat", "convT", "unpool", "dense_rec", "dense_comp"):
-            raise self.fail(where, f"layer type {kind!r} is not supported (netx 0.6 implements input, conv, "
-                                   "flatten and dense only)")
-        raise self.fail(where, f"unknown layer type {kind!r}")
-
-    def weight(self, g, where: str) -> np.ndarray:
-        w = self.ints(g, "weight", where)
-        if w.size and (w.min() < WEIGHT_MIN or w.max() > WEIGHT_MAX):
-            raise self.fail(where, f"weights span [{w.min()}, {w.max()}], outside Loihi's synapse range "
-                                   f"[{WEIGHT_MIN}, {WEIGHT_MAX}]")
-        return w
-
-    def bias(self, g, where: str, n: int) -> np.ndarray | None:
-        b = self.ints(g, "bias", where, optional=True)
-        if b is None:
-            return None
-        b = b.reshape(-1)
-        if np.abs(b).max(initial=0) > BIAS_MAX + 1 or b.min(initial=0) < -BIAS_MAX - 1:
-            raise self.fail(where, f"bias spans [{b.min()}, {b.max()}], outside the 13-bit bias mantissa "
-                                   f"[{-BIAS_MAX - 1}, {BIAS_MAX}]")
-        if b.size != n:
-            raise self.fail(where, f"'bias' must have {n} values (one per output channel/neuron), has {b.size}")
-        return b
-
-    def check_shapes(self, net: NetxNetwork) -> None:
-        """Walk the layers with the running feature shape, as netx connects them."""
-        from exporters.lava.numpy_sim import conv_output_shape
-
-        try:
-            shape = net.input_shape
-        except NetxFormatError as e:
-            raise self.fail("layer/0", str(e).split(": ", 1)[-1]) from None
-        flat = False
-        for i, la in enumerate(net.layers):
-            where = f"layer/{i}"
-            if isinstance(la, InputLayer):
-                if i != 0:
-                    raise self.fail(where, "an 'input' layer may only come first")
-            elif isinstance(la, FlattenLayer):
-                flat = True
-            elif isinstance(la, ConvLayer):
-                if len(shape) != 3:
-                    raise self.fail(where, f"conv layer gets a flat input of shape {list(shape)}")
-                cin = la.weight.shape[1] * la.groups
-                if cin != shape[0] or la.groups < 1 or la.weight.shape[0] % la.groups:
-                    raise self.fail(where, f"conv expects {cin} input channels (groups={la.groups}), the previous "
-                                           f"layer gives {shape[0]}")
-                expect = conv_output_shape(shape, la)
-                if tuple(la.shape) != expect:
-                    raise self.fail(where, f"'shape' {list(la.shape)} does not match the convolution output "
-                                           f"{list(expect)}")
-                shape = tuple(la.shape)
-            else:
-                n_in = int(np.prod(shape))
-                if len(shape) > 1 and not flat:
-                    raise self.fail(where, f"dense layer after a {list(shape)} feature map needs a 'flatten' "
-                                           "layer before it")
-                if la.weight.shape[1] != n_in:
-                    raise self.fail(where, f"dense 'weight' has {la.weight.shape[1]} inputs, the previous layer "
-                                           f"gives {n_in}")
-                shape, flat = tuple(la.shape), False
-        if not net.synaptic_layers:
-            raise self.fail("/layer", "no conv or dense layer")
-
-
-def read_netx(path: str | Path, input_shape: tuple[int, ...] | None = None) -> NetxNetwork:
-    """Read and validate a ``.net`` file (ours or slayer's); malformed files raise :class:`NetxFormatError`.
-
-    ``input_shape`` (C, H, W) is needed only for files that start with a conv layer and no 'input' layer (as
-    slayer writes them), as for netx's own loader.
-    """
-    return _Reader(Path(path), None if input_shape is None else tuple(input_shape)).read()

@@ -27,8 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from exporters.lava.netx import ConvLayer, DenseLayer, FlattenLayer, InputLayer, NetxNetwork
+from neurokd.exporters.lava.netx import ConvLayer, DenseLayer, FlattenLayer, InputLayer, NetxNetwork
 
 UV_MAX = 1 << 23  # u and v are 24-bit signed
 SHIFT = 6  # activation, bias and threshold are MSB-aligned by 6 bits
@@ -42,15 +41,6 @@ class Trace:
     spikes: list[np.ndarray]
     v_last: np.ndarray
     timing: dict[str, float] = field(default_factory=dict)  # seconds, where the backend measures them
-
-
-def conv_output_shape(in_shape: tuple[int, ...], la: ConvLayer) -> tuple[int, int, int]:
-    """(C, H, W) output of ``la`` on an input of (C, H, W) ``in_shape``."""
-    _, h, w = in_shape
-    kh, kw = la.weight.shape[2:]
-    ho = (h + 2 * la.padding[0] - la.dilation[0] * (kh - 1) - 1) // la.stride[0] + 1
-    wo = (w + 2 * la.padding[1] - la.dilation[1] * (kw - 1) - 1) // la.stride[1] + 1
-    return (int(la.weight.shape[0]), int(ho), int(wo))
 
 
 def trunc_shift(x: np.ndarray, bits: int) -> np.ndarray:
@@ -78,7 +68,7 @@ class _Synapse:
         self.in_shape = in_shape
         self.w = la.weight.astype(np.float64)
         if isinstance(la, ConvLayer):
-            self.out_shape = conv_output_shape(in_shape, la)
+            self.out_shape = la.output_shape(in_shape)
             g = la.groups
             out_c, cin_g, kh, kw = la.weight.shape
             # per group: (out/g, cin/g * kh * kw), matching the im2col column order below

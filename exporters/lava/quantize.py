@@ -36,9 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
-
-from exporters.lava.netx import (
+from neurokd.exporters.lava.netx import (
     BIAS_MAX,
     DECAY_ONE,
     VTH_MAX,
@@ -49,7 +47,8 @@ from exporters.lava.netx import (
     InputLayer,
     NetxNetwork,
 )
-from exporters.lava.numpy_sim import conv_output_shape
+from torch import nn
+
 from neurokd.errors import UserError
 from neurokd.snn.neurons import LIF
 
@@ -371,7 +370,7 @@ def quantize_model(model: nn.Module, calibration: torch.Tensor | np.ndarray | No
         if conv is not None:
             la = ConvLayer((0, 0, 0), q.w_int, q.neuron, conv["stride"], conv["padding"], conv["dilation"],
                            conv["groups"], q.b_int, q.attrs)
-            la.shape = conv_output_shape(shape, la)
+            la.shape = la.output_shape(shape)
         else:
             la = DenseLayer((int(q.w_int.shape[0]),), q.w_int, q.neuron, q.b_int, q.attrs)
         layers.append(la)

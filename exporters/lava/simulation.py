@@ -1,6 +1,6 @@
 """``simulate(path, inputs, backend)``: run an exported ``.net`` file on float inputs, NumPy or Lava.
 
-Both backends produce a physical-time :class:`~exporters.lava.numpy_sim.Trace`; this module encodes the inputs
+Both backends produce a physical-time :class:`~neurokd.exporters.lava.numpy_sim.Trace`; this module encodes the inputs
 the way the file says (``encoder``, ``input_scale``), runs the backend, and aligns the latency so results are
 in the SNN's own time steps:
 
@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from neurokd.exporters.lava import numpy_sim
+from neurokd.exporters.lava.netx import NetxFormatError, NetxNetwork
+from neurokd.exporters.lava.netx_reader import read_netx
 
-from exporters.lava import numpy_sim
-from exporters.lava.netx import NetxFormatError, NetxNetwork, read_netx
 from neurokd.errors import UserError
 
 BACKENDS = ("numpy", "lava")
@@ -87,7 +88,7 @@ def _meta(net: NetxNetwork, path: Path) -> dict:
     if missing:
         raise NetxFormatError(f"{path}: not written by neurokd (no {', '.join(missing)} metadata), so the input "
                               "encoding and readout are unknown; run raw integer streams with "
-                              "exporters.lava.numpy_sim.run or exporters.lava.lava_run.run_lava")
+                              "neurokd.exporters.lava.numpy_sim.run or neurokd.exporters.lava.lava_run.run_lava")
     return net.meta
 
 
@@ -172,7 +173,7 @@ def simulate(path: str | Path, inputs: np.ndarray, backend: str = "numpy", batch
         counts = np.concatenate([p[1] for p in parts])
         spikes = [np.concatenate([p[2][i] for p in parts]) for i in range(L)] if record_spikes else None
     else:
-        from exporters.lava.lava_run import run_lava
+        from neurokd.exporters.lava.lava_run import run_lava
 
         stream = np.concatenate([frames.reshape(n * T, *frames.shape[2:]),
                                  np.zeros((L, *frames.shape[2:]), np.int64)])

@@ -1,8 +1,8 @@
 """The ``loihi-fixed`` stream backend: the exported Loihi 2 fixed-point network, run window by window.
 
-It runs the bit-accurate NumPy model (:class:`~exporters.lava.numpy_sim.FixedPointState`) of the netx network,
-one Lava time step per SNN step, keeping every layer's state across windows as the chip would. Registered in
-``neurokd.stream.BACKENDS`` by name (imported lazily, so ``neurokd`` does not import ``exporters``).
+It runs the bit-accurate NumPy model (:class:`~neurokd.exporters.lava.numpy_sim.FixedPointState`) of the netx network,
+one Lava time step per SNN step, keeping every layer's state across windows as the chip would. The application's
+stream-backend registry names it ``loihi-fixed``.
 
 Latency. On Loihi each layer adds one step: the readout for input frame ``k`` is ready ``L`` steps later
 (``L`` conv/dense layers). A window's ``step`` feeds its ``S`` frames into the real state, then runs ``L``
@@ -12,7 +12,7 @@ frames ``<= k`` only, the logits of every frame are exactly those of an uninterr
 per-window predictions are aligned with the float backend's instead of lagging ``L`` windows behind.
 
 Resets follow netx's per-layer phase: ``reset()`` zeroes layer ``i`` when the next frame reaches it (``2 + i``
-steps on), so a segment between resets gives exactly what :func:`~exporters.lava.simulation.simulate` gives
+steps on), so a segment between resets gives exactly what :func:`~neurokd.exporters.lava.simulation.simulate` gives
 for that segment alone. Per-step logits are the readout membrane's increments decoded to float units
 (``/ (64 * readout_scale)``); their sum over a segment is the readout ``simulate`` decodes (times ``T``). The
 readout membrane integrates from reset to reset: its range is sized for ``T`` steps (the export's), so reset
@@ -24,11 +24,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from neurokd.exporters.lava.netx import NetxNetwork
+from neurokd.exporters.lava.netx_reader import read_netx
+from neurokd.exporters.lava.numpy_sim import SHIFT, FixedPointState
+from neurokd.exporters.lava.quantize import quantize_model
+from neurokd.exporters.lava.simulation import _meta, quantize_input
 
-from exporters.lava.netx import NetxNetwork, read_netx
-from exporters.lava.numpy_sim import SHIFT, FixedPointState
-from exporters.lava.quantize import quantize_model
-from exporters.lava.simulation import _meta, quantize_input
 from neurokd.errors import UserError
 
 

@@ -35,15 +35,15 @@ from typing import Any
 import nir
 import numpy as np
 import torch
+from neurokd.exporters.nir.convention import DEFAULT_DT, euler_tau, neuron_metadata, nir_dim
 from torch import nn
 
-import neurokd
-from exporters.nir.convention import DEFAULT_DT, euler_tau, neuron_metadata, nir_dim
 from neurokd.errors import UserError
 from neurokd.models.base import TwinNet
 from neurokd.models.fold import fold_batchnorm
 from neurokd.models.resnet import BasicBlock
 from neurokd.snn.neurons import LIF
+from neurokd.version import __version__
 
 Shape = tuple[int, ...]
 PASS_THROUGH = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d)
@@ -280,7 +280,7 @@ def to_nir(model: nn.Module, input_shape: list[int] | tuple[int, ...] | None = N
 
 def graph_metadata(model: nn.Module, dt: float, resets: set[str]) -> dict[str, Any]:
     """Graph-level metadata: producer, dt, reset, encoding, T and readout (what NIR itself cannot say)."""
-    meta: dict[str, Any] = {"producer": "neurokd", "neurokd_version": neurokd.__version__, "dt": dt,
+    meta: dict[str, Any] = {"producer": "neurokd", "neurokd_version": __version__, "dt": dt,
                             "discretization": "euler", "spike_amplitude": 1.0,
                             "reset": min(resets) if len(resets) == 1 else ("mixed" if resets else "none"),
                             "readout": "mean_over_time"}

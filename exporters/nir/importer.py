@@ -1,4 +1,4 @@
-"""``nir.NIRGraph`` (ours or another framework's) -> :class:`exporters.nir.network.NIRNetwork`.
+"""``nir.NIRGraph`` (ours or another framework's) -> :class:`neurokd.exporters.nir.network.NIRNetwork`.
 
 Our own node mappings (nirtorch 2.6's defaults drop the Affine bias and flatten the batch):
 
@@ -31,11 +31,11 @@ from typing import Any
 import nir
 import numpy as np
 import torch
+from neurokd.exporters.nir.convention import DEFAULT_DT, DiscreteNeuron, close_to, plain_metadata, torch_dim
+from neurokd.exporters.nir.files import read
+from neurokd.exporters.nir.network import Gain, NIRNetwork
 from torch import nn
 
-from exporters.nir.convention import DEFAULT_DT, DiscreteNeuron, close_to, plain_metadata, torch_dim
-from exporters.nir.files import read
-from exporters.nir.network import Gain, NIRNetwork
 from neurokd.errors import UserError
 from neurokd.snn.functional import RESETS
 from neurokd.snn.neurons import IF, LIF

@@ -22,8 +22,8 @@ import os
 
 import nir
 import numpy as np
+from neurokd.exporters.nir.files import read
 
-from exporters.nir.files import read
 from neurokd.errors import UserError
 
 # What Norse 1.1.0's ``_import_norse_module`` maps (Input/Output become nirtorch identities); it returns None

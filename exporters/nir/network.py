@@ -1,6 +1,6 @@
 """``NIRNetwork``: an imported NIR graph as a runnable neurokd SNN over ``[T, B, ...]``.
 
-Execution follows neurokd's convention (DESIGN.md): the sequence is folded to ``[T*B, ...]`` once, every
+Execution follows neurokd's convention (docs/training.md): the sequence is folded to ``[T*B, ...]`` once, every
 stateless node (conv, affine, pooling, flatten, scale) runs once over all steps, and neurons (neurokd ``LIF``
 modules with ``T`` set) unfold internally. Nodes run in topological order; a node with several incoming edges
 gets the sum of its inputs, added left to right in edge order (as a residual ``out + identity``).

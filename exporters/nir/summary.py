@@ -7,8 +7,7 @@ from typing import Any
 
 import nir
 import numpy as np
-
-from exporters.nir.convention import DEFAULT_DT, plain_metadata
+from neurokd.exporters.nir.convention import DEFAULT_DT, plain_metadata
 
 NODE_HEADERS = ["node", "type", "input", "output", "params", "neuron"]
 SYNAPTIC_FIELDS = ("weight", "bias", "scale")

@@ -1,8 +1,8 @@
 """The ``neurokd`` command.
 
-Each subcommand lives in its own module with ``register(subparsers)``; :data:`COMMAND_MODULES` lists them.
-Modules keep heavy imports inside their run functions, and exporter/hardware commands are imported only
-here (lazily), so ``import neurokd`` stays free of ``exporters`` and ``hardware``.
+Each subcommand lives in its own module with ``register(subparsers)``; :data:`COMMANDS` lists them. The CLI is
+the application layer: it imports the core, the exporters and the hardware package directly. Command modules
+keep heavy imports inside their run functions, so building the parser stays cheap.
 
 User errors (:class:`neurokd.errors.UserError`) print one line and exit with code 2.
 """
@@ -10,22 +10,33 @@ User errors (:class:`neurokd.errors.UserError`) print one line and exit with cod
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+from types import ModuleType
 
-from neurokd import __version__
+from neurokd.cli import (
+    demo_cmd,
+    distill_cmd,
+    eval_cmd,
+    export_cmd,
+    report_cmd,
+    robustness_cmd,
+    simulate_cmd,
+    stream_cmd,
+    train_cmds,
+)
 from neurokd.errors import UserError
+from neurokd.version import __version__
 
-COMMAND_MODULES: list[str] = [
-    "neurokd.cli.train_cmds",
-    "neurokd.cli.eval_cmd",
-    "neurokd.cli.distill_cmd",
-    "neurokd.cli.robustness_cmd",
-    "neurokd.cli.demo_cmd",
-    "neurokd.cli.stream_cmd",
-    "neurokd.cli.export_cmd",
-    "neurokd.cli.simulate_cmd",
-    "hardware.cli",
+COMMANDS: list[ModuleType] = [
+    train_cmds,
+    eval_cmd,
+    distill_cmd,
+    robustness_cmd,
+    demo_cmd,
+    stream_cmd,
+    export_cmd,
+    simulate_cmd,
+    report_cmd,
 ]
 
 
@@ -39,8 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neurokd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from neurokd.config import RunConfig, add_config_arguments, build_config, overrides_from_args
+from neurokd.config import RunConfig
+from neurokd.configlib import add_config_arguments, build_config, overrides_from_args
 
 # Short aliases for the most used config keys: --epochs is --optim.epochs, and so on.
 ALIASES: dict[str, str] = {

@@ -1,7 +1,6 @@
 """``neurokd export TARGET RUN ...`` and ``neurokd inspect FILE``: deployment artifacts.
 
-Export targets and file inspectors are plug-ins living in ``exporters/``; this module only lists them and is
-the one place the CLI imports them (lazily, when the parser is built, never at ``import neurokd``).
+Each target has its own command module (``nir_cmd``, ``lava_cmd``); this module lists them.
 
 - :data:`TARGETS`: target name -> module with ``register_export(targets)``, which adds its own sub-parser to
   ``neurokd export`` (``targets.add_parser(name, ...)``) and sets ``func`` to its run function.
@@ -11,19 +10,21 @@ the one place the CLI imports them (lazily, when the parser is built, never at `
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
+from types import ModuleType
 
-TARGETS: dict[str, str] = {
-    "nir": "exporters.nir.cli",
-    "lava": "exporters.lava.cli",
+from neurokd.cli import lava_cmd, nir_cmd
+
+TARGETS: dict[str, ModuleType] = {
+    "nir": nir_cmd,
+    "lava": lava_cmd,
 }
 
-INSPECTORS: dict[str, str] = {
-    ".nir": "exporters.nir.cli",
-    ".h5": "exporters.nir.cli",
-    ".hdf5": "exporters.nir.cli",
-    ".net": "exporters.lava.cli",
+INSPECTORS: dict[str, ModuleType] = {
+    ".nir": nir_cmd,
+    ".h5": nir_cmd,
+    ".hdf5": nir_cmd,
+    ".net": lava_cmd,
 }
 
 
@@ -33,7 +34,7 @@ def register(sub) -> None:
     targets = p.add_subparsers(dest="target", metavar="TARGET", parser_class=type(p))
     targets.required = True
     for module in TARGETS.values():
-        importlib.import_module(module).register_export(targets)
+        module.register_export(targets)
 
     q = sub.add_parser("inspect", help="describe an exported file (" + ", ".join(sorted(INSPECTORS)) + ")",
                        description="Print an exported network's metadata and node table.")
@@ -50,4 +51,4 @@ def run_inspect(args: argparse.Namespace) -> int:
     if module is None:
         raise UserError(f"cannot inspect {path}: unknown file type {path.suffix or '(no suffix)'!r} "
                         f"(known: {', '.join(sorted(INSPECTORS))})")
-    return importlib.import_module(module).inspect_file(path, args.json)
+    return module.inspect_file(path, args.json)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from neurokd.config import DataConfig, add_config_arguments, overrides_from_args
+from neurokd.config import DataConfig
+from neurokd.configlib import add_config_arguments, overrides_from_args
 
 
 def register(sub) -> None:

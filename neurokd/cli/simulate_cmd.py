@@ -1,15 +1,17 @@
 """``neurokd simulate TARGET FILE ...``: run an exported network on a dataset with a target's simulator.
 
-Like ``neurokd export``, targets are plug-ins in ``exporters/``: :data:`TARGETS` maps a name to a module with
-``register_simulate(targets)`` (imported lazily, when the parser is built).
+Like ``neurokd export``, each target has its own command module: :data:`TARGETS` maps a name to a module with
+``register_simulate(targets)``.
 """
 
 from __future__ import annotations
 
-import importlib
+from types import ModuleType
 
-TARGETS: dict[str, str] = {
-    "lava": "exporters.lava.cli",
+from neurokd.cli import lava_cmd
+
+TARGETS: dict[str, ModuleType] = {
+    "lava": lava_cmd,
 }
 
 
@@ -20,4 +22,4 @@ def register(sub) -> None:
     targets = p.add_subparsers(dest="target", metavar="TARGET", parser_class=type(p))
     targets.required = True
     for module in TARGETS.values():
-        importlib.import_module(module).register_simulate(targets)
+        module.register_simulate(targets)

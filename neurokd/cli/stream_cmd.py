@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     from neurokd import load_model
     from neurokd.errors import UserError
     from neurokd.io import write_json
-    from neurokd.stream import make_backend, open_events, run_stream, segment_accuracy
+    from neurokd.registry import make_backend
+    from neurokd.stream import open_events, run_stream, segment_accuracy
     from neurokd.tables import markdown_table
 
     if args.steps_per_window < 1 or args.max_batch < 1 or args.threads < 1:

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from neurokd.cli.common import add_run_arguments, config_from_args
-from neurokd.config import DistillConfig, leaf_fields
+from neurokd.config import DistillConfig
+from neurokd.configlib import leaf_fields
 
 # teacher/train optimise cross-entropy only: distillation keys belong to `neurokd distill`
 _DISTILL_KEYS = tuple(name for name, _tp, _f in leaf_fields(DistillConfig, "distill."))

@@ -55,6 +55,6 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        from neurokd.config import parse_dataclass
+        from neurokd.configlib import parse_dataclass
 
         return parse_dataclass(cls, data, "model")

@@ -1,6 +1,6 @@
 """Pure LIF/IF dynamics with explicit state.
 
-Discrete-time neuron, per step t (DESIGN.md):
+Discrete-time neuron, per step t (docs/training.md):
 
     h[t] = beta * v[t-1] + x[t]              membrane before reset
     s[t] = (h[t] > theta)                      strict threshold, binary spike

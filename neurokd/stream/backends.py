@@ -2,26 +2,18 @@
 
 A backend implements :class:`StreamBackend`: ``step(frames)`` takes the window's frames ``[S, P, H, W]`` (event
 counts, ``S`` steps per window) and returns per-step logits ``[S, K]``, continuing from the state the previous
-call left; ``reset()`` clears that state. Backends are registered by name in :data:`BACKENDS` as
-``"module:Class"`` strings (imported lazily, so a backend may live in ``exporters`` without ``neurokd``
-importing it); each is constructed as ``Class(model, **options)`` from a trained SNN :class:`TwinNet`.
+call left; ``reset()`` clears that state. This module holds the protocol and the float-SNN backend; the
+registry that names every backend (including those of upper layers) belongs to the application layer.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Protocol
 
 import numpy as np
 import torch
 
 from neurokd.errors import UserError
-
-BACKENDS: dict[str, str] = {
-    "torch": "neurokd.stream.backends:TorchSNNBackend",
-    # the exported Loihi 2 fixed-point network on the bit-accurate NumPy model (per-layer latency aligned)
-    "loihi-fixed": "exporters.lava.stream:LoihiFixedBackend",
-}
 
 
 class StreamBackend(Protocol):
@@ -64,11 +56,3 @@ class TorchSNNBackend:
             self.model.set_T(S)
         x = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32)).unsqueeze(1)
         return self.model.forward_seq(x)[:, 0].numpy()
-
-
-def make_backend(name: str, model, **options) -> StreamBackend:
-    """Construct the backend registered as ``name`` for ``model``."""
-    if name not in BACKENDS:
-        raise UserError(f"unknown stream backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    module, cls = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(model, **options)

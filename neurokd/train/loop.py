@@ -39,7 +39,8 @@ import yaml
 from torch import nn
 from tqdm import tqdm
 
-from neurokd.config import RunConfig, parse_dataclass
+from neurokd.config import RunConfig
+from neurokd.configlib import parse_dataclass
 from neurokd.data import DataSplits, Loader, load_dataset, make_loaders
 from neurokd.errors import CheckpointError, ConfigError, UserError
 from neurokd.eval.accuracy import evaluate

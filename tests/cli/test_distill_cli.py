@@ -41,7 +41,8 @@ def test_distill_end_to_end_and_bad_teachers(tmp_path):
 
 
 def test_distill_blockwise_with_rate_backprop(tmp_path):
-    from neurokd.config import RunConfig, build_config
+    from neurokd.config import RunConfig
+    from neurokd.configlib import build_config
     from neurokd.train import run_training
 
     small = ["--model.width", 8, "--train.threads", 1, "--no-progress", "--out", tmp_path]

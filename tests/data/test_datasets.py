@@ -70,7 +70,8 @@ def test_mnist1d_num_samples_generates_and_caches_a_larger_set(tmp_path, monkeyp
     ({"data.name": "digits", "data.num_samples": 1000}, "mnist1d only, not to digits"),
 ])
 def test_mnist1d_num_samples_is_validated(over, needle):
-    from neurokd.config import RunConfig, build_config
+    from neurokd.config import RunConfig
+    from neurokd.configlib import build_config
     from neurokd.errors import ConfigError
 
     with pytest.raises(ConfigError, match="config key 'data.num_samples'") as e:

@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from neurokd.config import RunConfig, build_config
+from neurokd.config import RunConfig
+from neurokd.configlib import build_config
 from neurokd.models import ModelSpec, build_model
 
 

@@ -1,9 +1,9 @@
 """Activity hooks: per-layer inputs/outputs per time step, without changing results."""
 
 import torch
+from neurokd.hardware.activity import ActivityHooks, record_activity
 from torch import nn
 
-from hardware.activity import ActivityHooks, record_activity
 from neurokd.models import ModelSpec, build_model
 from neurokd.snn import lif_sequence
 from neurokd.snn.surrogate import get_surrogate
@@ -54,7 +54,7 @@ def test_hooks_do_not_change_outputs_and_are_removed():
 
 
 def test_spike_tags_follow_views_and_are_voided_by_in_place_changes():
-    from hardware.activity import _is_marked, _mark_spikes
+    from neurokd.hardware.activity import _is_marked, _mark_spikes
 
     s = (torch.rand(6, 4) < 0.5).float().reshape(6, 2, 2)  # a view, like a LIF output
     _mark_spikes(s)

@@ -4,9 +4,9 @@ import itertools
 
 import pytest
 import torch
+from neurokd.hardware.counting import count, is_binary
 from torch import nn
 
-from hardware.counting import count, is_binary
 from neurokd.models import ModelSpec, build_model
 from tests.hardware.nets import FoldedSNN, if_neuron, set_weight
 
@@ -119,9 +119,9 @@ def test_conv_counts_equal_brute_force(k, stride, pad, dil, groups):
 def test_is_binary_and_package_exports():
     assert is_binary(torch.tensor([0.0, 1.0, -1.0, 1.0]))
     assert not is_binary(torch.tensor([0.0, 0.5])) and not is_binary(torch.tensor([2.0, 1.0]))
-    import hardware
+    import neurokd.hardware
 
-    assert hardware.count is count
+    assert neurokd.hardware.count is count
 
 
 def test_counting_does_not_change_outputs():

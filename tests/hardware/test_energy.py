@@ -1,10 +1,9 @@
 """Energy = counts x cited per-operation energies, by hand; unpriced work is listed, never dropped."""
 
 import pytest
-
-from hardware.chips import resolve_chip
-from hardware.counting import Counts, LayerCounts
-from hardware.energy import energy_ratio, estimate_energy
+from neurokd.hardware.chips import resolve_chip
+from neurokd.hardware.counting import Counts, LayerCounts
+from neurokd.hardware.energy import energy_ratio, estimate_energy
 
 
 def make_counts(synops=1000.0, macs=200.0, neurons=25, T=4, spikes=10.0, network="snn", dense=5000.0) -> Counts:

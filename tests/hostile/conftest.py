@@ -25,7 +25,8 @@ def pytest_terminal_summary(terminalreporter):
 def good(tmp_path_factory) -> dict[str, Path]:
     """Valid artifacts the cases start from: an SNN and an ANN run, its NIR and .net exports."""
     from neurokd.cli import main
-    from neurokd.config import RunConfig, build_config
+    from neurokd.config import RunConfig
+    from neurokd.configlib import build_config
     from neurokd.train import run_training
 
     base = tmp_path_factory.mktemp("good")

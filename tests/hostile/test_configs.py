@@ -10,7 +10,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neurokd.config import RunConfig, leaf_fields
+from neurokd.config import RunConfig
+from neurokd.configlib import leaf_fields
 from tests.hostile.harness import feed
 
 KEYS = [name for name, _tp, _f in leaf_fields(RunConfig)]

@@ -282,7 +282,7 @@ def test_broken_event_files(good, data):
 # ------------------------------------------------------------------------------------------ chip profiles
 
 def _chip_doc(data):
-    from hardware.chips import builtin_chips
+    from neurokd.hardware.chips import builtin_chips
 
     base = yaml.safe_load(builtin_chips()["loihi"].read_text())
     how = data.draw(st.sampled_from(["drop", "retype", "random", "unknown", "source"]))

@@ -271,7 +271,7 @@ def _cnn(T, reset="zero"):
 
 @pytest.mark.parametrize("reset", ["zero", "subtract"])
 def test_gradient_bounds_against_bptt(reset):
-    """The bounds of the README's gradient study (benchmarks/ratebp_gradients.py):
+    """The bounds of the gradient study in docs/rate-backprop.md (benchmarks/ratebp_gradients.py):
 
     - T = 1: rate-BP *is* BPTT (one step: kappa = sg, the rate pass is the step) -> every cosine is 1;
     - T <= chunk: the head is affine in the measured rates and the per-step gradient reaching the last neurons is

@@ -11,7 +11,8 @@ from neurokd.data.events import make_events, to_frames, write_events_npy
 from neurokd.data.events.saccade import SENSOR_SIZE, SaccadeConfig, _digit_images, simulate
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.models.fold import inference_model
-from neurokd.stream import EventSource, concat_recordings, make_backend, run_stream, split_windows
+from neurokd.registry import make_backend
+from neurokd.stream import EventSource, concat_recordings, run_stream, split_windows
 from neurokd.train.checkpoint import save_model_file
 
 D, T = SaccadeConfig().duration_us, 5
@@ -167,7 +168,7 @@ def test_cli_stream_refuses_an_ann_and_needs_a_window(tmp_path, model_file):
 def test_demo_dvs_stage_runs_the_pipeline_with_kd(tmp_path):
     """``neurokd demo --dvs`` = the example's pipeline at the demo settings (>= 0.90 at T <= 10)."""
     from neurokd.demo import DemoContext
-    from neurokd.stream import dvs_demo
+    from neurokd.demo import dvs as dvs_demo
 
     ctx = DemoContext(tmp_path, progress=False, dvs=False)
     dvs_demo.stage_dvs(ctx)

@@ -20,7 +20,8 @@ import torch
 import torch.multiprocessing as mp
 
 from neurokd import load_model
-from neurokd.config import RunConfig, build_config
+from neurokd.config import RunConfig
+from neurokd.configlib import build_config
 from neurokd.errors import ConfigError
 from neurokd.train.checkpoint import list_checkpoints
 

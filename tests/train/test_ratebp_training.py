@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from neurokd.cli import main as cli_main
-from neurokd.config import RunConfig, build_config
+from neurokd.config import RunConfig
+from neurokd.configlib import build_config
 from neurokd.errors import ConfigError
 from neurokd.train import run_training
 from neurokd.train.objective import Objective

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from neurokd import load_model
-from neurokd.config import RunConfig, build_config
+from neurokd.config import RunConfig
+from neurokd.configlib import build_config
 from neurokd.errors import CheckpointError, UserError
 from neurokd.train import run_training
 from neurokd.train.checkpoint import list_checkpoints, read_checkpoint

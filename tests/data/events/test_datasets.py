@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from neurokd.config import DataConfig, RunConfig, build_config
+from neurokd.config import DataConfig, RunConfig
+from neurokd.configlib import build_config
 from neurokd.data import load_dataset, make_loaders
 from neurokd.data.events import make_events, to_frames
 from neurokd.data.events.cache import FrameCache

@@ -3,14 +3,15 @@
 import numpy as np
 import pytest
 import torch
-
-from exporters.lava.netx import ConvLayer, Cuba, DenseLayer, FlattenLayer, InputLayer, NetxNetwork, write_netx
+from neurokd.exporters.lava.netx import ConvLayer, Cuba, DenseLayer, FlattenLayer, InputLayer, NetxNetwork
+from neurokd.exporters.lava.netx_writer import write_netx
 
 
 @pytest.fixture(scope="session")
 def trained_snn(tmp_path_factory):
     """A width-16 cnn SNN (T=4, LIF beta 0.5) trained for a few epochs on digits: ``(run_dir, model)``."""
-    from neurokd.config import RunConfig, build_config
+    from neurokd.config import RunConfig
+    from neurokd.configlib import build_config
     from neurokd.train import run_training
 
     torch.set_num_threads(1)

@@ -36,7 +36,8 @@ def run_main(capsys, *args):
 
 @pytest.mark.slow
 def test_export_then_simulate_numpy_and_lava(trained_snn, tmp_path):
-    from exporters.lava import simulate
+    from neurokd.exporters.lava import simulate
+
     from neurokd.config import DataConfig
     from neurokd.data import load_dataset
 
@@ -66,7 +67,8 @@ def test_export_then_simulate_numpy_and_lava(trained_snn, tmp_path):
 
 
 def test_simulate_json_on_the_numpy_model(trained_snn, tmp_path, capsys):
-    from exporters.lava import to_netx
+    from neurokd.exporters.lava import to_netx
+
     from neurokd.config import DataConfig
     from neurokd.data import load_dataset
 
@@ -99,7 +101,8 @@ def test_bad_options_and_non_neurokd_files(tmp_path, conv_net_file, capsys):
 
 
 def test_exporting_an_ann_run_is_refused(tmp_path, capsys):
-    from neurokd.config import RunConfig, build_config
+    from neurokd.config import RunConfig
+    from neurokd.configlib import build_config
     from neurokd.train import run_training
 
     cfg = build_config(RunConfig, overrides={"name": "t", "out_dir": str(tmp_path), "model.kind": "ann",
@@ -126,7 +129,8 @@ def test_inspect_net_files(tmp_path, conv_net_file, capsys):
 def test_event_data_run_exports_simulates_and_streams(tmp_path, capsys):
     """A saccade-digits SNN run: export (calibrated on event frames), simulate on T-frame test sequences, and
     stream the .net file; the three agree with each other."""
-    from neurokd.config import RunConfig, build_config
+    from neurokd.config import RunConfig
+    from neurokd.configlib import build_config
     from neurokd.train import run_training
 
     cfg = build_config(RunConfig, overrides={

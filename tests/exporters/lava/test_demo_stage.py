@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from exporters.lava.demo import LAVA_SAMPLES, stage_lava
 from neurokd.config import DataConfig
 from neurokd.data import load_dataset
 from neurokd.demo import DemoContext
+from neurokd.demo.lava_stage import LAVA_SAMPLES, stage_lava
 from neurokd.train import TrainResult
 
 

@@ -5,9 +5,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
-from exporters.lava import compat, numpy_sim, simulate
-from exporters.lava.netx import (
+from neurokd.exporters.lava import compat, numpy_sim, simulate
+from neurokd.exporters.lava.netx import (
     ConvLayer,
     Cuba,
     DenseLayer,
@@ -17,13 +16,13 @@ from exporters.lava.netx import (
     read_netx,
     write_netx,
 )
-from exporters.lava.simulation import RESET_OFFSET
+from neurokd.exporters.lava.simulation import RESET_OFFSET
 
 pytestmark = pytest.mark.skipif(not compat.lava_available(), reason="lava-nc/lava-dl not installed (make setup)")
 
 
 def run_lava(*args, **kwargs):
-    from exporters.lava.lava_run import run_lava as run
+    from neurokd.exporters.lava.lava_run import run_lava as run
 
     return run(*args, **kwargs)
 
@@ -120,7 +119,8 @@ def test_our_file_reproduces_a_slayer_network_in_netx(tmp_path):
 
 @pytest.mark.slow
 def test_simulate_backends_agree_on_a_trained_model(trained_snn, tmp_path):
-    from exporters.lava import to_netx
+    from neurokd.exporters.lava import to_netx
+
     from neurokd.config import DataConfig
     from neurokd.data import load_dataset
 

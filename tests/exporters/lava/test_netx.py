@@ -3,8 +3,9 @@
 import h5py
 import numpy as np
 import pytest
-
-from exporters.lava.netx import NetxFormatError, read_netx, write_netx
+from neurokd.exporters.lava.netx import NetxFormatError
+from neurokd.exporters.lava.netx_reader import read_netx
+from neurokd.exporters.lava.netx_writer import write_netx
 
 from .conftest import conv_network
 

@@ -14,11 +14,11 @@ import logging
 import nir
 import pytest
 import torch
+from neurokd.exporters.nir import read, record_spikes, save, to_nir
+from neurokd.exporters.nir.interop import norse_graph
+from neurokd.exporters.nir.verify import calibrate_activity
 from torch import nn
 
-from exporters.nir import read, record_spikes, save, to_nir
-from exporters.nir.interop import norse_graph
-from exporters.nir.verify import calibrate_activity
 from neurokd.data.digits import load
 from neurokd.errors import UserError
 from neurokd.models.fold import fold_batchnorm

@@ -1,6 +1,6 @@
 """Interoperability with snnTorch 1.0 (``export_to_nir`` / ``import_from_nir``), spike for spike.
 
-Conventions needed (README "NIR"):
+Conventions needed (docs/nir.md):
 - snnTorch's importer maps NIR ``Flatten(start_dim)`` to ``torch.nn.Flatten(start_dim)`` unchanged; our
   negative Flatten dims keep the batch there as they are (no fix-up after import).
 - snnTorch simulates one step per call on ``[B, ...]``; we compare at the same kernel shapes (our models run
@@ -14,10 +14,10 @@ import io
 
 import pytest
 import torch
+from neurokd.exporters.nir import from_nir, read, record_spikes, save, to_nir
+from neurokd.exporters.nir.verify import calibrate_activity
 from torch import nn
 
-from exporters.nir import from_nir, read, record_spikes, save, to_nir
-from exporters.nir.verify import calibrate_activity
 from neurokd.models.fold import fold_batchnorm
 from tests.exporters.nir.helpers import assert_active, make_snn
 

@@ -1,4 +1,5 @@
-"""The demo's KD stages: spiking students distilled from the demo's teacher with the demo's SNN recipe.
+"""The demo's training stages: the teacher, a plain SNN (BPTT) and spiking students distilled from the teacher with
+the demo's SNN recipe.
 
 ``snn_kd``: response KD (KDSNN). ``snn_blockwise``: block-wise hybrid replacement trained with rate-based
 backprop, the toolkit's headline method; the NIR, Lava and hardware stages use it (``DemoContext.headline``).
@@ -6,7 +7,8 @@ backprop, the toolkit's headline method; the NIR, Lava and hardware stages use i
 
 from __future__ import annotations
 
-from neurokd.distill.run import distill
+from neurokd.demo.context import SNN, TEACHER, DemoContext
+from neurokd.distill import distill
 
 # Response KD (KDSNN) with the benchmark's settings; the recipe is the plain SNN's, so the rows compare.
 KD = {"distill.method": "response", "distill.alpha": 0.5, "distill.tau": 4.0}
@@ -15,10 +17,22 @@ KD = {"distill.method": "response", "distill.alpha": 0.5, "distill.tau": 4.0}
 BLOCKWISE = {"distill.method": "blockwise", "distill.alpha": 0.5, "distill.tau": 4.0, "train.backprop": "rate"}
 
 
+def stage_teacher(ctx: DemoContext) -> None:
+    r = ctx.train("teacher", TEACHER)
+    ctx.summary["teacher"] = {"test_acc": r.summary["test_acc"], "arch": r.summary["arch"],
+                              "train_seconds": r.summary["train_seconds"], "path": str(r.run_dir)}
+    ctx.rows.append(["teacher", "ann", "ce", "-", r.summary["test_acc"], r.summary["train_seconds"]])
+
+
+def stage_snn(ctx: DemoContext) -> None:
+    r = ctx.train("snn", SNN)
+    ctx.summary["snn"] = {"test_acc": r.summary["test_acc"], "method": "bptt",
+                          "train_seconds": r.summary["train_seconds"], "path": str(r.run_dir)}
+    ctx.rows.append(["snn", "snn", "bptt (no KD)", ctx.T, r.summary["test_acc"], r.summary["train_seconds"]])
+
+
 def _distill_student(ctx, key: str, method: dict):
     """Distill ``key`` from ``ctx.runs["teacher"]`` with the demo's SNN recipe plus ``method``'s keys."""
-    from neurokd.demo import SNN
-
     teacher = ctx.runs["teacher"]
     cfg = ctx.config(key, {**SNN, **method, "distill.teacher": str(teacher.run_dir)})
     r = distill(cfg, splits=ctx.splits, overwrite=True)

@@ -15,7 +15,8 @@ LAVA_DEFAULT_LIMIT = 16  # Lava's simulator runs a few steps per second on the d
 
 
 def _add_data_arguments(p: argparse.ArgumentParser) -> None:
-    from neurokd.config import DataConfig, add_config_arguments
+    from neurokd.config import DataConfig
+    from neurokd.configlib import add_config_arguments
 
     p.add_argument("--dataset", dest="cfg:data.name", default=argparse.SUPPRESS, metavar="NAME",
                    help="= --data.name (default: the dataset recorded at export)")
@@ -99,7 +100,7 @@ def verify_export(model, path: Path, x, y, progress: bool = False) -> dict[str, 
     """Float SNN vs the exported fixed-point network (NumPy model) on ``x``: accuracies and agreement."""
     import torch
 
-    from exporters.lava.simulation import simulate
+    from neurokd.exporters.lava.simulation import simulate
 
     with torch.no_grad():
         float_pred = model(torch.from_numpy(x)).argmax(1).numpy()
@@ -109,9 +110,9 @@ def verify_export(model, path: Path, x, y, progress: bool = False) -> dict[str, 
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from exporters.lava import to_netx
     from neurokd import load_model
-    from neurokd.config import overrides_from_args
+    from neurokd.configlib import overrides_from_args
+    from neurokd.exporters.lava import to_netx
     from neurokd.loading import resolve_model_path, run_data_config
 
     _check_count("--calibration", args.calibration, 1)
@@ -147,10 +148,11 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    from exporters.lava.netx import read_netx
-    from exporters.lava.simulation import simulate
-    from neurokd.config import merge_data_config, overrides_from_args
+    from neurokd.config import merge_data_config
+    from neurokd.configlib import overrides_from_args
     from neurokd.errors import UserError
+    from neurokd.exporters.lava.netx_reader import read_netx
+    from neurokd.exporters.lava.simulation import simulate
     from neurokd.tables import markdown_table
 
     _check_count("--limit", args.limit, 1)
@@ -191,7 +193,8 @@ def inspect_file(path: Path, as_json: bool = False) -> int:
     """``neurokd inspect FILE.net``: the network's metadata and a layer table (ours or any netx file)."""
     import numpy as np
 
-    from exporters.lava.netx import ConvLayer, DenseLayer, read_netx
+    from neurokd.exporters.lava.netx import ConvLayer, DenseLayer
+    from neurokd.exporters.lava.netx_reader import read_netx
     from neurokd.tables import markdown_table
 
     net = read_netx(path)

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from neurokd.config import DataConfig, add_config_arguments, overrides_from_args
+from neurokd.config import DataConfig
+from neurokd.configlib import add_config_arguments, overrides_from_args
 
 
 def register(sub) -> None:
@@ -50,12 +51,12 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hardware.analyse import analyse
-    from hardware.chips import builtin_chips, resolve_chip
-    from hardware.report import ENERGY_HEADERS, energy_rows, write_report
     from neurokd import load_model
     from neurokd.data import load_dataset, make_loaders
     from neurokd.errors import UserError
+    from neurokd.hardware.analyse import analyse
+    from neurokd.hardware.chips import builtin_chips, resolve_chip
+    from neurokd.hardware.report import ENERGY_HEADERS, energy_rows, write_report
     from neurokd.loading import run_data_config
     from neurokd.tables import markdown_table
 

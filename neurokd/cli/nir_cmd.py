@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from exporters.nir.convention import DEFAULT_DT
+from neurokd.exporters.nir.convention import DEFAULT_DT
 
 
 def register_export(targets) -> None:
@@ -37,11 +37,11 @@ def _default_output(run: str) -> Path:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from exporters.nir.export import to_nir
-    from exporters.nir.files import save
-    from exporters.nir.summary import graph_info
     from neurokd import load_model
     from neurokd.errors import UserError
+    from neurokd.exporters.nir.export import to_nir
+    from neurokd.exporters.nir.files import save
+    from neurokd.exporters.nir.summary import graph_info
 
     if args.verify < 0:
         raise UserError(f"--verify must be >= 0 (0: no check), got {args.verify}")
@@ -72,8 +72,8 @@ def _verify(run: str, model, out: Path, n: int):
     """Compare the BN-folded model with the re-imported file on ``n`` test samples (random if no dataset)."""
     import torch
 
-    from exporters.nir.importer import from_nir
-    from exporters.nir.verify import compare_spikes
+    from neurokd.exporters.nir.importer import from_nir
+    from neurokd.exporters.nir.verify import compare_spikes
     from neurokd.models.fold import fold_batchnorm
 
     x, where = _test_inputs(run, n)
@@ -111,9 +111,9 @@ def _test_inputs(run: str, n: int):
 
 def inspect_file(path: Path, as_json: bool = False) -> int:
     """``neurokd inspect FILE.nir``: graph metadata and a node table."""
-    from exporters.nir.files import read
-    from exporters.nir.summary import NODE_HEADERS, graph_info, node_rows
     from neurokd.errors import UserError
+    from neurokd.exporters.nir.files import read
+    from neurokd.exporters.nir.summary import NODE_HEADERS, graph_info, node_rows
     from neurokd.tables import markdown_table
 
     graph = read(path)
@@ -139,11 +139,11 @@ def inspect_file(path: Path, as_json: bool = False) -> int:
 
 
 def _runnable(graph) -> str:
-    from exporters.nir.importer import from_nir
     from neurokd.errors import UserError
+    from neurokd.exporters.nir.importer import from_nir
 
     try:
         from_nir(graph)
     except UserError as e:
         return "no: " + str(e).replace("NIR graph <graph>: ", "")
-    return "yes (exporters.nir.from_nir)"
+    return "yes (neurokd.exporters.nir.from_nir)"

@@ -5,10 +5,9 @@ fixed point -> energy. One code path for ``examples/dvs_end_to_end.py`` and ``ne
 accumulated frames and distils a spiking student from it on the event frames (``neurokd.distill``, response KD
 by default), streams the test set window by window through the float SNN (state carried across windows, reset
 per recording), then runs the demo's export stages on the student: NIR export + re-import checked spike for
-spike (``exporters.nir.demo``), Loihi 2 netx export checked on the bit-accurate NumPy model
-(``exporters.lava.demo``), SynOps / energy / chip-fit report (``hardware.demo``); last it streams the test set
-through the exported fixed-point network (the ``loihi-fixed`` backend). The export stages are resolved by name
-like the demo's, so ``neurokd`` does not import ``exporters`` or ``hardware``.
+spike (:mod:`neurokd.demo.nir_stage`), Loihi 2 netx export checked on the bit-accurate NumPy model
+(:mod:`neurokd.demo.lava_stage`), SynOps / energy / chip-fit report (:mod:`neurokd.demo.hardware_stage`); last it
+streams the test set through the exported fixed-point network (the ``loihi-fixed`` backend).
 
 :func:`stage_dvs` is the demo stage (it does nothing unless ``ctx.dvs``): it runs the pipeline under
 ``<out>/dvs`` and records ``summary["dvs"]`` (:func:`dvs_summary`: ``test_acc``, ``events_per_s``,
@@ -20,10 +19,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from neurokd.demo.context import TABLE_HEADERS, DemoContext
+from neurokd.demo.hardware_stage import stage_hardware
+from neurokd.demo.lava_stage import stage_lava
+from neurokd.demo.nir_stage import stage_nir
 
 DVS_T = 6
 DVS_EPOCHS = 4
@@ -32,7 +36,7 @@ DVS_RECIPE = {"model.arch": "cnn", "model.width": 16, "optim.epochs": DVS_EPOCHS
               "optim.weight_decay": 1e-4}
 # Response KD with the digits demo's settings; "feature" / "response+feature" also work on event frames.
 DVS_KD = {"distill.method": "response", "distill.alpha": 0.5, "distill.tau": 4.0}
-EXPORT_STAGES = ["exporters.nir.demo:stage_nir", "exporters.lava.demo:stage_lava", "hardware.demo:stage_hardware"]
+EXPORT_STAGES: list[Callable[[DemoContext], None]] = [stage_nir, stage_lava, stage_hardware]
 
 
 def write_test_stream(splits, folder: Path) -> tuple[Path, Path, int]:
@@ -61,7 +65,8 @@ def stream_test_set(model, splits, folder: Path, backend: str = "torch", threads
     from threadpoolctl import threadpool_limits
 
     from neurokd.data.events import INFO
-    from neurokd.stream import make_backend, open_events, run_stream, segment_accuracy
+    from neurokd.registry import make_backend
+    from neurokd.stream import open_events, run_stream, segment_accuracy
 
     info = INFO[splits.name]
     T = splits.time_bins
@@ -84,12 +89,11 @@ def stream_test_set(model, splits, folder: Path, backend: str = "torch", threads
 
 def run_dvs_pipeline(out_dir: str | Path, seed: int = 0, T: int = DVS_T, epochs: int = DVS_EPOCHS,
                      width: int = 16, kd: dict[str, Any] | None = None, progress: bool = True):
-    """Run the whole DVS pipeline under ``out_dir``; returns its :class:`~neurokd.demo.DemoContext`
+    """Run the whole DVS pipeline under ``out_dir``; returns its :class:`~neurokd.demo.context.DemoContext`
     (``runs["teacher"]``, ``runs["snn_kd"]``, ``summary`` with ``teacher``, ``snn_kd``, ``stream``, ``nir``,
     ``lava``, ``hardware``, ``stream_fixed`` and the headline ``dvs`` = :func:`dvs_summary`; ``rows`` for the
     results table). ``summary.json`` (rewritten after every step) and ``results.md`` go to ``out_dir``."""
     from neurokd.data import load_dataset
-    from neurokd.demo import TABLE_HEADERS, DemoContext, _resolve
     from neurokd.distill import distill
     from neurokd.io import write_text
     from neurokd.tables import markdown_table
@@ -119,9 +123,9 @@ def run_dvs_pipeline(out_dir: str | Path, seed: int = 0, T: int = DVS_T, epochs:
     ctx.rows.append(["snn_kd", "snn", f"KD {s['method']} (events)", T, s["test_acc"], s["train_seconds"]])
     with _step(ctx, "stream", "streaming the test set through the float SNN"):
         ctx.summary["stream"] = stream_test_set(student.model, ctx.splits, ctx.out_dir)
-    for ref in EXPORT_STAGES:
-        with _step(ctx, ref.split(":")[1].removeprefix("stage_"), ref.split(":")[0]):
-            _resolve(ref)(ctx)
+    for stage in EXPORT_STAGES:
+        with _step(ctx, stage.__name__.removeprefix("stage_"), stage.__module__):
+            stage(ctx)
     with _step(ctx, "stream_fixed", "streaming the test set through the Loihi 2 fixed-point network"):
         ctx.summary["stream_fixed"] = stream_test_set(ctx.summary["lava"]["path"], ctx.splits, ctx.out_dir,
                                                       backend="loihi-fixed")

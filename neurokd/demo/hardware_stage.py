@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
-from hardware.analyse import analyse
-from hardware.report import write_report
 from neurokd.data import make_loaders
+from neurokd.demo.context import DemoContext
+from neurokd.hardware.analyse import analyse
+from neurokd.hardware.report import write_report
 
 DEMO_CHIPS = ["cmos-45nm", "loihi", "loihi2", "truenorth", "spinnaker2", "speck"]
 
 
-def stage_hardware(ctx: Any) -> None:
+def stage_hardware(ctx: DemoContext) -> None:
     """Counts, energy per chip and chip fit of ``ctx.runs[ctx.headline]`` vs ``ctx.runs["teacher"]``."""
     key = ctx.headline
     student = ctx.runs[key]

@@ -12,11 +12,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from neurokd.demo.context import DemoContext
+
 LAVA_SAMPLES = 8
 
 
-def stage_lava(ctx) -> None:
-    from exporters.lava import compat, simulate, to_netx
+def stage_lava(ctx: DemoContext) -> None:
+    from neurokd.exporters.lava import compat, simulate, to_netx
 
     key = ctx.headline
     run = ctx.runs[key]

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import torch
 
-from exporters.nir.export import to_nir
-from exporters.nir.files import save
-from exporters.nir.importer import from_nir
-from exporters.nir.verify import compare_spikes
+from neurokd.demo.context import DemoContext
+from neurokd.exporters.nir.export import to_nir
+from neurokd.exporters.nir.files import save
+from neurokd.exporters.nir.importer import from_nir
+from neurokd.exporters.nir.verify import compare_spikes
 from neurokd.models.fold import fold_batchnorm
-
-if TYPE_CHECKING:
-    from neurokd.demo import DemoContext
 
 
 def stage_nir(ctx: DemoContext) -> None:
