@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 import torch
-from neurokd.hardware.counting import count
 
 from neurokd import load_model
 from neurokd.config import RunConfig
 from neurokd.configlib import build_config
 from neurokd.data import load_dataset, make_loaders
 from neurokd.eval import evaluate
+from neurokd.hardware.counting import count
 from neurokd.models.fold import inference_model
 from neurokd.train import run_training
 

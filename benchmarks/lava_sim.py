@@ -55,14 +55,13 @@ def main() -> None:
         args.lava_samples, args.rounds = 4, 1
     torch.set_num_threads(1)
 
+    from neurokd import load_model
+    from neurokd.config import DataConfig
+    from neurokd.data import load_dataset
     from neurokd.exporters.lava import to_netx
     from neurokd.exporters.lava.lava_run import run_lava
     from neurokd.exporters.lava.netx_reader import read_netx
     from neurokd.exporters.lava.simulation import RESET_OFFSET, encode_inputs, simulate
-
-    from neurokd import load_model
-    from neurokd.config import DataConfig
-    from neurokd.data import load_dataset
     from neurokd.io import write_json
 
     load0 = os.getloadavg()[0]

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import nir
 import torch
+
 from neurokd.exporters.nir import compare_spikes, from_nir, read, save, to_nir
 from neurokd.exporters.nir.verify import calibrate_activity
-
 from neurokd.io import write_json
 from neurokd.models import ModelSpec, build_model, count_parameters
 from neurokd.models.fold import fold_batchnorm

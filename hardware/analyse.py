@@ -5,14 +5,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from torch import nn
+
 from neurokd.hardware.activity import iter_batches
 from neurokd.hardware.chips import resolve_chip
 from neurokd.hardware.counting import count
 from neurokd.hardware.energy import Convention, energy_key, estimate_energy
 from neurokd.hardware.mapping import map_network
 from neurokd.hardware.report import HardwareReport
-from torch import nn
-
 from neurokd.models import build_model
 from neurokd.models.fold import inference_model
 

@@ -29,6 +29,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
 from neurokd.hardware.activity import (
     ActivityHooks,
     LayerEvent,
@@ -37,9 +40,6 @@ from neurokd.hardware.activity import (
     model_device,
     time_steps,
 )
-from torch import Tensor, nn
-from tqdm import tqdm
-
 from neurokd.models import count_parameters
 from neurokd.snn import LIF
 

@@ -26,11 +26,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
+from torch import Tensor, nn
+
 from neurokd.hardware.activity import ActivityHooks, LayerEvent, model_device
 from neurokd.hardware.chips import ChipProfile
 from neurokd.hardware.counting import is_binary
-from torch import Tensor, nn
-
 from neurokd.models.fold import fold_batchnorm
 
 LIMITS = ("neurons_per_core", "synaptic_memory_per_core", "fan_in_axons_per_core", "fan_out_axons_per_core",

@@ -16,7 +16,6 @@ from typing import Any
 from neurokd.hardware.counting import Counts
 from neurokd.hardware.energy import CONVENTION_TEXT, EnergyEstimate, energy_ratio
 from neurokd.hardware.mapping import ChipMapping
-
 from neurokd.io import atomic_path, write_json, write_text
 from neurokd.tables import markdown_table
 

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from neurokd.exporters.lava import compat
 from neurokd.exporters.lava.numpy_sim import Trace
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from neurokd.exporters.lava.netx import (
     BIAS_MAX,
     DECAY_ONE,

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from neurokd.exporters.lava.netx import FORMAT, ConvLayer, DenseLayer, NetxNetwork
 
+from neurokd.exporters.lava.netx import FORMAT, ConvLayer, DenseLayer, NetxNetwork
 from neurokd.io import atomic_path
 
 

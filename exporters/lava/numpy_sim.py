@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from neurokd.exporters.lava.netx import ConvLayer, DenseLayer, FlattenLayer, InputLayer, NetxNetwork
 
 UV_MAX = 1 << 23  # u and v are 24-bit signed

@@ -36,6 +36,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+
+from neurokd.errors import UserError
 from neurokd.exporters.lava.netx import (
     BIAS_MAX,
     DECAY_ONE,
@@ -47,9 +50,6 @@ from neurokd.exporters.lava.netx import (
     InputLayer,
     NetxNetwork,
 )
-from torch import nn
-
-from neurokd.errors import UserError
 from neurokd.snn.neurons import LIF
 
 WEIGHT_LEVELS = 127  # 8-bit signed weight mantissa, symmetric

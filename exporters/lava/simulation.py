@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from neurokd.errors import UserError
 from neurokd.exporters.lava import numpy_sim
 from neurokd.exporters.lava.netx import NetxFormatError, NetxNetwork
 from neurokd.exporters.lava.netx_reader import read_netx
-
-from neurokd.errors import UserError
 
 BACKENDS = ("numpy", "lava")
 RESET_OFFSET = 1  # netx adds 1 + layer index: layer i resets at p = 2 + i (mod T), its window start

@@ -24,13 +24,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from neurokd.errors import UserError
 from neurokd.exporters.lava.netx import NetxNetwork
 from neurokd.exporters.lava.netx_reader import read_netx
 from neurokd.exporters.lava.numpy_sim import SHIFT, FixedPointState
 from neurokd.exporters.lava.quantize import quantize_model
 from neurokd.exporters.lava.simulation import _meta, quantize_input
-
-from neurokd.errors import UserError
 
 
 class LoihiFixedBackend:

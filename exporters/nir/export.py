@@ -35,10 +35,10 @@ from typing import Any
 import nir
 import numpy as np
 import torch
-from neurokd.exporters.nir.convention import DEFAULT_DT, euler_tau, neuron_metadata, nir_dim
 from torch import nn
 
 from neurokd.errors import UserError
+from neurokd.exporters.nir.convention import DEFAULT_DT, euler_tau, neuron_metadata, nir_dim
 from neurokd.models.base import TwinNet
 from neurokd.models.fold import fold_batchnorm
 from neurokd.models.resnet import BasicBlock

@@ -31,12 +31,12 @@ from typing import Any
 import nir
 import numpy as np
 import torch
-from neurokd.exporters.nir.convention import DEFAULT_DT, DiscreteNeuron, close_to, plain_metadata, torch_dim
-from neurokd.exporters.nir.files import read
-from neurokd.exporters.nir.network import Gain, NIRNetwork
 from torch import nn
 
 from neurokd.errors import UserError
+from neurokd.exporters.nir.convention import DEFAULT_DT, DiscreteNeuron, close_to, plain_metadata, torch_dim
+from neurokd.exporters.nir.files import read
+from neurokd.exporters.nir.network import Gain, NIRNetwork
 from neurokd.snn.functional import RESETS
 from neurokd.snn.neurons import IF, LIF
 

@@ -22,9 +22,9 @@ import os
 
 import nir
 import numpy as np
-from neurokd.exporters.nir.files import read
 
 from neurokd.errors import UserError
+from neurokd.exporters.nir.files import read
 
 # What Norse 1.1.0's ``_import_norse_module`` maps (Input/Output become nirtorch identities); it returns None
 # for every other node type, which nirtorch then skips without a word.

@@ -7,6 +7,7 @@ from typing import Any
 
 import nir
 import numpy as np
+
 from neurokd.exporters.nir.convention import DEFAULT_DT, plain_metadata
 
 NODE_HEADERS = ["node", "type", "input", "output", "params", "neuron"]

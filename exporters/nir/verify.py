@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from neurokd.exporters.nir.export import node_name
-from neurokd.exporters.nir.network import NIRNetwork
 from torch import Tensor, nn
 
+from neurokd.exporters.nir.export import node_name
+from neurokd.exporters.nir.network import NIRNetwork
 from neurokd.models.base import TwinNet
 from neurokd.snn.folding import fold, unfold
 from neurokd.snn.neurons import LIF

@@ -1,9 +1,9 @@
 """Activity hooks: per-layer inputs/outputs per time step, without changing results."""
 
 import torch
-from neurokd.hardware.activity import ActivityHooks, record_activity
 from torch import nn
 
+from neurokd.hardware.activity import ActivityHooks, record_activity
 from neurokd.models import ModelSpec, build_model
 from neurokd.snn import lif_sequence
 from neurokd.snn.surrogate import get_surrogate

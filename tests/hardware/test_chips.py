@@ -1,9 +1,9 @@
 """Chip profiles: every built-in constant cited and typed; bad files -> one-line errors naming file and key."""
 
 import pytest
-from neurokd.hardware.chips import ARCH_KINDS, KINDS, ProfileError, builtin_chips, load_profile, resolve_chip
 
 from neurokd.errors import UserError
+from neurokd.hardware.chips import ARCH_KINDS, KINDS, ProfileError, builtin_chips, load_profile, resolve_chip
 
 GOOD = """
 name: mychip

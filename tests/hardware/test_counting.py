@@ -4,9 +4,9 @@ import itertools
 
 import pytest
 import torch
-from neurokd.hardware.counting import count, is_binary
 from torch import nn
 
+from neurokd.hardware.counting import count, is_binary
 from neurokd.models import ModelSpec, build_model
 from tests.hardware.nets import FoldedSNN, if_neuron, set_weight
 

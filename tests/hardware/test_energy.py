@@ -1,6 +1,7 @@
 """Energy = counts x cited per-operation energies, by hand; unpriced work is listed, never dropped."""
 
 import pytest
+
 from neurokd.hardware.chips import resolve_chip
 from neurokd.hardware.counting import Counts, LayerCounts
 from neurokd.hardware.energy import energy_ratio, estimate_energy

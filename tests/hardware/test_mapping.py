@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from torch import nn
+
 from neurokd.hardware.chips import load_profile, resolve_chip
 from neurokd.hardware.counting import count
 from neurokd.hardware.mapping import map_network
-from torch import nn
-
 from neurokd.models import ModelSpec, build_model
 from tests.hardware.nets import FoldedSNN, if_neuron, set_weight
 

@@ -13,10 +13,10 @@ import torch
 from neurobench.benchmarks import Benchmark  # installed by `make setup` (neurobench==2.3.0, --no-deps)
 from neurobench.metrics.workload import SynapticOperations
 from neurobench.models import TorchModel
-from neurokd.hardware.counting import count
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from neurokd.hardware.counting import count
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.models.fold import inference_model
 from tests.hardware.nets import FoldedSNN, StepLoop, if_neuron

@@ -4,13 +4,13 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from neurokd.hardware.chips import resolve_chip
-from neurokd.hardware.energy import estimate_energy
-from neurokd.hardware.report import HardwareReport, energy_rows, report_figure, to_latex, to_markdown
 
 from neurokd.cli import main
 from neurokd.config import RunConfig
 from neurokd.configlib import build_config
+from neurokd.hardware.chips import resolve_chip
+from neurokd.hardware.energy import estimate_energy
+from neurokd.hardware.report import HardwareReport, energy_rows, report_figure, to_latex, to_markdown
 from neurokd.train import run_training
 from tests.cli.test_cli import _one_line_error as one_line_error
 from tests.hardware.test_energy import make_counts

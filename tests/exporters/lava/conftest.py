@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from neurokd.exporters.lava.netx import ConvLayer, Cuba, DenseLayer, FlattenLayer, InputLayer, NetxNetwork
 from neurokd.exporters.lava.netx_writer import write_netx
 

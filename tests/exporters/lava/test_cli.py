@@ -36,10 +36,9 @@ def run_main(capsys, *args):
 
 @pytest.mark.slow
 def test_export_then_simulate_numpy_and_lava(trained_snn, tmp_path):
-    from neurokd.exporters.lava import simulate
-
     from neurokd.config import DataConfig
     from neurokd.data import load_dataset
+    from neurokd.exporters.lava import simulate
 
     run_dir, _ = trained_snn
     out = tmp_path / "model.net"
@@ -67,10 +66,9 @@ def test_export_then_simulate_numpy_and_lava(trained_snn, tmp_path):
 
 
 def test_simulate_json_on_the_numpy_model(trained_snn, tmp_path, capsys):
-    from neurokd.exporters.lava import to_netx
-
     from neurokd.config import DataConfig
     from neurokd.data import load_dataset
+    from neurokd.exporters.lava import to_netx
 
     _run, model = trained_snn
     splits = load_dataset(DataConfig())

@@ -5,6 +5,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+
 from neurokd.exporters.lava import compat, numpy_sim, simulate
 from neurokd.exporters.lava.netx import (
     ConvLayer,
@@ -13,9 +14,9 @@ from neurokd.exporters.lava.netx import (
     FlattenLayer,
     InputLayer,
     NetxNetwork,
-    read_netx,
-    write_netx,
 )
+from neurokd.exporters.lava.netx_reader import read_netx
+from neurokd.exporters.lava.netx_writer import write_netx
 from neurokd.exporters.lava.simulation import RESET_OFFSET
 
 pytestmark = pytest.mark.skipif(not compat.lava_available(), reason="lava-nc/lava-dl not installed (make setup)")
@@ -119,10 +120,9 @@ def test_our_file_reproduces_a_slayer_network_in_netx(tmp_path):
 
 @pytest.mark.slow
 def test_simulate_backends_agree_on_a_trained_model(trained_snn, tmp_path):
-    from neurokd.exporters.lava import to_netx
-
     from neurokd.config import DataConfig
     from neurokd.data import load_dataset
+    from neurokd.exporters.lava import to_netx
 
     _run, model = trained_snn
     splits = load_dataset(DataConfig())

@@ -3,6 +3,7 @@
 import h5py
 import numpy as np
 import pytest
+
 from neurokd.exporters.lava.netx import NetxFormatError
 from neurokd.exporters.lava.netx_reader import read_netx
 from neurokd.exporters.lava.netx_writer import write_netx

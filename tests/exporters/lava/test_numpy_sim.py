@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from neurokd.exporters.lava import numpy_sim
 from neurokd.exporters.lava.netx import ConvLayer, DenseLayer, FlattenLayer, NetxNetwork
 from neurokd.exporters.lava.quantize import quantize_model
 from neurokd.exporters.lava.simulation import RESET_OFFSET, encode_inputs
-
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.snn import get_surrogate, lif_sequence
 

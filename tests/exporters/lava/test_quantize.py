@@ -4,11 +4,11 @@ the accuracy of the quantized network on digits."""
 import numpy as np
 import pytest
 import torch
+
 from neurokd.exporters.lava import simulate, to_netx
 from neurokd.exporters.lava.netx import BIAS_MAX, VTH_MAX, ConvLayer
 from neurokd.exporters.lava.netx_reader import read_netx
 from neurokd.exporters.lava.quantize import ACT_LIMIT, ExportError, quantize_model
-
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.models.fold import fold_batchnorm
 

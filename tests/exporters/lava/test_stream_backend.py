@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 import torch
-from neurokd.exporters.lava import simulate, to_netx
-from neurokd.exporters.lava.stream import LoihiFixedBackend
 
 from neurokd.cli import main
 from neurokd.data.events import to_frames, write_events_npy
 from neurokd.data.events.saccade import SENSOR_SIZE, SaccadeConfig, _digit_images
 from neurokd.data.events.saccade import simulate as saccades
+from neurokd.exporters.lava import simulate, to_netx
+from neurokd.exporters.lava.stream import LoihiFixedBackend
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.registry import make_backend
 from neurokd.stream import EventSource, concat_recordings, run_stream

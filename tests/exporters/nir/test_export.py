@@ -4,11 +4,11 @@ mapping of the neuron constants is exact."""
 import numpy as np
 import pytest
 import torch
-from neurokd.exporters.nir import compare_spikes, from_nir, to_nir
-from neurokd.exporters.nir.convention import euler_tau
 from torch import nn
 
 from neurokd.errors import UserError
+from neurokd.exporters.nir import compare_spikes, from_nir, to_nir
+from neurokd.exporters.nir.convention import euler_tau
 from neurokd.snn.neurons import IF, LIF
 from tests.exporters.nir.helpers import make_snn
 

@@ -4,9 +4,9 @@ import h5py
 import nir
 import numpy as np
 import pytest
-from neurokd.exporters.nir import from_nir, read, save, to_nir
 
 from neurokd.errors import UserError
+from neurokd.exporters.nir import from_nir, read, save, to_nir
 from tests.exporters.nir.helpers import make_snn
 
 

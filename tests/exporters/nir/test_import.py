@@ -8,9 +8,9 @@ import nir
 import numpy as np
 import pytest
 import torch
+
 from neurokd.exporters.nir import from_nir
 from neurokd.exporters.nir.network import Gain
-
 from neurokd.snn.neurons import IF, LIF
 
 rng = np.random.default_rng(0)

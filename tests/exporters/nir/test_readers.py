@@ -14,13 +14,13 @@ import logging
 import nir
 import pytest
 import torch
-from neurokd.exporters.nir import read, record_spikes, save, to_nir
-from neurokd.exporters.nir.interop import norse_graph
-from neurokd.exporters.nir.verify import calibrate_activity
 from torch import nn
 
 from neurokd.data.digits import load
 from neurokd.errors import UserError
+from neurokd.exporters.nir import read, record_spikes, save, to_nir
+from neurokd.exporters.nir.interop import norse_graph
+from neurokd.exporters.nir.verify import calibrate_activity
 from neurokd.models.fold import fold_batchnorm
 from tests.exporters.nir.helpers import assert_active, make_snn
 

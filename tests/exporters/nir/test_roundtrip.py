@@ -8,13 +8,13 @@ architectures use seeded random inputs and BN calibrated so that every layer fir
 import nir
 import pytest
 import torch
-from neurokd.exporters.nir import compare_spikes, from_nir, read, record_spikes, save, to_nir
-from neurokd.exporters.nir.verify import calibrate_activity
 from torch import nn
 
 from neurokd.config import RunConfig
 from neurokd.configlib import build_config
 from neurokd.data import load_dataset
+from neurokd.exporters.nir import compare_spikes, from_nir, read, record_spikes, save, to_nir
+from neurokd.exporters.nir.verify import calibrate_activity
 from neurokd.models.fold import fold_batchnorm
 from neurokd.train import run_training
 from tests.exporters.nir.helpers import assert_active, make_snn

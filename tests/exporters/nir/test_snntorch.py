@@ -14,10 +14,10 @@ import io
 
 import pytest
 import torch
-from neurokd.exporters.nir import from_nir, read, record_spikes, save, to_nir
-from neurokd.exporters.nir.verify import calibrate_activity
 from torch import nn
 
+from neurokd.exporters.nir import from_nir, read, record_spikes, save, to_nir
+from neurokd.exporters.nir.verify import calibrate_activity
 from neurokd.models.fold import fold_batchnorm
 from tests.exporters.nir.helpers import assert_active, make_snn
 
