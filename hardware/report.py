@@ -16,7 +16,7 @@ from typing import Any
 from neurokd.hardware.counting import Counts
 from neurokd.hardware.energy import CONVENTION_TEXT, EnergyEstimate, energy_ratio
 from neurokd.hardware.mapping import ChipMapping
-from neurokd.io import atomic_path, write_json, write_text
+from neurokd.io import figure_png, json_text, write_files
 from neurokd.tables import markdown_table
 
 
@@ -353,24 +353,13 @@ def report_figure(r: HardwareReport):
     return fig
 
 
-def plot(r: HardwareReport, path: Path) -> None:
-    """Write :func:`report_figure` as a PNG (atomically)."""
-    import matplotlib.pyplot as plt
-
-    fig = report_figure(r)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-
-
 def write_report(r: HardwareReport, out_dir: str | Path, stem: str = "report") -> dict[str, Path]:
-    """Write ``report.md``, ``report.tex``, ``report.json`` and ``report.png`` to ``out_dir``."""
+    """Write ``report.md``, ``report.tex``, ``report.json`` and ``report.png`` to ``out_dir``, all or nothing
+    (:func:`neurokd.io.write_files`)."""
     out_dir = Path(out_dir)
     paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("md", "tex", "json", "png")}
-    write_text(paths["md"], to_markdown(r))
-    write_text(paths["tex"], to_latex(r))
-    write_json(paths["json"], r.to_dict())
-    plot(r, paths["png"])
+    write_files({paths["md"]: to_markdown(r), paths["tex"]: to_latex(r), paths["json"]: json_text(r.to_dict()),
+                 paths["png"]: figure_png(report_figure(r), dpi=120)})
     return paths
 
 

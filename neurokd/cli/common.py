@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from neurokd.config import RunConfig
+from neurokd.config import SEED_MAX, RunConfig
 from neurokd.configlib import add_config_arguments, build_config, overrides_from_args
+from neurokd.errors import UserError
 
 # Short aliases for the most used config keys: --epochs is --optim.epochs, and so on.
 ALIASES: dict[str, str] = {
@@ -40,3 +41,9 @@ def config_from_args(args: argparse.Namespace, cls: type = RunConfig, forced: di
     overrides = overrides_from_args(args)
     overrides.update(forced or {})
     return build_config(cls, args.config, overrides)
+
+
+def check_seed(seed: int, flag: str = "--seed") -> None:
+    """A seed numpy and scikit-learn accept (32-bit unsigned), else one error line."""
+    if not 0 <= seed <= SEED_MAX:
+        raise UserError(f"{flag} must be between 0 and {SEED_MAX} (a 32-bit seed), got {seed}")

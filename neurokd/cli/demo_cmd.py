@@ -17,11 +17,12 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from neurokd.cli.common import check_seed
     from neurokd.demo import run_demo
+    from neurokd.errors import UserError
 
     if args.T < 1:
-        from neurokd.errors import UserError
-
         raise UserError(f"--T must be >= 1, got {args.T}")
+    check_seed(args.seed)
     run_demo(args.out, seed=args.seed, T=args.T, progress=not args.no_progress, dvs=args.dvs)
     return 0

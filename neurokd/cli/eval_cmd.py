@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from neurokd import load_model
     from neurokd.data import load_dataset, make_loaders
     from neurokd.eval import evaluate
+    from neurokd.guard import check_inference
     from neurokd.loading import run_data_config
     from neurokd.tables import markdown_table
 
@@ -37,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         if args.T is not None and model.is_snn:
             model.set_T(args.T)
         dcfg = run_data_config(run_path, overrides)
+        check_inference(model.spec, model.spec.T, dcfg.batch_size, str(run_path))
         splits = load_dataset(dcfg, T=model.T if model.is_snn else None)
         loaders = dict(zip(["train", "val", "test"], make_loaders(splits, dcfg, 0)))
         loaders["train"].shuffle = False

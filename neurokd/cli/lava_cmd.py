@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,7 @@ def run_export(args: argparse.Namespace) -> int:
     from neurokd import load_model
     from neurokd.configlib import overrides_from_args
     from neurokd.exporters.lava import to_netx
+    from neurokd.guard import check_inference
     from neurokd.loading import resolve_model_path, run_data_config
 
     _check_count("--calibration", args.calibration, 1)
@@ -121,6 +123,7 @@ def run_export(args: argparse.Namespace) -> int:
     model = load_model(args.run)
     if args.T is not None and model.is_snn:
         model.set_T(args.T)
+    check_inference(model.spec, model.spec.T, max(args.verify, 1), f"{args.run} (--verify {args.verify})")
     model_file = resolve_model_path(args.run)
     run_dir = Path(args.run) if Path(args.run).is_dir() else model_file.parent
     dcfg = run_data_config(run_dir, overrides_from_args(args))
@@ -151,14 +154,18 @@ def run_simulate(args: argparse.Namespace) -> int:
     from neurokd.config import merge_data_config
     from neurokd.configlib import overrides_from_args
     from neurokd.errors import UserError
-    from neurokd.exporters.lava.netx_reader import read_netx
+    from neurokd.exporters.lava.netx_reader import STATE_BYTES_PER_NEURON, read_netx
     from neurokd.exporters.lava.simulation import simulate
+    from neurokd.limits import check_memory
     from neurokd.tables import markdown_table
 
     _check_count("--limit", args.limit, 1)
     _check_count("--batch-size", args.batch_size, 1)
     path = Path(args.file)
     net = read_netx(path)
+    neurons = sum(math.prod(la.shape) for la in net.layers)
+    check_memory(neurons * STATE_BYTES_PER_NEURON * args.batch_size, f"{path}: --batch-size {args.batch_size} "
+                 f"of {neurons:,} neurons", "use a smaller --batch-size")
     base = net.meta.get("data") if isinstance(net.meta.get("data"), dict) else {}
     if not base and "cfg:data.name" not in vars(args):
         raise UserError(f"{path} records no dataset; pass --dataset")

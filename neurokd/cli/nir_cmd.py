@@ -42,6 +42,7 @@ def run_export(args: argparse.Namespace) -> int:
     from neurokd.exporters.nir.export import to_nir
     from neurokd.exporters.nir.files import save
     from neurokd.exporters.nir.summary import graph_info
+    from neurokd.guard import check_inference
 
     if args.verify < 0:
         raise UserError(f"--verify must be >= 0 (0: no check), got {args.verify}")
@@ -52,6 +53,7 @@ def run_export(args: argparse.Namespace) -> int:
         if args.T < 1:
             raise UserError(f"--T must be >= 1, got {args.T}")
         model.set_T(args.T)
+    check_inference(model.spec, model.spec.T, max(args.verify, 1), f"{args.run} (--verify {args.verify})")
     graph = to_nir(model, dt=args.dt)
     out = save(graph, args.output or _default_output(args.run), compression="gzip" if args.compress else None)
     info = graph_info(graph)

@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from neurokd import load_model
     from neurokd.data import load_dataset, make_loaders
     from neurokd.errors import UserError
+    from neurokd.guard import check_inference
     from neurokd.hardware.analyse import analyse
     from neurokd.hardware.chips import builtin_chips, resolve_chip
     from neurokd.hardware.report import ENERGY_HEADERS, energy_rows, write_report
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--teacher {args.teacher}: input shape {teacher.spec.input_shape} differs from the "
                             f"SNN's {model.spec.input_shape}")
     dcfg = run_data_config(args.run, overrides_from_args(args))
+    check_inference(model.spec, model.spec.T, dcfg.batch_size, str(args.run))
     splits = load_dataset(dcfg, T=model.T)  # event data is binned into the model's T frames unless set
     if splits.time_bins is not None and splits.time_bins != model.T:
         raise UserError(f"dataset '{splits.name}': {splits.time_bins} event frames per sample (data.time_bins) but "

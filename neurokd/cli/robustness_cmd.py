@@ -43,25 +43,30 @@ def _labels(runs: list[str], names: str | None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from neurokd import load_model
+    from neurokd.cli.common import check_seed
     from neurokd.data import load_dataset
     from neurokd.errors import UserError
     from neurokd.eval.robustness import (
+        ROBUSTNESS_BATCH,
         default_corruptions,
         evaluate_robustness,
+        robustness_figure,
         robustness_markdown,
-        save_robustness_plot,
     )
-    from neurokd.io import write_json, write_text
+    from neurokd.guard import check_inference
+    from neurokd.io import figure_png, json_text, write_files
     from neurokd.loading import run_data_config
 
     if args.T is not None and args.T < 1:
         raise UserError(f"--T must be >= 1, got {args.T}")
+    check_seed(args.seed)
     labels = _labels(args.runs, args.names)
     models = {}
     for label, path in zip(labels, args.runs):
         model = load_model(path)
         if args.T is not None and model.is_snn:
             model.set_T(args.T)
+        check_inference(model.spec, model.spec.T, ROBUSTNESS_BATCH, str(path))
         models[label] = model
     dcfg = run_data_config(args.runs[0], overrides_from_args(args))
     splits = load_dataset(dcfg, T=next((m.T for m in models.values() if m.is_snn), None))
@@ -80,13 +85,15 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--corruptions: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
         suite = [known[w] for w in wanted]
     dataset = splits.test if args.split == "test" else splits.val
-    result = evaluate_robustness(models, dataset, suite, seed=args.seed, progress=not args.no_progress)
+    result = evaluate_robustness(models, dataset, suite, seed=args.seed, batch_size=ROBUSTNESS_BATCH,
+                                 progress=not args.no_progress)
     result.update({"dataset": splits.name, "split": args.split, "runs": dict(zip(labels, args.runs))})
     out = Path(args.out)
     table = robustness_markdown(result)
-    write_json(out / "robustness.json", result)
-    write_text(out / "robustness.md", f"# Robustness on {splits.name} ({args.split}, seed {args.seed})\n\n{table}\n")
-    save_robustness_plot(result, out / "robustness.png", title=f"{splits.name}: accuracy vs corruption severity")
+    figure = robustness_figure(result, title=f"{splits.name}: accuracy vs corruption severity")
+    write_files({out / "robustness.json": json_text(result),
+                 out / "robustness.md": f"# Robustness on {splits.name} ({args.split}, seed {args.seed})\n\n{table}\n",
+                 out / "robustness.png": figure_png(figure, dpi=110)})
     print(table)
     print(f"\n-> {out / 'robustness.json'}, robustness.md, robustness.png", flush=True)
     return 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import math
+import os
 
 
 def register(sub) -> None:
@@ -84,13 +85,16 @@ def _training_input_max(model_path: str) -> float:
 def run(args: argparse.Namespace) -> int:
     from neurokd import load_model
     from neurokd.errors import UserError
-    from neurokd.io import write_json
+    from neurokd.io import json_text, write_files
     from neurokd.registry import make_backend
     from neurokd.stream import open_events, run_stream, segment_accuracy
     from neurokd.tables import markdown_table
 
     if args.steps_per_window < 1 or args.max_batch < 1 or args.threads < 1:
         raise UserError("--steps-per-window, --max-batch and --threads must be >= 1")
+    most = 4 * (os.cpu_count() or 1)  # beyond this, threads only wait (and torch may not survive a million)
+    if args.threads > most:
+        raise UserError(f"--threads {args.threads}: this machine has {os.cpu_count()} CPUs; use at most {most}")
     if args.window_ms is not None and not 0 < args.window_ms < float("inf"):
         raise UserError(f"--window-ms must be a positive number of milliseconds, got {args.window_ms}")
     if args.model.endswith(".net"):
@@ -120,10 +124,11 @@ def run(args: argparse.Namespace) -> int:
     if horizon and not 0 < reset_every * args.steps_per_window <= horizon:
         raise UserError(f"--backend loihi-fixed integrates its readout for at most the exported T={horizon} steps:"
                         f" give --reset-every between 1 and {horizon // args.steps_per_window}")
-    labels = _read_labels(args.labels) if args.labels else None
+    labels = _read_labels(args.labels, backend.num_classes) if args.labels else None
     source = open_events(args.events, sensor)
     first = source.first_t or 0
     origin = 0 if first < window_us else first  # recordings on their own clock start at 0; absolute clocks at t0
+    _check_resources(args, backend, source, origin, window_us)
 
     def show(w):
         print(json.dumps(w.__dict__), flush=True)
@@ -134,12 +139,14 @@ def run(args: argparse.Namespace) -> int:
     summary = report.summary()
     if labels is not None and reset_every:
         summary["accuracy"] = segment_accuracy(report, labels, reset_every)
+    outputs: dict[str, str | bytes] = {}  # written together, all or nothing
     if args.json:
-        write_json(args.json, {"summary": summary, "windows": [w.__dict__ for w in report.windows]})
+        outputs[args.json] = json_text({"summary": summary, "windows": [w.__dict__ for w in report.windows]})
     if args.plot:
-        from neurokd.stream.plot import plot_report
+        from neurokd.stream.plot import report_png
 
-        plot_report(report, args.plot)
+        outputs[args.plot] = report_png(report)
+    write_files(outputs)
     keys = ["windows", "events", "events_per_s", "realtime_factor", "p50_window_ms", "p95_window_ms"]
     if args.realtime:
         summary["backlog_seconds"] = round(summary["wall_seconds"] - summary["stream_seconds"], 6)
@@ -147,19 +154,42 @@ def run(args: argparse.Namespace) -> int:
     keys += ["accuracy"] if "accuracy" in summary else []
     print(markdown_table(keys, [[summary[k] for k in keys]]))
     if report.stopped:
-        print(f"neurokd: stream stopped after {len(report.windows)} windows", file=sys.stderr)
-        raise UserError(report.stopped)
+        raise UserError(f"{report.stopped} (the stream stopped after {len(report.windows)} windows, reported above)")
     return 0
 
 
-def _read_labels(path: str) -> list[int]:
-    from neurokd.errors import UserError
+def _check_resources(args: argparse.Namespace, backend, source, origin: int, window_us: int) -> None:
+    """Refuse up front a stream with more windows than the limit, or windows whose frames (``steps`` per
+    window, up to ``max_batch`` windows per call) cannot fit in memory (:mod:`neurokd.limits`)."""
+    from neurokd.limits import check_count, check_memory
 
-    try:
-        with open(path) as fh:
-            labels = json.load(fh)
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"labels file {path}: cannot read a JSON list ({e.__class__.__name__})") from None
+    if len(source):
+        windows = (source.last_t - origin) // window_us + 1
+        check_count(windows, "windows", f"--events {args.events} in {window_us / 1000:g} ms windows: events from "
+                    f"t={source.first_t} to {source.last_t} us make {windows:,} windows (at >= 0.1 ms each, "
+                    f">= {windows * 1e-4 / 3600:.3g} hours)", "use longer windows (--window-ms) or a shorter "
+                    "recording")
+    steps = args.steps_per_window * args.max_batch
+    frame_bytes = 4 * math.prod(int(d) for d in backend.input_shape)  # float32 frames: binned, then fed to the network
+    check_memory(3 * steps * frame_bytes, f"--steps-per-window {args.steps_per_window} x --max-batch "
+                 f"{args.max_batch} frames of {'x'.join(map(str, backend.input_shape))}", "use fewer steps per window")
+    spec = getattr(getattr(backend, "model", None), "spec", None)
+    if spec is not None:
+        from neurokd.guard import check_inference
+
+        check_inference(spec, steps, 1, f"--steps-per-window {args.steps_per_window} x --max-batch {args.max_batch}")
+
+
+def _read_labels(path: str, num_classes: int) -> list[int]:
+    from neurokd.errors import UserError
+    from neurokd.io import read_text
+    from neurokd.parsing import load_json_text
+
+    labels = load_json_text(read_text(path, "labels file"), f"labels file {path}")
     if not isinstance(labels, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
         raise UserError(f"labels file {path}: expected a JSON list of integer class labels")
+    bad = next((i for i, v in enumerate(labels) if not 0 <= v < num_classes), None)
+    if bad is not None:
+        raise UserError(f"labels file {path}: label {bad} is {labels[bad]}, outside the model's classes "
+                        f"0..{num_classes - 1}")
     return labels

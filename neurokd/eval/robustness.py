@@ -33,6 +33,8 @@ from tqdm import tqdm
 
 from neurokd.data.base import Loader
 
+ROBUSTNESS_BATCH = 500  # samples per model call
+
 
 @dataclass(frozen=True)
 class DataStats:
@@ -182,7 +184,7 @@ def evaluate_robustness(
     dataset,
     corruptions: list[Corruption],
     seed: int = 0,
-    batch_size: int = 500,
+    batch_size: int = ROBUSTNESS_BATCH,
     progress: bool = True,
 ) -> dict[str, Any]:
     """``{"seed", "corruptions": {name: {"severities", "unit"}}, "clean": {model: acc},
@@ -251,13 +253,18 @@ def robustness_markdown(result: dict[str, Any]) -> str:
 
 
 def save_robustness_plot(result: dict[str, Any], path, title: str = "accuracy vs corruption severity") -> None:
+    """Write :func:`robustness_figure` as a PNG (atomically)."""
+    from neurokd.io import figure_png, write_bytes
+
+    write_bytes(path, figure_png(robustness_figure(result, title), dpi=110))
+
+
+def robustness_figure(result: dict[str, Any], title: str = "accuracy vs corruption severity"):
     """One panel per corruption: accuracy against severity level (0 = clean), one line per model."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from neurokd.io import atomic_path
 
     corruptions = list(result["corruptions"])
     cols = 3
@@ -279,13 +286,11 @@ def save_robustness_plot(result: dict[str, Any], path, title: str = "accuracy vs
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.04 + 0.03 * ((len(labels) - 1) // 5), 1, 0.97))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    return fig
 
 
 __all__ = [
-    "Corruption", "DataStats", "aggregate_seeds", "clutter", "contrast", "corrupt_dataset", "default_corruptions",
+    "ROBUSTNESS_BATCH", "Corruption", "DataStats", "aggregate_seeds", "clutter", "contrast", "corrupt_dataset", "default_corruptions",
     "evaluate_robustness", "gaussian_noise", "mean_corrupted_accuracy", "occlusion", "robustness_markdown",
-    "rotate", "salt_and_pepper", "save_robustness_plot", "shift",
+    "robustness_figure", "rotate", "salt_and_pepper", "save_robustness_plot", "shift",
 ]

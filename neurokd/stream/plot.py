@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from neurokd.io import atomic_path
+from neurokd.io import figure_png
 from neurokd.stream.runner import StreamReport
 
 
-def plot_report(report: StreamReport, path: str | Path) -> None:
-    """Two panels over stream time (s): events per window, and latency (ms) with its p95 line."""
+def report_png(report: StreamReport) -> bytes:
+    """PNG of two panels over stream time (s): events per window, and latency (ms) with its p95 line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,6 +30,4 @@ def plot_report(report: StreamReport, path: str | Path) -> None:
     b.legend(loc="upper right", fontsize=8)
     fig.suptitle(f"neurokd stream ({report.backend}, {report.window_us / 1000:g} ms windows)")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    return figure_png(fig, dpi=110)
