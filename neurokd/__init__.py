@@ -13,7 +13,7 @@ from neurokd.version import __version__
 
 def load_model(path, map_location: str = "cpu"):
     """Load an ANN or SNN twin from a run folder, ``model.safetensors`` or a checkpoint file."""
-    from neurokd.loading import load_model as _load
+    from neurokd.runs import load_model as _load
 
     return _load(path, map_location)
 

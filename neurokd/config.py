@@ -13,16 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from neurokd.configlib import build_config
+from neurokd.data.names import DATASETS
+from neurokd.distill.methods import METHODS
 from neurokd.errors import ConfigError
-from neurokd.models.spec import ModelSpec
+from neurokd.models.spec import ARCHS, ModelSpec
 
 
 @dataclass
 class DataConfig:
-    name: Literal[
-        "digits", "mnist1d", "cifar10", "cifar100", "imagefolder",
-        "saccade-digits", "nmnist", "dvsgesture", "cifar10dvs",
-    ] = field(default="digits", metadata={"help": "dataset"})
+    name: Literal[DATASETS] = field(default="digits", metadata={"help": "dataset"})  # type: ignore[valid-type]
     root: str | None = field(default=None, metadata={"help": "folder with the dataset files (cifar, imagefolder, DVS)"})
     batch_size: int = field(default=64, metadata={"min": 1, "help": "training batch size"})
     eval_batch_size: int = field(default=256, metadata={"min": 1, "help": "evaluation batch size"})
@@ -117,7 +116,7 @@ class TrainConfig:
 class DistillConfig:
     """Knowledge distillation from a frozen teacher (``neurokd distill``); ``method: none`` is plain training."""
 
-    method: Literal["none", "response", "feature", "response+feature", "blockwise"] = field(
+    method: Literal[METHODS] = field(  # type: ignore[valid-type]
         default="none", metadata={"help": "KD method (none = cross-entropy only; blockwise = hybrid block-wise "
                                           "replacement)"}
     )
@@ -164,9 +163,8 @@ class DistillConfig:
         default=0, metadata={"min": 0, "help": "blockwise: 0 = all hybrids from epoch 1; N = hybrid k of B (depth "
                                                "order) joins at epoch 1 + floor((k-1)*N/B)"}
     )
-    teacher_arch: Literal[
-        "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34", "resnet1d"
-    ] | None = field(default=None, metadata={"help": "zoo arch of a bare state-dict teacher (inferred if None)"})
+    teacher_arch: Literal[ARCHS] | None = field(  # type: ignore[valid-type]
+        default=None, metadata={"help": "zoo arch of a bare state-dict teacher (inferred if None)"})
 
 
 # numpy's and scikit-learn's seeds are 32-bit unsigned

@@ -14,24 +14,19 @@ Modules: ``quantize`` (model -> integers), ``netx`` (the file format's typed lay
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
-_LAZY = {
+from neurokd.lazy import lazy_exports
+
+_MEMBERS = {
     "ExportError": "neurokd.exporters.lava.quantize", "QuantReport": "neurokd.exporters.lava.quantize",
     "quantize_model": "neurokd.exporters.lava.quantize", "NetxFormatError": "neurokd.exporters.lava.netx",
     "NetxNetwork": "neurokd.exporters.lava.netx", "read_netx": "neurokd.exporters.lava.netx_reader",
     "write_netx": "neurokd.exporters.lava.netx_writer",
     "SimResult": "neurokd.exporters.lava.simulation", "simulate": "neurokd.exporters.lava.simulation",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _MEMBERS)[0]
 
 
 def to_netx(model, path: str | Path, calibration=None, input_max: float | None = None, input_bits: int = 8,

@@ -48,7 +48,9 @@ def _abort(net) -> None:
             pass
     smm = getattr(infra, "smm", None)
     if smm is not None:
-        smm.shutdown()
+        # a manager that never started (its own fork failed) has nothing to release and no shutdown to call
+        with contextlib.suppress(AttributeError):
+            smm.shutdown()
     # Runtime.__del__ calls stop() itself; on a runtime still marked started that would write into the shared
     # memory just released and segfault at garbage collection (_detach_runtime covers the processes' __del__)
     runtime._is_running = False

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
-from neurokd.config import SEED_MAX, RunConfig
+from neurokd.config import RunConfig
 from neurokd.configlib import add_config_arguments, build_config, overrides_from_args
-from neurokd.errors import UserError
 
 # Short aliases for the most used config keys: --epochs is --optim.epochs, and so on.
 ALIASES: dict[str, str] = {
@@ -43,7 +43,20 @@ def config_from_args(args: argparse.Namespace, cls: type = RunConfig, forced: di
     return build_config(cls, args.config, overrides)
 
 
-def check_seed(seed: int, flag: str = "--seed") -> None:
-    """A seed numpy and scikit-learn accept (32-bit unsigned), else one error line."""
-    if not 0 <= seed <= SEED_MAX:
-        raise UserError(f"{flag} must be between 0 and {SEED_MAX} (a 32-bit seed), got {seed}")
+def at_least(minimum: int, at_most: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: an integer ``>= minimum`` (and ``<= at_most`` when given); a bad value is argparse's
+    one-line error, exit 2."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum or (at_most is not None and value > at_most):
+            bounds = f">= {minimum}" if at_most is None else f"between {minimum} and {at_most}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"  # what argparse names in its messages
+    return parse
+

@@ -12,6 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from neurokd.cli.common import at_least
+
 LAVA_DEFAULT_LIMIT = 16  # Lava's simulator runs a few steps per second on the demo network
 
 
@@ -34,11 +36,11 @@ def register_export(targets) -> None:
     p.add_argument("run", metavar="RUN", help="SNN run folder, model.safetensors or checkpoint")
     p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="output .net file (default: model.net in the run folder)")
-    p.add_argument("--T", type=int, default=None, help="time steps per sample (default: the model's)")
+    p.add_argument("--T", type=at_least(1), default=None, help="time steps per sample (default: the model's)")
     p.add_argument("--input-bits", type=int, default=8, help="graded input spike bits (direct encoding)")
-    p.add_argument("--calibration", type=int, default=2048, metavar="N",
+    p.add_argument("--calibration", type=at_least(1), default=2048, metavar="N",
                    help="training samples that set the input range")
-    p.add_argument("--verify", type=int, default=512, metavar="N",
+    p.add_argument("--verify", type=at_least(0), default=512, metavar="N",
                    help="compare float and fixed-point predictions on N test samples (0: skip)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -56,45 +58,20 @@ def register_simulate(targets) -> None:
     p.add_argument("file", metavar="FILE", help="exported .net file")
     p.add_argument("--backend", choices=["numpy", "lava"], default="numpy", help="simulator")
     p.add_argument("--split", choices=["train", "val", "test"], default="test", help="dataset split")
-    p.add_argument("--limit", type=int, default=None, metavar="N",
+    p.add_argument("--limit", type=at_least(1), default=None, metavar="N",
                    help=f"first N samples (default: all for numpy, {LAVA_DEFAULT_LIMIT} for lava)")
-    p.add_argument("--batch-size", type=int, default=128, help="NumPy model batch size")
+    p.add_argument("--batch-size", type=at_least(1), default=128, help="NumPy model batch size")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_data_arguments(p)
     p.set_defaults(func=run_simulate)
 
 
-def split_arrays(data_cfg, split: str, limit: int | None = None, seed: int = 0, T: int | None = None):
-    """``(x, y)`` numpy arrays of a dataset split (no augmentation, in order), at most ``limit`` samples.
-    Event datasets are binned into ``T`` frames and come time-major, ``x`` ``[T, N, ...]``."""
-    import numpy as np
-
-    from neurokd.data import load_dataset, make_loaders
-
-    splits = load_dataset(data_cfg, seed, T=T)
-    axis = 1 if splits.time_bins else 0  # the sample axis
-    loaders = dict(zip(["train", "val", "test"], make_loaders(splits, data_cfg, seed)))
-    loader = loaders[split]
-    loader.shuffle, loader.augment = False, None
-    xs, ys, n = [], [], 0
-    for x, y in loader:
-        xs.append(x.numpy())
-        ys.append(y.numpy())
-        n += len(y)
-        if limit is not None and n >= limit:
-            break
-    x, y = np.concatenate(xs, axis), np.concatenate(ys)
-    if limit is None:
-        return x, y
-    return (x[:, :limit] if axis else x[:limit]), y[:limit]
-
-
-def _check_count(name: str, value: int | None, minimum: int) -> None:
-    from neurokd.errors import UserError
-
-    if value is not None and value < minimum:
-        raise UserError(f"{name} must be >= {minimum}, got {value}")
+def split_arrays(split, limit: int | None = None):
+    """``(x, y)`` numpy arrays of the first ``limit`` samples of a :class:`~neurokd.data.Split` (event data
+    time-major, ``x [T, N, ...]``)."""
+    x, y = split.tensors(limit)
+    return x.numpy(), y.numpy()
 
 
 def verify_export(model, path: Path, x, y, progress: bool = False) -> dict[str, float]:
@@ -111,32 +88,28 @@ def verify_export(model, path: Path, x, y, progress: bool = False) -> dict[str, 
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from neurokd import load_model
     from neurokd.configlib import overrides_from_args
+    from neurokd.data import load_dataset, take_split
     from neurokd.exporters.lava import to_netx
     from neurokd.guard import check_inference
-    from neurokd.loading import resolve_model_path, run_data_config
+    from neurokd.runs import Run
 
-    _check_count("--calibration", args.calibration, 1)
-    _check_count("--verify", args.verify, 0)
-    _check_count("--T", args.T, 1)
-    model = load_model(args.run)
-    if args.T is not None and model.is_snn:
-        model.set_T(args.T)
+    run = Run.open(args.run)
+    model = run.model(T=args.T)
     check_inference(model.spec, model.spec.T, max(args.verify, 1), f"{args.run} (--verify {args.verify})")
-    model_file = resolve_model_path(args.run)
-    run_dir = Path(args.run) if Path(args.run).is_dir() else model_file.parent
-    dcfg = run_data_config(run_dir, overrides_from_args(args))
-    out = Path(args.output) if args.output else run_dir / "model.net"
+    model_file = run.model_file
+    dcfg = run.data_config(overrides_from_args(args))
+    out = Path(args.output) if args.output else (run.folder or model_file.parent) / "model.net"
     T = model.T if model.is_snn else None
-    calib, _ = split_arrays(dcfg, "train", args.calibration, T=T)
+    splits = load_dataset(dcfg, run.seed, T=T)
+    calib, _ = split_arrays(take_split(splits, dcfg, "train", run.seed), args.calibration)
     data_meta = {k: v for k, v in dcfg.__dict__.items()
                  if k in ("name", "root", "val_fraction", "image_size", "time_bins", "bin_ms", "denoise_ms")}
     report = to_netx(model, out, calibration=calib, input_bits=args.input_bits,
                      meta={"source": str(model_file), "data": data_meta})
     result: dict[str, Any] = {"path": str(out), "report": report.to_dict()}
     if args.verify:
-        x, y = split_arrays(dcfg, "test", args.verify, T=T)
+        x, y = split_arrays(take_split(splits, dcfg, "test", run.seed), args.verify)
         result["verify"] = verify_export(model, out, x, y, progress=not args.no_progress)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -153,14 +126,13 @@ def run_export(args: argparse.Namespace) -> int:
 def run_simulate(args: argparse.Namespace) -> int:
     from neurokd.config import merge_data_config
     from neurokd.configlib import overrides_from_args
+    from neurokd.data import load_split
     from neurokd.errors import UserError
     from neurokd.exporters.lava.netx_reader import STATE_BYTES_PER_NEURON, read_netx
     from neurokd.exporters.lava.simulation import simulate
     from neurokd.limits import check_memory
     from neurokd.tables import markdown_table
 
-    _check_count("--limit", args.limit, 1)
-    _check_count("--batch-size", args.batch_size, 1)
     path = Path(args.file)
     net = read_netx(path)
     neurons = sum(math.prod(la.shape) for la in net.layers)
@@ -171,7 +143,8 @@ def run_simulate(args: argparse.Namespace) -> int:
         raise UserError(f"{path} records no dataset; pass --dataset")
     dcfg = merge_data_config(base, overrides_from_args(args))
     limit = args.limit if args.limit is not None else (LAVA_DEFAULT_LIMIT if args.backend == "lava" else None)
-    x, y = split_arrays(dcfg, args.split, limit, T=int(net.meta["T"]) if "T" in net.meta else None)
+    T = int(net.meta["T"]) if "T" in net.meta else None
+    x, y = split_arrays(load_split(dcfg, args.split, T=T, progress=not args.no_progress), limit)
     res = simulate(path, x, backend=args.backend, batch_size=args.batch_size, progress=not args.no_progress)
     summary = {"file": str(path), "backend": args.backend, "dataset": dcfg.name, "split": args.split, "n": res.n,
                "T": res.T, "acc": res.accuracy(y), "seconds": res.seconds, "steps_per_s": res.steps_per_s,

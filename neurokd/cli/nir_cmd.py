@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from neurokd.cli.common import at_least
 from neurokd.exporters.nir.convention import DEFAULT_DT
 
 
@@ -23,44 +24,35 @@ def register_export(targets) -> None:
     p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="output .nir file (default: model.nir in the run folder)")
     p.add_argument("--dt", type=float, default=DEFAULT_DT, help="time step in seconds for the Euler mapping")
-    p.add_argument("--T", type=int, default=None, help="time steps to record in the graph (default: the model's)")
-    p.add_argument("--verify", type=int, default=64, metavar="N",
+    p.add_argument("--T", type=at_least(1), default=None,
+                   help="time steps to record in the graph (default: the model's)")
+    p.add_argument("--verify", type=at_least(0), default=64, metavar="N",
                    help="re-import and compare spike trains on N test samples (0: skip)")
     p.add_argument("--compress", action="store_true",
                    help="gzip the arrays (about 40%% smaller for large networks, about 5x slower)")
     p.set_defaults(func=run_export)
 
 
-def _default_output(run: str) -> Path:
-    path = Path(run)
-    return (path if path.is_dir() else path.parent) / "model.nir"
-
-
 def run_export(args: argparse.Namespace) -> int:
-    from neurokd import load_model
     from neurokd.errors import UserError
     from neurokd.exporters.nir.export import to_nir
     from neurokd.exporters.nir.files import save
     from neurokd.exporters.nir.summary import graph_info
     from neurokd.guard import check_inference
+    from neurokd.runs import Run
 
-    if args.verify < 0:
-        raise UserError(f"--verify must be >= 0 (0: no check), got {args.verify}")
-    model = load_model(args.run)
+    run = Run.open(args.run)
+    model = run.model(T=args.T)
     if not model.is_snn:
         raise UserError(f"{args.run}: a {model.spec.arch} ANN; NIR export needs an SNN run (model.kind snn)")
-    if args.T is not None:
-        if args.T < 1:
-            raise UserError(f"--T must be >= 1, got {args.T}")
-        model.set_T(args.T)
     check_inference(model.spec, model.spec.T, max(args.verify, 1), f"{args.run} (--verify {args.verify})")
     graph = to_nir(model, dt=args.dt)
-    out = save(graph, args.output or _default_output(args.run), compression="gzip" if args.compress else None)
+    out = save(graph, args.output or (run.folder or run.model_file.parent) / "model.nir", compression="gzip" if args.compress else None)
     info = graph_info(graph)
     print(f"wrote {out}: {info['nodes']} nodes, {info['edges']} edges, {info['params']:,} parameters, "
           f"{info['neurons']:,} neurons, dt={args.dt:g} s, T={model.T}, reset={info['metadata']['reset']}")
     if args.verify > 0:
-        report, where = _verify(args.run, model, out, args.verify)
+        report, where = _verify(run, model, out, args.verify)
         status = "identical" if report["spike_equal"] and report["output_equal"] else "DIFFERENT"
         print(f"re-import check on {where}: spike trains {status} ({report['layers']} neuron layers, "
               f"{report['spikes']:,} spikes, {report['mismatches']} mismatches, outputs "
@@ -70,7 +62,7 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(run: str, model, out: Path, n: int):
+def _verify(run, model, out: Path, n: int):
     """Compare the BN-folded model with the re-imported file on ``n`` test samples (random if no dataset)."""
     import torch
 
@@ -78,37 +70,26 @@ def _verify(run: str, model, out: Path, n: int):
     from neurokd.exporters.nir.verify import compare_spikes
     from neurokd.models.fold import fold_batchnorm
 
-    x, where = _test_inputs(run, n)
+    x, where = _test_inputs(run, model, n)
     if x is None:
         x = torch.rand(n, *model.spec.input_shape, generator=torch.Generator().manual_seed(0))
     return compare_spikes(fold_batchnorm(model), from_nir(out), x), where
 
 
-def _test_inputs(run: str, n: int):
-    """First ``n`` test samples of the run's dataset, or ``(None, reason)`` where there is no run config."""
-    import torch
-
-    from neurokd.data import load_dataset, make_loaders
+def _test_inputs(run, model, n: int):
+    """First ``n`` test samples of the run's dataset at the model's T, or ``(None, reason)`` where there is no run
+    config (or its data cannot be loaded)."""
     from neurokd.errors import UserError
-    from neurokd.train.loop import load_saved_config
 
-    folder = Path(run)
-    if not (folder.is_dir() and (folder / "config.yaml").is_file()):
+    if not run.has_config:
         return None, f"{n} random inputs in [0, 1) (no run folder config to load test data from)"
     try:
-        cfg = load_saved_config(folder)
-        splits = load_dataset(cfg.data, cfg.seed, T=cfg.model.T)
+        split = run.split("test", T=model.T)
     except UserError as e:
         print(f"note: test data unavailable ({e}); checking on random inputs", file=sys.stderr)
         return None, f"{n} random inputs in [0, 1)"
-    xs, have = [], 0
-    for x, _y in make_loaders(splits, cfg.data, cfg.seed)[2]:
-        xs.append(x)
-        have += len(x)
-        if have >= n:
-            break
-    x = torch.cat(xs)[:n]
-    return x, f"{len(x)} {splits.name} test samples"
+    x, y = split.tensors(n)
+    return x, f"{len(y)} {split.data.name} test samples"
 
 
 def inspect_file(path: Path, as_json: bool = False) -> int:

@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from neurokd.cli.common import at_least
 from neurokd.config import DataConfig
 from neurokd.configlib import add_config_arguments, overrides_from_args
+from neurokd.hardware.chips import builtin_chips
 
 
 def register(sub) -> None:
@@ -20,11 +22,11 @@ def register(sub) -> None:
     p.add_argument("--teacher", metavar="RUN", default=None,
                    help="ANN teacher run to count on the same samples (default: the ANN twin's dense MACs)")
     p.add_argument("--chip", action="append", default=[], metavar="CHIP",
-                   help="chip profile: a built-in name (cmos-45nm, loihi, loihi2, truenorth, spinnaker2, speck), "
+                   help=f"chip profile: a built-in name ({', '.join(builtin_chips())}), "
                         "name:variant (cmos-45nm:int8) or a profile YAML file; repeatable (default: all built-in)")
     p.add_argument("--split", choices=["train", "val", "test"], default="test", help="data split to count on")
-    p.add_argument("--T", type=int, default=None, help="run the SNN with this many time steps")
-    p.add_argument("--max-samples", type=int, default=None, help="count at most this many samples")
+    p.add_argument("--T", type=at_least(1), default=None, help="run the SNN with this many time steps")
+    p.add_argument("--max-samples", type=at_least(1), default=None, help="count at most this many samples")
     p.add_argument("--weight-bits", type=int, default=8, help="weight precision for memory and mapping (bits)")
     p.add_argument("--energy-convention", choices=["full", "plain"], default="full",
                    help="SNN energy: full = every operation the chip profile prices (neuron updates included); "
@@ -40,10 +42,6 @@ def register(sub) -> None:
 def _check_args(args: argparse.Namespace) -> None:
     from neurokd.errors import UserError
 
-    if args.T is not None and args.T < 1:
-        raise UserError(f"--T must be >= 1, got {args.T}")
-    if args.max_samples is not None and args.max_samples < 1:
-        raise UserError(f"--max-samples must be >= 1, got {args.max_samples}")
     if not 1 <= args.weight_bits <= 64:
         raise UserError(f"--weight-bits must be between 1 and 64, got {args.weight_bits}")
     if args.latency_ms is not None and not 0 < args.latency_ms < float("inf"):
@@ -51,42 +49,38 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neurokd import load_model
-    from neurokd.data import load_dataset, make_loaders
     from neurokd.errors import UserError
     from neurokd.guard import check_inference
     from neurokd.hardware.analyse import analyse
-    from neurokd.hardware.chips import builtin_chips, resolve_chip
+    from neurokd.hardware.chips import resolve_chip
     from neurokd.hardware.report import ENERGY_HEADERS, energy_rows, write_report
-    from neurokd.loading import run_data_config
+    from neurokd.runs import Run
     from neurokd.tables import markdown_table
 
     _check_args(args)
     chips = args.chip or list(builtin_chips())
     for spec in chips:  # fail on a bad profile before any counting
         resolve_chip(spec)
-    model = load_model(args.run)
+    run = Run.open(args.run)
+    model = run.model(T=args.T)
     if not model.is_snn:
         raise UserError(f"{args.run}: is an ANN ({model.spec.arch}); `neurokd report` needs an SNN run "
                         "(pass the ANN with --teacher)")
-    if args.T is not None:
-        model.set_T(args.T)
     teacher = None
     if args.teacher is not None:
-        teacher = load_model(args.teacher)
+        teacher = Run.open(args.teacher).model()
         if teacher.is_snn:
             raise UserError(f"--teacher {args.teacher}: is an SNN; give the ANN teacher's run")
         if list(teacher.spec.input_shape or []) != list(model.spec.input_shape or []):
             raise UserError(f"--teacher {args.teacher}: input shape {teacher.spec.input_shape} differs from the "
                             f"SNN's {model.spec.input_shape}")
-    dcfg = run_data_config(args.run, overrides_from_args(args))
-    check_inference(model.spec, model.spec.T, dcfg.batch_size, str(args.run))
-    splits = load_dataset(dcfg, T=model.T)  # event data is binned into the model's T frames unless set
+    overrides = overrides_from_args(args)
+    check_inference(model.spec, model.spec.T, run.data_config(overrides).eval_batch_size, str(args.run))
+    split = run.split(args.split, T=model.T, overrides=overrides)  # events: binned into T frames
+    splits, loader = split.data, split.loader
     if splits.time_bins is not None and splits.time_bins != model.T:
         raise UserError(f"dataset '{splits.name}': {splits.time_bins} event frames per sample (data.time_bins) but "
                         f"the SNN runs T={model.T}; pass --T {splits.time_bins} or --data.time_bins {model.T}")
-    loader = dict(zip(["train", "val", "test"], make_loaders(splits, dcfg, 0)))[args.split]
-    loader.shuffle, loader.augment = False, None
     if len(loader.dataset) == 0:
         raise UserError(f"dataset '{splits.name}': the {args.split} split is empty")
     run_path = Path(args.run)

@@ -42,18 +42,16 @@ def register(sub) -> None:
 
 def _training_defaults(model_path: str) -> dict:
     """Sensor size, bin length and T the model was trained with, when its run folder says so."""
-    from pathlib import Path
-
     from neurokd.data.events import INFO
     from neurokd.errors import UserError
-    from neurokd.train.loop import load_saved_config
+    from neurokd.runs import Run
 
-    folder = Path(model_path)
-    if not (folder.is_dir() and (folder / "config.yaml").is_file()):
-        return {}
     try:
-        cfg = load_saved_config(folder)
+        run = Run.open(model_path)
+        cfg = run.config if run.has_config else None
     except UserError:
+        return {}
+    if cfg is None:
         return {}
     info = INFO.get(cfg.data.name)
     if info is None:
@@ -65,28 +63,24 @@ def _training_defaults(model_path: str) -> dict:
 
 def _training_input_max(model_path: str) -> float:
     """Largest event count in one pixel and bin over the training split of the model's run folder."""
-    from pathlib import Path
-
     import numpy as np
 
-    from neurokd.data import load_dataset
     from neurokd.errors import UserError
-    from neurokd.train.loop import load_saved_config
+    from neurokd.runs import Run
 
-    folder = Path(model_path)
     if not _training_defaults(model_path):
         raise UserError(f"{model_path} is not a run folder trained on an event dataset: give --input-max (the "
                         "largest event count per pixel and bin) to quantize it for --backend loihi-fixed")
-    cfg = load_saved_config(folder)
-    train = load_dataset(cfg.data, cfg.seed, T=cfg.model.T).train
+    run = Run.open(model_path)
+    train = run.split("train", T=run.config.model.T).dataset
     return float(max(np.abs(train.frames(i)).max() for i in range(len(train))))
 
 
 def run(args: argparse.Namespace) -> int:
-    from neurokd import load_model
     from neurokd.errors import UserError
     from neurokd.io import json_text, write_files
     from neurokd.registry import make_backend
+    from neurokd.runs import Run
     from neurokd.stream import open_events, run_stream, segment_accuracy
     from neurokd.tables import markdown_table
 
@@ -106,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         options = {"threads": args.threads}
         if name == "loihi-fixed":
             options["input_max"] = args.input_max if args.input_max is not None else _training_input_max(args.model)
-        backend = make_backend(name, load_model(args.model), **options)
+        backend = make_backend(name, Run.open(args.model).model(), **options)
     defaults = _training_defaults(args.model)
     P, H, W = backend.input_shape
     sensor = defaults.get("sensor_size", (W, H, P))

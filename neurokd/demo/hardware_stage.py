@@ -7,9 +7,10 @@ import sys
 from neurokd.data import make_loaders
 from neurokd.demo.context import DemoContext
 from neurokd.hardware.analyse import analyse
+from neurokd.hardware.chips import builtin_chips
 from neurokd.hardware.report import write_report
 
-DEMO_CHIPS = ["cmos-45nm", "loihi", "loihi2", "truenorth", "spinnaker2", "speck"]
+DEMO_CHIPS = list(builtin_chips())  # every built-in profile
 
 
 def stage_hardware(ctx: DemoContext) -> None:

@@ -32,9 +32,7 @@ class NeuronSpec:
 class ModelSpec:
     """Architecture and twin kind. ``num_classes``/``input_shape`` are filled from the dataset when None."""
 
-    arch: Literal[
-        "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34", "resnet1d"
-    ] = field(default="cnn", metadata={"help": "architecture"})
+    arch: Literal[ARCHS] = field(default="cnn", metadata={"help": "architecture"})  # type: ignore[valid-type]
     kind: Literal["ann", "snn"] = field(default="snn", metadata={"help": "ann (ReLU teacher) or snn (spiking)"})
     T: int = field(default=4, metadata={"min": 1, "help": "time steps (SNN)"})
     encoder: Literal["direct", "poisson"] = field(default="direct", metadata={"help": "input encoding (SNN)"})

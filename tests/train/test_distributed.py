@@ -23,7 +23,7 @@ from neurokd import load_model
 from neurokd.config import RunConfig
 from neurokd.configlib import build_config
 from neurokd.errors import ConfigError
-from neurokd.train.checkpoint import list_checkpoints
+from neurokd.runs.checkpoint import list_checkpoints
 
 # Measured max |w(2 procs) - w(1 proc)| after 2 epochs (AdamW): ANN 3e-6, KD student 2e-7, rate-BP SNN 2e-7, blockwise
 # (rate-BP) student 4e-4, BPTT SNN 5e-4 (3e-6

@@ -14,8 +14,8 @@ from neurokd import load_model
 from neurokd.config import RunConfig
 from neurokd.configlib import build_config
 from neurokd.errors import CheckpointError, UserError
+from neurokd.runs.checkpoint import list_checkpoints, read_checkpoint
 from neurokd.train import run_training
-from neurokd.train.checkpoint import list_checkpoints, read_checkpoint
 
 
 def _cfg(tmp_path, **over):

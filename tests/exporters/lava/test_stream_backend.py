@@ -12,8 +12,8 @@ from neurokd.exporters.lava import simulate, to_netx
 from neurokd.exporters.lava.stream import LoihiFixedBackend
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.registry import make_backend
+from neurokd.runs.checkpoint import save_model_file
 from neurokd.stream import EventSource, concat_recordings, run_stream
-from neurokd.train.checkpoint import save_model_file
 
 D, T, N = SaccadeConfig().duration_us, 5, 6
 

@@ -1,14 +1,14 @@
-"""``load_model(path)``: an ANN or SNN twin from a run folder, a model file or a checkpoint."""
+"""Model files: ``load_model(path)`` rebuilds an ANN or SNN twin from a run folder, a model file or a checkpoint
+(its stored spec + weights)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from neurokd.config import DataConfig, merge_data_config
 from neurokd.errors import CheckpointError
 from neurokd.guard import check_inference
 from neurokd.models import ModelSpec, TwinNet, build_model
-from neurokd.train.checkpoint import list_checkpoints, read_model_file, tensor_problem
+from neurokd.runs.checkpoint import list_checkpoints, read_model_file, tensor_problem
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -25,17 +25,6 @@ def resolve_model_path(path: str | Path) -> Path:
     if not path.exists():
         raise CheckpointError(f"model path {path}: not found")
     return path
-
-
-def run_data_config(path: str | Path, overrides: dict) -> DataConfig:
-    """The dataset config of the run holding ``path`` (a run folder, or a model/checkpoint file in one: its saved
-    ``config.yaml``), with ``data.*`` overrides on top; overrides alone where there is no saved config."""
-    from neurokd.train.loop import load_saved_config
-
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    base = load_saved_config(folder).data.__dict__.copy() if (folder / "config.yaml").is_file() else {}
-    return merge_data_config(base, overrides)
 
 
 def load_model(path: str | Path, map_location: str = "cpu") -> TwinNet:
