@@ -177,7 +177,7 @@ def test_requests_that_cannot_fit(good, command, exponent, data):
             "stream-steps": ["stream", snn, "--events", ev, "--window-ms", n, "--steps-per-window", n],
             "verify-nir": ["export", "nir", snn, "-o", d / "m.nir", "--verify", n],
             "verify-lava": ["export", "lava", snn, "-o", d / "m.net", "--verify", n, "--no-progress"],
-            "eval-batch": ["eval", snn, "--data.batch_size", n * 1000],
+            "eval-batch": ["eval", snn, "--data.eval_batch_size", n * 1000],
             "simulate-batch": ["simulate", "lava", good["net"], "--batch-size", n * 1000, "--no-progress"],
             "stream-threads": ["stream", snn, "--events", ev, "--window-ms", "1", "--threads", n],
         }[command]
