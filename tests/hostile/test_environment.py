@@ -11,6 +11,7 @@ Mounting needs root (as on CI); elsewhere the mount cases are skipped with the r
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import os
 import shutil
@@ -54,11 +55,20 @@ def _writer(name: str, good: dict[str, Path], events: Path, out: Path) -> tuple[
     return argv, target
 
 
-def _mount(where: Path, options: str) -> None:
+_LIBC = ctypes.CDLL(None, use_errno=True)
+MS_RDONLY, MNT_DETACH = 1, 2
+
+
+def _mount(where: Path, options: str, read_only: bool = False) -> None:
+    """Mount a tmpfs at ``where`` with the mount(2) call itself: no child process that a loaded machine could
+    fail to fork, so the fixture can always undo it (umount2, below)."""
     where.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)
-    if r.returncode:
-        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or 'mount failed'}): needs root")
+    if _LIBC.mount(b"tmpfs", str(where).encode(), b"tmpfs", MS_RDONLY if read_only else 0, options.encode()):
+        pytest.skip(f"cannot mount a tmpfs here ({os.strerror(ctypes.get_errno())}): needs root")
+
+
+def _umount(where: Path) -> None:
+    _LIBC.umount2(str(where).encode(), MNT_DETACH)
 
 
 @pytest.fixture(scope="module")
@@ -68,17 +78,13 @@ def mounts():
         pytest.skip("mounting a read-only or a full file system needs root")
     base = Path(tempfile.mkdtemp(prefix="neurokd-mounts-"))
     ro, full = base / "ro", base / "full"
-    _mount(ro, "ro,size=1m")
     try:
+        _mount(ro, "size=1m", read_only=True)
         _mount(full, "size=4m")
-    except BaseException:
-        subprocess.run(["umount", str(ro)])
-        raise
-    try:
         yield {"read-only": ro, "full": full}
     finally:
         for m in (ro, full):
-            subprocess.run(["umount", "-l", str(m)], capture_output=True)
+            _umount(m)
         shutil.rmtree(base, ignore_errors=True)
 
 
