@@ -189,6 +189,26 @@ def lif_sequence(
     return _LIFSequence.apply(x, v0, beta, float(threshold), reset == "subtract", surrogate, detach_reset)
 
 
+@torch.no_grad()
+def post_reset_membranes(x: Tensor, spikes: Tensor, beta: float | Tensor, threshold: float, reset: Reset) -> Tensor:
+    """The post-reset membranes ``v [T, B, ...]`` that :func:`lif_sequence` went through on ``x: [T, B, ...]``
+    from rest, given the ``spikes`` it emitted: the forward pass's arithmetic replayed step by step, so the
+    values are bit for bit the ones the neuron held (what membrane-update counts compare)."""
+    v_all = torch.empty_like(x)
+    h = torch.empty_like(x[0])
+    for t in range(x.shape[0]):
+        if t == 0:
+            h.copy_(x[0])
+        else:
+            torch.mul(v_all[t - 1], beta, out=h)
+            h.add_(x[t])
+        if reset == "subtract":
+            torch.add(h, spikes[t], alpha=-float(threshold), out=v_all[t])
+        else:
+            torch.addcmul(h, h, spikes[t], value=-1.0, out=v_all[t])
+    return v_all
+
+
 class RateTrace:
     """Running state of one neuron during a rate-BP spike pass (no autograd), carried across time chunks.
 

@@ -81,6 +81,11 @@ class LIF(nn.Module):
     def reset_state(self) -> None:
         self._v = None
 
+    @property
+    def membrane(self) -> Tensor | None:
+        """The post-reset membrane kept after the last call (``stateful`` only; None before the first call)."""
+        return self._v
+
     def _unfold(self, x: Tensor) -> Tensor:
         if self.T is None:
             return x
