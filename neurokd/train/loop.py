@@ -42,10 +42,12 @@ from tqdm import tqdm
 from neurokd.config import RunConfig
 from neurokd.configlib import parse_dataclass
 from neurokd.data import DataSplits, Loader, load_dataset, make_loaders
+from neurokd.data.preprocessing import input_preprocessing
 from neurokd.errors import CheckpointError, ConfigError, UserError
 from neurokd.eval.accuracy import evaluate
 from neurokd.io import atomic_open, write_json, write_yaml
 from neurokd.models import ModelSpec, TwinNet, build_model, count_parameters
+from neurokd.models.spec import stored_spec
 from neurokd.train import distributed as ddp
 from neurokd.train.checkpoint import (
     checkpoint_path,
@@ -447,7 +449,7 @@ def _epochs(setup: _Setup, resume: bool, summary_extra: dict[str, Any] | None, r
             _truncate_metrics(metrics_path, 0)
     if main:
         write_yaml(run_dir / "config.yaml", cfg.to_dict())
-        write_json(run_dir / "model.json", spec.to_dict())
+        write_json(run_dir / "model.json", stored_spec(spec.to_dict()))
     ddp.barrier()
 
     epochs = cfg.optim.epochs
@@ -553,7 +555,8 @@ def _epochs(setup: _Setup, resume: bool, summary_extra: dict[str, Any] | None, r
     test = evaluate(model, test_loader, device, channels_last, reduce)
     model.to(memory_format=torch.contiguous_format)
     if main:
-        save_model_file(run_dir / "model.safetensors", model, spec.to_dict())
+        save_model_file(run_dir / "model.safetensors", model, spec.to_dict(),
+                        extra={"preprocessing": input_preprocessing(splits, cfg.data).to_dict()})
     summary = {
         "name": cfg.name,
         "dataset": splits.name,
