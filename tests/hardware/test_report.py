@@ -1,11 +1,9 @@
 """``neurokd report``: Markdown, LaTeX (booktabs), JSON and PNG; bad input -> one line, exit code 2."""
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
-from neurokd.cli import main
 from neurokd.config import RunConfig
 from neurokd.configlib import build_config
 from neurokd.hardware.chips import resolve_chip
@@ -14,18 +12,6 @@ from neurokd.hardware.report import HardwareReport, energy_rows, report_figure, 
 from neurokd.train import run_training
 from tests.cli.test_cli import _one_line_error as one_line_error
 from tests.hardware.test_energy import make_counts
-
-
-@pytest.fixture
-def neurokd(capsys):
-    """Run the ``neurokd`` command in this process (a subprocess would spend seconds importing torch)."""
-
-    def run(*args):
-        code = main([str(a) for a in args])
-        out = capsys.readouterr()
-        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
-
-    return run
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from neurokd.cli import main
 from neurokd.config import DataConfig
 from neurokd.configlib import build_config
 from neurokd.data import load_dataset
@@ -46,16 +45,6 @@ class _Split:
         return self.recordings[i]
 
 
-@pytest.fixture
-def cli(capsys):
-    def run(*args):
-        code = main([str(a) for a in args])
-        out = capsys.readouterr()
-        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
-
-    return run
-
-
 def test_recording_i_fills_segment_i_and_labels_follow(splits, tmp_path):
     written = write_stream_file(splits, "test", tmp_path / "s.npy")
     assert written.labels == tmp_path / "s.labels.json" == labels_path_for(tmp_path / "s.npy")
@@ -91,9 +80,9 @@ def test_recordings_on_absolute_clocks_start_their_segment_at_their_first_event(
     assert ev["t"].tolist() == [0, 10, 6_000_000] and read_labels(written.labels) == [4, 7]
 
 
-def test_cli_writes_the_files_that_neurokd_stream_reads(nmnist_root, tmp_path, cli):
+def test_cli_writes_the_files_that_neurokd_stream_reads(nmnist_root, tmp_path, neurokd):
     out = tmp_path / "test_stream.npy"
-    r = cli("stream-file", "--dataset", "nmnist", "--data-root", nmnist_root, "--split", "test", "-o", out)
+    r = neurokd("stream-file", "--dataset", "nmnist", "--data-root", nmnist_root, "--split", "test", "-o", out)
     assert r.returncode == 0, r.stderr
     assert "20 recordings of nmnist/test" in r.stdout and "300 ms each" in r.stdout
     assert f"--events {out} --labels {tmp_path / 'test_stream.labels.json'}" in r.stdout
@@ -101,21 +90,21 @@ def test_cli_writes_the_files_that_neurokd_stream_reads(nmnist_root, tmp_path, c
     model = build_model(ModelSpec(arch="cnn", kind="snn", T=5, width=8, num_classes=10, input_shape=[2, 34, 34],
                                   neuron=NeuronSpec(threshold=0.5))).eval()
     save_model_file(tmp_path / "snn.safetensors", model, model.spec.to_dict())
-    r = cli("stream", tmp_path / "snn.safetensors", "--events", out, "--labels", tmp_path / "test_stream.labels.json",
+    r = neurokd("stream", tmp_path / "snn.safetensors", "--events", out, "--labels", tmp_path / "test_stream.labels.json",
             "--window-ms", 60, "--reset-every", 5, "--json", tmp_path / "r.json")
     assert r.returncode == 0, r.stderr
     summary = json.loads((tmp_path / "r.json").read_text())["summary"]
     assert summary["windows"] == 20 * 5 and summary["accuracy"] is not None
 
 
-def test_cli_errors_are_one_line(nmnist_root, tmp_path, cli):
+def test_cli_errors_are_one_line(nmnist_root, tmp_path, neurokd):
     out = tmp_path / "s.npy"
-    one_line_error(cli("stream-file", "--dataset", "digits", "-o", out), "not an event dataset", "saccade-digits")
-    one_line_error(cli("stream-file", "--dataset", "nmnist", "-o", out), "set data.root")
-    one_line_error(cli("stream-file", "--dataset", "nmnist", "--data-root", nmnist_root, "-o", tmp_path / "s.bin"),
+    one_line_error(neurokd("stream-file", "--dataset", "digits", "-o", out), "not an event dataset", "saccade-digits")
+    one_line_error(neurokd("stream-file", "--dataset", "nmnist", "-o", out), "set data.root")
+    one_line_error(neurokd("stream-file", "--dataset", "nmnist", "--data-root", nmnist_root, "-o", tmp_path / "s.bin"),
                    "ending in .npy")
-    one_line_error(cli("stream-file", "--dataset", "nmnist", "--data-root", nmnist_root, "-o", out, "--limit", 0),
+    one_line_error(neurokd("stream-file", "--dataset", "nmnist", "--data-root", nmnist_root, "-o", out, "--limit", 0),
                    "limit")
-    one_line_error(cli("stream-file", "--dataset", "nmnist", "--data-root", nmnist_root, "-o", out,
+    one_line_error(neurokd("stream-file", "--dataset", "nmnist", "--data-root", nmnist_root, "-o", out,
                        "--segment-ms", "-3"), "--segment-ms")
     assert not out.exists() and not labels_path_for(out).exists()
