@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,8 +47,7 @@ from neurokd.hardware.activity import (
     time_steps,
 )
 from neurokd.models import count_parameters
-from neurokd.snn import LIF
-from neurokd.snn.functional import post_reset_membranes
+from neurokd.snn import LIF, spiking_neurons
 
 FLOAT32_EXACT = 1 << 24
 
@@ -330,8 +331,8 @@ class _Accumulator:
             e["spikes"] += y.sum(1)  # LIF/IF emit exactly 0/1: an exact float32 sum (< 2^24 per step)
         else:
             e["spikes"] += torch.count_nonzero(y, dim=1)  # graded or multi-valued output: count nonzero
-        if isinstance(ev.module, LIF):
-            e["membrane_updates"] += membrane_updates(ev.module, ev.x, ev.y)
+        if isinstance(ev.module, LIF) and ev.module.membranes is not None:  # kept by count() (keep_membranes)
+            e["membrane_updates"] += membrane_updates(ev.module.membranes)
 
 
     def result(self, samples: int) -> list[LayerCounts]:
@@ -364,13 +365,24 @@ class _Accumulator:
         return out
 
 
-def membrane_updates(neuron: LIF, x: Tensor, spikes: Tensor) -> int:
-    """NeuroBench's ``MembraneUpdates`` of one LIF/IF layer over one batch (summed over the batch): every neuron
-    at the first step plus, at each later step, the neurons whose post-reset membrane differs from the step
-    before. ``x``: the input current ``[T, B, ...]``; ``spikes``: what the layer emitted for it. The membranes are
-    recomputed from both with the forward pass's own arithmetic, so they are bit for bit the layer's."""
-    v = post_reset_membranes(x, spikes, neuron.beta, neuron.threshold, neuron.reset)
-    return v[0].numel() + int(torch.count_nonzero(v[1:] != v[:-1]))
+def membrane_updates(membranes: Tensor) -> int:
+    """NeuroBench's ``MembraneUpdates`` of one layer's post-reset membranes ``[T, B, ...]`` (summed over the
+    batch): every neuron at the first step plus, at each later step, the neurons whose membrane differs from
+    the step before."""
+    return membranes[0].numel() + int(torch.count_nonzero(membranes[1:] != membranes[:-1]))
+
+
+@contextmanager
+def _keeping_membranes(model: nn.Module) -> Iterator[None]:
+    """Let every LIF/IF layer keep its post-reset membranes for the duration (no extra arithmetic)."""
+    neurons = spiking_neurons(model)
+    for m in neurons:
+        m.keep_membranes = True
+    try:
+        yield
+    finally:
+        for m in neurons:
+            m.keep_membranes, m.membranes = False, None
 
 
 @torch.no_grad()
@@ -394,7 +406,7 @@ def count(model: nn.Module, inputs: Any, T: int | None = None, spiking: bool | N
     batches = iter_batches(inputs)
     bar = tqdm(batches, desc="counting", leave=False, disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
-        with ActivityHooks(model, acc, T=T, kinds=("synapse", "neuron")):
+        with ActivityHooks(model, acc, T=T, kinds=("synapse", "neuron")), _keeping_membranes(model):
             for x, y in bar:
                 if max_samples is not None and samples >= max_samples:
                     break
