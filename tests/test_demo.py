@@ -21,7 +21,11 @@ def test_demo_writes_summary_with_required_fields(tmp_path):
     lava = summary["lava"]
     assert lava["lava_spike_equal"] is True and abs(lava["fixed_acc"] - lava["float_acc"]) <= 0.01
     hw = summary["hardware"]
-    assert hw["synops_per_sample"] > 0 and hw["ann_macs_per_sample"] > 0 and hw["T"] == 4
+    assert hw["synops_per_sample"] > 0 and hw["T"] == 4
+    assert hw["ann_dense_macs_per_sample"] > hw["ann_effective_macs_per_sample"] > 0  # the teacher: both figures
+    report = json.loads((out / "hardware" / "report.json").read_text())
+    assert hw["ann_dense_macs_per_sample"] == report["ann"]["totals"]["dense"]  # the report's table, same key
+    assert hw["ann_effective_macs_per_sample"] == report["ann"]["totals"]["macs"]
     assert hw["energy_uj"]["loihi"] > 0 and hw["energy_uj"]["cmos-45nm"] > 0 and hw["energy_uj"]["loihi2"] is None
     assert (out / "hardware" / "report.md").is_file()
     assert summary["snn_kd"]["test_acc"] >= 0.94 and summary["snn_kd"]["method"] == "response"

@@ -22,6 +22,7 @@ from neurokd.cli import (
     robustness_cmd,
     simulate_cmd,
     stream_cmd,
+    stream_file_cmd,
     train_cmds,
 )
 from neurokd.errors import UserError
@@ -34,6 +35,7 @@ COMMANDS: list[ModuleType] = [
     robustness_cmd,
     demo_cmd,
     stream_cmd,
+    stream_file_cmd,
     export_cmd,
     simulate_cmd,
     report_cmd,

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from neurokd.io import write_json
     from neurokd.registry import make_backend
     from neurokd.runs import Run
-    from neurokd.stream import open_events, run_stream, segment_accuracy
+    from neurokd.stream import open_events, read_labels, run_stream, segment_accuracy
     from neurokd.tables import markdown_table
 
     if args.steps_per_window < 1 or args.max_batch < 1 or args.threads < 1:
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if horizon and not 0 < reset_every * args.steps_per_window <= horizon:
         raise UserError(f"--backend loihi-fixed integrates its readout for at most the exported T={horizon} steps:"
                         f" give --reset-every between 1 and {horizon // args.steps_per_window}")
-    labels = _read_labels(args.labels) if args.labels else None
+    labels = read_labels(args.labels) if args.labels else None
     source = open_events(args.events, sensor)
     first = source.first_t or 0
     origin = 0 if first < window_us else first  # recordings on their own clock start at 0; absolute clocks at t0
@@ -144,16 +144,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"neurokd: stream stopped after {len(report.windows)} windows", file=sys.stderr)
         raise UserError(report.stopped)
     return 0
-
-
-def _read_labels(path: str) -> list[int]:
-    from neurokd.errors import UserError
-
-    try:
-        with open(path) as fh:
-            labels = json.load(fh)
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"labels file {path}: cannot read a JSON list ({e.__class__.__name__})") from None
-    if not isinstance(labels, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
-        raise UserError(f"labels file {path}: expected a JSON list of integer class labels")
-    return labels

@@ -252,17 +252,13 @@ def robustness_markdown(result: dict[str, Any]) -> str:
 
 def save_robustness_plot(result: dict[str, Any], path, title: str = "accuracy vs corruption severity") -> None:
     """One panel per corruption: accuracy against severity level (0 = clean), one line per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from neurokd.io import atomic_path
+    from neurokd.plotting import new_figure, save_png
 
     corruptions = list(result["corruptions"])
     cols = 3
     rows = -(-len(corruptions) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
+    fig = new_figure(figsize=(4.2 * cols, 3.3 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, c in zip(axes.flat, corruptions):
         sev = result["corruptions"][c]["severities"]
         levels = list(range(len(sev) + 1))
@@ -279,9 +275,7 @@ def save_robustness_plot(result: dict[str, Any], path, title: str = "accuracy vs
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.04 + 0.03 * ((len(labels) - 1) // 5), 1, 0.97))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_png(fig, path, dpi=110)
 
 
 __all__ = [

@@ -14,6 +14,18 @@ ARCHS: tuple[str, ...] = (
 )
 
 
+# Fields that describe only the spiking twin: an ANN's model file leaves them out.
+SNN_FIELDS: tuple[str, ...] = ("T", "encoder", "neuron")
+
+
+def stored_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A spec dict as model files store it: an ANN's without :data:`SNN_FIELDS` (they would describe neurons it
+    does not have); reading fills them with defaults, so files with or without them load alike."""
+    if spec.get("kind") == "ann":
+        return {k: v for k, v in spec.items() if k not in SNN_FIELDS}
+    return dict(spec)
+
+
 @dataclass
 class NeuronSpec:
     """Spiking neuron used by every activation of an SNN twin."""

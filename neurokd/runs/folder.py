@@ -27,6 +27,7 @@ from neurokd.config import DataConfig, RunConfig, merge_data_config
 from neurokd.configlib import parse_dataclass
 from neurokd.errors import CheckpointError, ConfigError, UserError
 from neurokd.io import write_json, write_yaml
+from neurokd.models.spec import stored_spec
 from neurokd.runs import checkpoint as ckpt
 from neurokd.runs import metrics
 from neurokd.runs.model_file import load_model, resolve_model_path
@@ -173,7 +174,7 @@ class Run:
     def write_config(self, cfg: RunConfig) -> None:
         """``config.yaml`` (the effective config) and ``model.json`` (its model spec, for people)."""
         write_yaml(self.config_path, cfg.to_dict())
-        write_json(self.folder / "model.json", cfg.model.to_dict())
+        write_json(self.folder / "model.json", stored_spec(cfg.model.to_dict()))
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         metrics.append_metrics(self.metrics_path, record)
@@ -206,8 +207,10 @@ class Run:
         for _epoch, path in self.checkpoints()[:-keep]:
             path.unlink(missing_ok=True)
 
-    def save_model(self, model, spec: dict[str, Any]) -> None:
-        ckpt.save_model_file(self._require_folder() / "model.safetensors", model, spec)
+    def save_model(self, model, spec: dict[str, Any], preprocessing=None) -> None:
+        """``model.safetensors``: weights, spec and the input ``preprocessing`` the model was trained on."""
+        extra = {"preprocessing": preprocessing.to_dict()} if preprocessing is not None else None
+        ckpt.save_model_file(self._require_folder() / "model.safetensors", model, spec, extra=extra)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self._require_folder() / "summary.json", summary)

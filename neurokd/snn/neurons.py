@@ -6,7 +6,9 @@ Input layout:
   neuron run once over all steps; the neuron unfolds, integrates over T and folds back.
 
 State: by default every call starts from ``v = 0``. With ``stateful = True`` the final membrane is kept and
-the next call continues from it (streaming inference); ``reset_state()`` clears it.
+the next call continues from it (streaming inference); ``reset_state()`` clears it. With ``keep_membranes = True``
+(inference only, no autograd) a call also keeps every post-reset membrane ``[T, B, ...]`` in ``membranes``, at no
+extra arithmetic (what membrane-update counts read).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from neurokd.snn.functional import RESETS, Reset, lif_sequence, lif_step
+from neurokd.snn.functional import RESETS, Reset, lif_membranes, lif_sequence, lif_step
 from neurokd.snn.surrogate import Surrogate, get_surrogate
 
 
@@ -60,6 +62,8 @@ class LIF(nn.Module):
         self.T = T
         self.stateful = False
         self._v: Tensor | None = None
+        self.keep_membranes = False
+        self.membranes: Tensor | None = None
         if learn_beta:
             b = min(beta, 1.0 - 1e-6)
             self.beta_logit = nn.Parameter(torch.tensor(math.log(b / (1.0 - b))))
@@ -81,6 +85,11 @@ class LIF(nn.Module):
     def reset_state(self) -> None:
         self._v = None
 
+    @property
+    def membrane(self) -> Tensor | None:
+        """The post-reset membrane kept after the last call (``stateful`` only; None before the first call)."""
+        return self._v
+
     def _unfold(self, x: Tensor) -> Tensor:
         if self.T is None:
             return x
@@ -94,7 +103,11 @@ class LIF(nn.Module):
         v0 = self._v if self.stateful else None
         if v0 is not None and v0.shape != seq.shape[1:]:
             v0 = None  # batch changed: start fresh
-        s, v = lif_sequence(seq, self.beta, self.threshold, self.reset, self.surrogate, self.detach_reset, v0)
+        if self.keep_membranes:
+            s, self.membranes = lif_membranes(seq, self.beta, self.threshold, self.reset, v0)
+            v = self.membranes[-1]
+        else:
+            s, v = lif_sequence(seq, self.beta, self.threshold, self.reset, self.surrogate, self.detach_reset, v0)
         if self.stateful:
             self._v = v.detach()
         return s.reshape(x.shape)

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from neurokd.config import RunConfig
 from neurokd.data import DataSplits
+from neurokd.data.preprocessing import input_preprocessing
 from neurokd.errors import UserError
 from neurokd.eval.accuracy import evaluate
 from neurokd.models import TwinNet, count_parameters
@@ -196,7 +197,7 @@ def _finish(run: Run, setup: RunSetup, state: TrainState, sel: Selection, peak_m
     test = _evaluate(setup, state, setup.test_loader)
     model.to(memory_format=torch.contiguous_format)
     if setup.main:
-        run.save_model(model, spec.to_dict())
+        run.save_model(model, spec.to_dict(), preprocessing=input_preprocessing(setup.splits, cfg.data))
     summary = {
         "name": cfg.name, "dataset": setup.splits.name, "arch": spec.arch, "kind": spec.kind,
         "T": spec.T if spec.kind == "snn" else None,

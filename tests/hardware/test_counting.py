@@ -76,6 +76,9 @@ def test_firing_rate_bookkeeping_over_T():
     assert enc_c.op == "MAC" and enc_c.macs_per_step == [2.0, 2.0, 2.0] and enc_c.macs == 6
     assert neu.spikes_per_step == [1.0, 2.0, 1.0]
     assert neu.spikes == 4 and neu.neurons == 2 and neu.neuron_updates == 6
+    # NeuroBench's MembraneUpdates: both at t=1; then neuron 0's membrane 0.6 -> 0 -> 0.6 changes twice, neuron
+    # 1 fires and resets to 0 at every step, so its membrane never changes again: 2 + 2 + 0
+    assert neu.membrane_updates == 4 and c.membrane_updates == 4
     assert neu.firing_rate == pytest.approx(4 / 6, abs=0) and neu.firing_rate_per_step == [0.5, 1.0, 0.5]
     # the head only pays for neuron 0's spikes (neuron 1's weight is pruned)
     assert head_c.op == "AC" and head_c.acs_per_step == [0.0, 1.0, 0.0] and head_c.acs == 1
