@@ -90,7 +90,7 @@ def test_malformed_net_file_is_one_line(tmp_path):
 
 def test_bad_options_and_non_neurokd_files(tmp_path, conv_net_file, capsys):
     one_line_error(*run_main(capsys, "simulate", "lava", tmp_path / "missing.net"), "missing.net", "no such file")
-    one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file, "--limit", 0), "--limit must be >= 1")
+    one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file, "--limit", 0), "argument --limit: must be >= 1")
     one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file), "records no dataset; pass --dataset")
     one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file, "--dataset", "digits"),
                    "not written by neurokd")
