@@ -28,7 +28,6 @@ sum is an integer below 2^24 (checked), else in float64.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -36,7 +35,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from neurokd.hardware.activity import (
     ActivityHooks,
@@ -47,6 +45,7 @@ from neurokd.hardware.activity import (
     time_steps,
 )
 from neurokd.models import count_parameters
+from neurokd.progress import bar as progress_bar
 from neurokd.snn import LIF, spiking_neurons
 
 FLOAT32_EXACT = 1 << 24
@@ -404,7 +403,7 @@ def count(model: nn.Module, inputs: Any, T: int | None = None, spiking: bool | N
     was_training = model.training
     model.eval()
     batches = iter_batches(inputs)
-    bar = tqdm(batches, desc="counting", leave=False, disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(batches, desc="counting", enabled=progress)
     try:
         with ActivityHooks(model, acc, T=T, kinds=("synapse", "neuron")), _keeping_membranes(model):
             for x, y in bar:

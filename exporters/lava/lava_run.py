@@ -89,7 +89,8 @@ def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc import io as lava_io
     from lava.proc.monitor.process import Monitor
-    from tqdm import tqdm
+
+    from neurokd.progress import bar
 
     steps = stream.shape[0]
     t0 = time.perf_counter()
@@ -114,7 +115,7 @@ def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
     t_build = t_first = time.perf_counter()
     failed = True
     try:
-        with tqdm(total=steps, desc="lava sim", unit="step", disable=not progress) as bar:
+        with bar(total=steps, desc="lava sim", unit="step", enabled=progress) as pbar:
             done = 0
             while done < steps:
                 # the first call compiles the network and starts the workers: run it as a single step
@@ -124,7 +125,7 @@ def run_lava(path: str | Path, stream: np.ndarray, input_message_bits: int = 0,
                 except RuntimeError as e:
                     raise RuntimeError(f"Lava run failed: {_child_errors(net) or e}") from None
                 done += k
-                bar.update(k)
+                pbar.update(k)
                 if done == 1:
                     t_first = time.perf_counter()
         t_run = time.perf_counter()

@@ -161,10 +161,10 @@ def simulate(path: str | Path, inputs: np.ndarray, backend: str = "numpy", batch
     L = len(net.synaptic_layers)
     t0 = time.perf_counter()
     if backend == "numpy":
-        from tqdm import tqdm
+        from neurokd.progress import bar
 
         parts = []
-        for lo in tqdm(range(0, n, batch_size), desc="numpy sim", unit="batch", disable=not progress):
+        for lo in bar(range(0, n, batch_size), desc="numpy sim", unit="batch", enabled=progress):
             chunk = frames[lo:lo + batch_size]
             stream = np.concatenate([chunk, np.zeros((chunk.shape[0], L, *chunk.shape[2:]), np.int64)], 1)
             trace = numpy_sim.run(net, stream, reset_interval=T, reset_offset=RESET_OFFSET)

@@ -7,11 +7,10 @@ heavy imports stay inside the run functions so building the parser stays cheap.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from neurokd.cli.common import at_least
+from neurokd.cli.common import add_json_argument, at_least, emit_json
 
 LAVA_DEFAULT_LIMIT = 16  # Lava's simulator runs a few steps per second on the demo network
 
@@ -41,7 +40,7 @@ def register_export(targets) -> None:
                    help="training samples that set the input range")
     p.add_argument("--verify", type=at_least(0), default=512, metavar="N",
                    help="compare float and fixed-point predictions on N test samples (0: skip)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_json_argument(p, "the quantization report and the check")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_data_arguments(p)
     p.set_defaults(func=run_export)
@@ -60,7 +59,7 @@ def register_simulate(targets) -> None:
     p.add_argument("--limit", type=at_least(1), default=None, metavar="N",
                    help=f"first N samples (default: all for numpy, {LAVA_DEFAULT_LIMIT} for lava)")
     p.add_argument("--batch-size", type=at_least(1), default=128, help="NumPy model batch size")
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_json_argument(p, "accuracy, spikes per layer and speed")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_data_arguments(p)
     p.set_defaults(func=run_simulate)
@@ -87,6 +86,7 @@ def verify_export(model, path: Path, x, y, progress: bool = False) -> dict[str, 
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from neurokd.config import data_identity
     from neurokd.configlib import overrides_from_args
     from neurokd.data import load_dataset, take_split
     from neurokd.exporters.lava import to_netx
@@ -100,16 +100,14 @@ def run_export(args: argparse.Namespace) -> int:
     T = model.T if model.is_snn else None
     splits = load_dataset(dcfg, run.seed, T=T)
     calib, _ = split_arrays(take_split(splits, dcfg, "train", run.seed), args.calibration)
-    data_meta = {k: v for k, v in dcfg.__dict__.items()
-                 if k in ("name", "root", "val_fraction", "image_size", "time_bins", "bin_ms", "denoise_ms")}
+    data_meta = data_identity(dcfg)
     report = to_netx(model, out, calibration=calib, input_bits=args.input_bits,
                      meta={"source": str(model_file), "data": data_meta})
     result: dict[str, Any] = {"path": str(out), "report": report.to_dict()}
     if args.verify:
         x, y = split_arrays(take_split(splits, dcfg, "test", run.seed), args.verify)
         result["verify"] = verify_export(model, out, x, y, progress=not args.no_progress)
-    if args.json:
-        print(json.dumps(result, indent=2))
+    if emit_json(args.json, result):
         return 0
     print(report.table())
     if args.verify:
@@ -144,8 +142,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                "latency_steps": res.latency,
                "layers": [{"name": nm, "neurons": sz, "spikes_per_sample": sp, "rate": rt} for nm, sz, sp, rt in
                           zip(res.layer_names, res.layer_sizes, res.spikes_per_sample(), res.firing_rates())]}
-    if args.json:
-        print(json.dumps(summary, indent=2))
+    if emit_json(args.json, summary):
         return 0
     print(markdown_table(["backend", "dataset", "split", "n", "T", "acc", "seconds", "steps/s"],
                          [[args.backend, dcfg.name, args.split, res.n, res.T, summary["acc"], res.seconds,
@@ -162,7 +159,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 LAYER_HEADERS = ["layer", "type", "name", "shape", "weights", "bias", "iDecay", "vDecay", "vThMant", "scale"]
 
 
-def inspect_file(path: Path, as_json: bool = False) -> int:
+def inspect_file(path: Path, json_target: str | None = None) -> int:
     """``neurokd inspect FILE.net``: the network's metadata and a layer table (ours or any netx file)."""
     import numpy as np
 
@@ -184,9 +181,8 @@ def inspect_file(path: Path, as_json: bool = False) -> int:
         rows.append(row)
     meta = {k: v for k, v in net.meta.items() if k != "report"}
     params = int(sum(np.asarray(la.weight).size for la in net.synaptic_layers))
-    if as_json:
-        print(json.dumps({"file": str(path), "metadata": meta, "parameters": params,
-                          "layer_table": [dict(zip(LAYER_HEADERS, r)) for r in rows]}, indent=2, default=str))
+    if emit_json(json_target, {"file": str(path), "metadata": meta, "parameters": params,
+                               "layer_table": [dict(zip(LAYER_HEADERS, r)) for r in rows]}):
         return 0
     print(f"{path}: netx network, {len(net.synaptic_layers)} conv/dense layers, {params:,} weights, "
           f"{sum(int(np.prod(la.shape)) for la in net.synaptic_layers):,} neurons")

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from neurokd.cli.common import add_json_argument, emit_json
+
 
 def register(sub) -> None:
     text = "stream an event file through a trained SNN in fixed time windows (prediction + latency per window)"
@@ -31,7 +33,7 @@ def register(sub) -> None:
                    help="run up to N windows that are already waiting in one call (catch-up; same predictions)")
     p.add_argument("--labels", metavar="FILE", default=None,
                    help="JSON list of labels, one per segment of --reset-every windows: reports accuracy")
-    p.add_argument("--json", metavar="OUT", default=None, help="write the full report (every window) as JSON")
+    add_json_argument(p, "the full report (summary and every window)")
     p.add_argument("--plot", metavar="PNG", default=None, help="plot events and latency per window")
     p.add_argument("--print-windows", action="store_true", help="print one JSON line per window")
     p.add_argument("--threads", type=int, default=1,
@@ -77,7 +79,6 @@ def _training_input_max(model_path: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from neurokd.errors import UserError
-    from neurokd.io import write_json
     from neurokd.registry import make_backend
     from neurokd.runs import Run
     from neurokd.stream import open_events, read_labels, run_stream, segment_accuracy
@@ -128,18 +129,17 @@ def run(args: argparse.Namespace) -> int:
     summary = report.summary()
     if labels is not None and reset_every:
         summary["accuracy"] = segment_accuracy(report, labels, reset_every)
-    if args.json:
-        write_json(args.json, {"summary": summary, "windows": [w.__dict__ for w in report.windows]})
-    if args.plot:
-        from neurokd.stream.plot import plot_report
-
-        plot_report(report, args.plot)
     keys = ["windows", "events", "events_per_s", "realtime_factor", "p50_window_ms", "p95_window_ms"]
     if args.realtime:
         summary["backlog_seconds"] = round(summary["wall_seconds"] - summary["stream_seconds"], 6)
         keys.append("backlog_seconds")
     keys += ["accuracy"] if "accuracy" in summary else []
-    print(markdown_table(keys, [[summary[k] for k in keys]]))
+    if args.plot:
+        from neurokd.stream.plot import plot_report
+
+        plot_report(report, args.plot)
+    if not emit_json(args.json, {"summary": summary, "windows": [w.__dict__ for w in report.windows]}):
+        print(markdown_table(keys, [[summary[k] for k in keys]]))
     if report.stopped:
         print(f"neurokd: stream stopped after {len(report.windows)} windows", file=sys.stderr)
         raise UserError(report.stopped)

@@ -29,9 +29,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from neurokd.data.base import Loader
+from neurokd.progress import bar
 
 
 @dataclass(frozen=True)
@@ -200,13 +200,13 @@ def evaluate_robustness(
         "acc": {c.name: {name: [] for name in models} for c in corruptions},
     }
     total = sum(len(c.severities) for c in corruptions)
-    with tqdm(total=total, desc="robustness", disable=not progress, leave=False) as bar:
+    with bar(total=total, desc="robustness", enabled=progress) as pbar:
         for index, c in enumerate(corruptions):
             for level in range(len(c.severities)):
                 xc = corrupt_dataset(x, c, level, seed, index, stats)
                 for name, m in models.items():
                     result["acc"][c.name][name].append(_accuracy(m, xc, y, batch_size))
-                bar.update(1)
+                pbar.update(1)
     return result
 
 

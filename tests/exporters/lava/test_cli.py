@@ -106,6 +106,7 @@ def test_exporting_an_ann_run_is_refused(tmp_path, capsys):
     cfg = build_config(RunConfig, overrides={"name": "t", "out_dir": str(tmp_path), "model.kind": "ann",
                                              "model.width": 4, "optim.epochs": 1, "train.progress": False})
     run_training(cfg)
+    capsys.readouterr()  # the training's epoch lines
     one_line_error(*run_main(capsys, "export", "lava", tmp_path / "t", "-o", tmp_path / "t.net"), "ANN")
     assert not (tmp_path / "t.net").exists()
 

@@ -11,7 +11,7 @@ from tests.cli.test_cli import _one_line_error, neurokd
 def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     for cmd, name in (("train", "snn"), ("teacher", "ann")):
-        r = neurokd(cmd, "--out", out, "--name", name, "--epochs", 2, "--model.width", 8, "--no-progress",
+        r = neurokd(cmd, "--out-dir", out, "--name", name, "--epochs", 2, "--model.width", 8, "--no-progress",
                     "--train.threads", 1)
         assert r.returncode == 0, r.stderr
     return out
