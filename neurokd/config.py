@@ -15,6 +15,7 @@ from typing import Any, Literal
 from neurokd.configlib import build_config
 from neurokd.errors import ConfigError
 from neurokd.models.spec import ModelSpec
+from neurokd.snn.folding import CHUNK_BYTES
 
 
 @dataclass
@@ -89,7 +90,18 @@ class TrainConfig:
     )
     channels_last: bool = field(default=True, metadata={"help": "channels-last memory format for 2-D convs"})
     deterministic: bool = field(default=True, metadata={"help": "deterministic algorithms"})
-    threads: int | None = field(default=None, metadata={"min": 1, "help": "CPU threads (torch default if None)"})
+    threads: int | None = field(
+        default=None,
+        metadata={"min": 1, "help": "CPU threads (default: torch's, at most the CPUs this process may use; "
+                                    "OMP_NUM_THREADS/MKL_NUM_THREADS when set)"},
+    )
+    time_chunk: int | None = field(
+        default=None,
+        metadata={"min": 1, "help": "SNN: time steps per chunk of a forward pass (default: as many as keep the "
+                                    f"largest activation within {CHUNK_BYTES >> 20} MiB; >= model.T folds all "
+                                    "steps at once). "
+                                    "Spikes and BatchNorm statistics are the same either way"},
+    )
     progress: bool = field(default=True, metadata={"help": "progress bars"})
     checkpoint_every: int = field(default=1, metadata={"min": 1, "help": "checkpoint every N epochs"})
     keep_checkpoints: int = field(default=2, metadata={"min": 1, "help": "epoch checkpoints kept"})

@@ -46,6 +46,7 @@ from neurokd.errors import CheckpointError, ConfigError, UserError
 from neurokd.eval.accuracy import evaluate
 from neurokd.io import atomic_open, write_json, write_yaml
 from neurokd.models import ModelSpec, TwinNet, build_model, count_parameters
+from neurokd.runtime import apply_threads
 from neurokd.train import distributed as ddp
 from neurokd.train.checkpoint import (
     checkpoint_path,
@@ -93,8 +94,7 @@ def seed_everything(seed: int) -> None:
 def configure_torch(cfg: RunConfig) -> None:
     if cfg.train.cpu_heap_reuse:
         reuse_heap_memory()  # process-wide and harmless on CUDA runs too; a no-op off glibc
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    apply_threads(cfg.train.threads)  # train.threads, else torch's default capped at this process's CPUs
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -344,6 +344,7 @@ def _train(
 
     seed_everything(cfg.seed)
     model = model or build_configured_model(spec)
+    model.time_chunk = cfg.train.time_chunk
     objective = objective or Objective()
     objective.set_backprop(cfg.train.backprop, cfg.train.rate_chunk)
     model.to(device)
