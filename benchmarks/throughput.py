@@ -14,6 +14,8 @@ Writes ``benchmarks/results/throughput.json``; per case and mode:
   ``gflops`` (achieved GFLOP/s per implementation) and ``peak_share_fp32`` / ``peak_share_bf16``: achieved over
   this machine's measured fp32 / bf16 peak (``peak_gflops``: the better of a large GEMM and a large convolution,
   measured in the same run), so "near the limit" is a number;
+- with ``--bf16-peers``: snnTorch and SpikingJelly under bfloat16 autocast too (``<peer>_bf16_samples_per_s``,
+  ``ratio_bf16_vs_<peer>_bf16``);
 - CPU only: one profiled call per implementation gives the share of time in convolutions (``*_conv_share``)
   and ``ratio_conv_bound`` = snnTorch's time over neurokd's convolution time alone.
 
@@ -45,8 +47,8 @@ from neurokd.models.fold import inference_model
 from neurokd.snn import chunked
 
 RESULTS = Path(__file__).parent / "results" / "throughput.json"
-FP32 = ("neurokd", *peers.PEERS)
-IMPLS = ("neurokd", "neurokd_bf16", *peers.PEERS)
+CORE = ("neurokd", "neurokd_bf16", *peers.PEERS)  # always in a row's dicts (null when a peer is missing)
+IMPLS = (*CORE, *(f"{p}_bf16" for p in peers.PEERS))
 
 
 def neurokd_spec(arch: str, input_shape: list[int], T: int, kind: str = "snn") -> ModelSpec:
@@ -85,9 +87,11 @@ def conv_share(fn) -> float:
     return conv / total if total else 0.0
 
 
-def build_nets(case: dict, device: torch.device) -> tuple[dict[str, nn.Module], dict[str, str]]:
-    """The implementations of one case with equal weights (neurokd's initialisation copied into the peers), and
-    the reasons of those that could not be built."""
+def build_nets(case: dict, device: torch.device,
+               bf16_peers: bool = False) -> tuple[dict[str, nn.Module], dict[str, str]]:
+    """The implementations of one case with equal weights (neurokd's initialisation copied into the peers; with
+    ``bf16_peers`` also each peer under bfloat16 autocast, ``<peer>_bf16``), and the reasons of those that could
+    not be built."""
     torch.manual_seed(0)
     T, shape = case["T"], case["input_shape"]
     nets: dict[str, nn.Module] = {"neurokd": neurokd_net(case["arch"], shape, T)}
@@ -100,6 +104,8 @@ def build_nets(case: dict, device: torch.device) -> tuple[dict[str, nn.Module], 
             continue
         peers.copy_weights(nets["neurokd"], net)
         nets[peer] = net
+        if bf16_peers:
+            nets[f"{peer}_bf16"] = copy.deepcopy(net)
     nets = {k: m.to(device) for k, m in nets.items()}
     if device.type == "cpu" or case["arch"] != "cnn":
         for k in ("neurokd", "neurokd_bf16"):
@@ -113,9 +119,10 @@ def _chunks(model: nn.Module, case: dict) -> list[int] | None:
     return list(p.sizes) if p else None
 
 
-def measure(case: dict, rounds: int, min_seconds: float, device: torch.device, peaks: dict) -> list[dict]:
+def measure(case: dict, rounds: int, min_seconds: float, device: torch.device, peaks: dict,
+            bf16_peers: bool = False) -> list[dict]:
     T, B, shape = case["T"], case["batch"], case["input_shape"]
-    nets, missing = build_nets(case, device)
+    nets, missing = build_nets(case, device, bf16_peers)
     x = torch.rand(B, *shape, device=device)
     y = torch.randint(0, 10, (B,), device=device)
     x_cl = x.contiguous(memory_format=torch.channels_last)
@@ -126,13 +133,13 @@ def measure(case: dict, rounds: int, min_seconds: float, device: torch.device, p
     flops = roofline.step_flops(build_model(neurokd_spec(case["arch"], shape, T, kind="ann")), shape) * T
 
     def forward(k):
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=k == "neurokd_bf16"):
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=k.endswith("_bf16")):
             infer[k](inputs[k])
 
     def train_step(k):
         nets[k].train()
         opts[k].zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=k == "neurokd_bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=k.endswith("_bf16")):
             logits = nets[k](inputs[k])
         F.cross_entropy(logits.float(), y).backward()
         opts[k].step()
@@ -161,7 +168,8 @@ def _ratio(sps: dict, a: str, b: str) -> float | None:
 
 
 def _result(case, mode, sps, share, flop_per_sample, peaks, chunks, missing) -> dict:
-    gflops = {k: round(sps[k] * flop_per_sample / 1e9, 2) if k in sps else None for k in IMPLS}
+    gflops = {k: round(sps[k] * flop_per_sample / 1e9, 2) if k in sps else None
+              for k in IMPLS if k in CORE or k in sps}
     sj = "spikingjelly"
     return {
         **{k: v for k, v in case.items() if k != "input_shape"}, "input_shape": case["input_shape"], "mode": mode,
@@ -173,6 +181,9 @@ def _result(case, mode, sps, share, flop_per_sample, peaks, chunks, missing) -> 
         "ratio_bf16": _ratio(sps, "neurokd_bf16", "snntorch"),
         "ratio_spikingjelly": _ratio(sps, "neurokd", sj),
         "ratio_bf16_spikingjelly": _ratio(sps, "neurokd_bf16", sj),
+        **{f"{p}_bf16_samples_per_s": round(sps[f"{p}_bf16"], 2) for p in peers.PEERS if f"{p}_bf16" in sps},
+        **{f"ratio_bf16_vs_{p}_bf16": _ratio(sps, "neurokd_bf16", f"{p}_bf16")
+           for p in peers.PEERS if f"{p}_bf16" in sps},
         "neurokd_conv_share": share and round(share["neurokd"], 3),
         "snntorch_conv_share": share and share.get("snntorch") and round(share["snntorch"], 3),
         "ratio_conv_bound": (share and "snntorch" in sps
@@ -199,12 +210,12 @@ def _device(name: str) -> torch.device:
 
 
 def run(device: torch.device, cases: list[dict], rounds: int, min_s: float, peak_scale: float = 1.0,
-        heap_reuse: bool = False) -> dict:
+        heap_reuse: bool = False, bf16_peers: bool = False) -> dict:
     """Measure the peaks, then every case; the report as written to the JSON file."""
     peaks = {name: roofline.measure_peak(dt, device, scale=peak_scale)
              for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
     print(json.dumps({"peak_gflops": peaks}), flush=True)
-    results = [r for c in cases for r in measure(c, rounds, min_s, device, peaks)]
+    results = [r for c in cases for r in measure(c, rounds, min_s, device, peaks, bf16_peers)]
 
     def lowest(key):
         vals = [r[key] for r in results if r[key] is not None]
@@ -215,7 +226,7 @@ def run(device: torch.device, cases: list[dict], rounds: int, min_s: float, peak
         "torch": torch.__version__, "snntorch": peers.version("snntorch"),
         "spikingjelly": peers.version("spikingjelly"), "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(), "rounds": rounds,
-        "cpu_heap_reuse": heap_reuse, "device": str(device),
+        "cpu_heap_reuse": heap_reuse, "bf16_peers": bf16_peers, "device": str(device),
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "peak_gflops": peaks,
         "peers_unavailable": {k: v for r in results for k, v in (r["unavailable"] or {}).items()} or None,
@@ -244,6 +255,8 @@ def main() -> None:
                     help="train.cpu_heap_reuse for the whole process (every library); default out: "
                          "throughput_heap_reuse.json")
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default out for cuda: throughput_cuda.json)")
+    ap.add_argument("--bf16-peers", action="store_true",
+                    help="also time snnTorch and SpikingJelly under bfloat16 autocast (<peer>_bf16)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     device = _device(args.device)
@@ -260,7 +273,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     rounds, min_s = (1, 0.05) if args.smoke else (1, 0.2) if args.quick else (3, 2.0)
     cases = default_cases(batch=4 if args.smoke else 32, smoke=args.smoke)
-    report = run(device, cases, rounds, min_s, peak_scale=0.125 if args.smoke else 1.0, heap_reuse=args.heap_reuse)
+    report = run(device, cases, rounds, min_s, peak_scale=0.125 if args.smoke else 1.0, heap_reuse=args.heap_reuse,
+                 bf16_peers=args.bf16_peers)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     from neurokd.io import write_json
 

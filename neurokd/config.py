@@ -97,9 +97,9 @@ class TrainConfig:
     )
     time_chunk: int | None = field(
         default=None,
-        metadata={"min": 1, "help": "SNN: time steps per chunk of a forward pass (default: as many as keep the "
-                                    f"largest activation within {CHUNK_BYTES >> 20} MiB; >= model.T folds all "
-                                    "steps at once). "
+        metadata={"min": 1, "help": "SNN: time steps per chunk of a forward pass (default: on CPU as many as keep "
+                                    f"the largest activation within {CHUNK_BYTES >> 20} MiB, on GPU all; >= model.T "
+                                    "folds all steps at once). "
                                     "Spikes and BatchNorm statistics are the same either way"},
     )
     progress: bool = field(default=True, metadata={"help": "progress bars"})

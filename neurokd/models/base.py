@@ -41,8 +41,9 @@ def make_act_factory(spec: ModelSpec) -> ActFactory:
 class TwinNet(nn.Module):
     """``stem -> stages -> head``; ANN or SNN depending on ``spec.kind``.
 
-    ``time_chunk`` (SNN): time steps per chunk of a forward pass; None (default) sizes chunks so that the largest
-    activation stays within :data:`neurokd.snn.folding.CHUNK_BYTES`; a value >= T folds all steps at once.
+    ``time_chunk`` (SNN): time steps per chunk of a forward pass; None (default) sizes chunks on CPU so that the
+    largest activation stays within :data:`neurokd.snn.folding.CHUNK_BYTES` (on a GPU it folds all steps); a value
+    >= T folds all steps at once.
     """
 
     def __init__(self, spec: ModelSpec, stem: nn.Module, stages: list[nn.Module], head: nn.Module):

@@ -161,9 +161,12 @@ def _order(model: nn.Module, graph: fx.Graph) -> bool | None:
 def plan(model: nn.Module, steps: int, batch: int, sample_shape: tuple[int, ...], chunk: int | None = None,
          budget: int = CHUNK_BYTES) -> ChunkPlan | None:
     """How to run ``model.forward_body`` over ``steps`` time steps of a batch of ``batch`` samples shaped
-    ``sample_shape``: ``chunk`` steps per chunk, or (None) as many as keep the largest activation within
-    ``budget`` bytes. None: run folded, all steps at once (one chunk, hooks, or an op that cannot be chunked)."""
+    ``sample_shape``: ``chunk`` steps per chunk, or (None) on CPU as many as keep the largest activation within
+    ``budget`` bytes (the budget is about the CPU's allocator and caches: on a GPU, None folds all steps).
+    None: run folded, all steps at once (one chunk, hooks, or an op that cannot be chunked)."""
     if chunk is not None and chunk >= steps:
+        return None
+    if chunk is None and next((p.device.type for p in model.parameters()), "cpu") != "cpu":
         return None
     modules = list(model.modules())
     ids = tuple(map(id, modules))

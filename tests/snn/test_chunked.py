@@ -107,6 +107,9 @@ def test_automatic_chunk_follows_the_largest_activation():
     assert chunked.plan(model.train(), T, 4, (1, 8, 8), budget=20 << 10).breadth_first
     model.time_chunk = T
     assert chunked.plan(model, T, 4, (1, 8, 8), model.time_chunk) is None  # >= T: folded
+    off_cpu = copy.deepcopy(model).to("meta")  # the budget is the CPU's: off the CPU only an explicit chunk splits
+    assert chunked.plan(off_cpu, T, 4, (1, 8, 8), budget=20 << 10) is None
+    assert chunked.plan(off_cpu, T, 4, (1, 8, 8), 2) is not None
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
