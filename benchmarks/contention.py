@@ -12,15 +12,17 @@ docs/training.md), with OMP_*/GOMP_*/KMP_*/MKL_NUM_THREADS removed from its envi
 - ``train``: ``neurokd train`` of a ``resnet1d`` SNN (T = 4) on MNIST-1D for ``--train-epochs`` epochs (an
   untimed one-epoch run first generates and caches the dataset).
 
-Policies: ``neurokd`` (the default: OpenMP threads sleep while they wait) and, unless ``--skip-spin``,
-``spin`` (``GOMP_SPINCOUNT=300000``, libgomp's own default, i.e. what neurokd ran with before the policy).
+Policies (``--policies``, default ``neurokd spin``): ``neurokd`` (the default: OpenMP threads sleep while they
+wait), ``spin`` (``GOMP_SPINCOUNT=300000``, libgomp's own default, i.e. what neurokd ran with before the policy)
+and ``spin10k`` (``GOMP_SPINCOUNT=10000``: a short spin, a middle ground to compare when the idle time matters).
 
 Writes ``benchmarks/results/contention.json``: ``{"demo": {"idle_s", "slowdown_1", "slowdown_2", "wall_s",
-"cpu_s"}, "train": {...}, "baseline_spin": {"demo": {...}, "train": {...}}, "target": ..., "meta": ...}``;
+"cpu_s"}, "train": {...}, "baseline_spin": {"demo": {...}, "train": {...}}, "policy_spin10k": ..., "target": ...,
+"meta": ...}``;
 ``slowdown_k`` = wall time beside k competitors / idle wall time, ``cpu_s`` = the workload's CPU seconds (user +
 system; spinning shows up here).
 
-    python benchmarks/contention.py [--workloads demo train] [--competitor numpy|python] [--skip-spin] [--smoke]
+    python benchmarks/contention.py [--workloads demo train] [--competitor numpy|python] [--policies ...] [--smoke]
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ COMPETITORS = {
 }
 # settings the workload must not inherit from the shell that runs the benchmark (the policy under test sets them)
 OWN_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-POLICIES = {"neurokd": {}, "spin": {"GOMP_SPINCOUNT": "300000"}}
+POLICIES = {"neurokd": {}, "spin": {"GOMP_SPINCOUNT": "300000"}, "spin10k": {"GOMP_SPINCOUNT": "10000"}}
 TARGET_DEMO_SLOWDOWN_1 = 2.5
 
 
@@ -123,13 +125,14 @@ def main() -> None:
     ap.add_argument("--workloads", nargs="+", default=["demo", "train"], choices=["demo", "train"])
     ap.add_argument("--competitor", default="numpy", choices=sorted(COMPETITORS))
     ap.add_argument("--train-epochs", type=int, default=6)
-    ap.add_argument("--skip-spin", action="store_true", help="do not measure the libgomp-default baseline")
+    ap.add_argument("--policies", nargs="+", default=["neurokd", "spin"], choices=list(POLICIES),
+                    help="thread policies to measure (neurokd's default is always measured first)")
     ap.add_argument("--smoke", action="store_true",
                     help="the train workload only, 1 epoch of a digits cnn, no baseline; temp folder output")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if args.smoke:
-        args.workloads, args.train_epochs, args.skip_spin = ["train"], 1, True
+        args.workloads, args.train_epochs, args.policies = ["train"], 1, ["neurokd"]
     out_path = args.out or (Path(tempfile.gettempdir()) / "smoke_contention.json" if args.smoke else RESULTS)
     competitors = (0, 1, 2)
     tmp = Path(tempfile.mkdtemp(prefix="neurokd-contention-"))
@@ -138,9 +141,10 @@ def main() -> None:
         cmds = workloads(tmp, args.train_epochs, args.smoke)
         if "train" in args.workloads:  # generate and cache the dataset, untimed
             subprocess.run(workloads(tmp, 1, args.smoke)["train"], check=True, stdout=subprocess.DEVNULL)
-        policies = ["neurokd"] + ([] if args.skip_spin else ["spin"])
+        policies = ["neurokd", *(p for p in args.policies if p != "neurokd")]
         for policy in policies:
-            section = report if policy == "neurokd" else report.setdefault("baseline_spin", {})
+            key = {"neurokd": None, "spin": "baseline_spin"}.get(policy, f"policy_{policy}")
+            section = report if key is None else report.setdefault(key, {})
             for name in args.workloads:
                 print(f"{name}, policy {policy}:", flush=True)
                 section[name] = measure(cmds[name], POLICIES[policy], competitors, args.competitor)
@@ -153,7 +157,7 @@ def main() -> None:
         "competitor": args.competitor, "cpus": os.cpu_count(), "affinity": len(os.sched_getaffinity(0)),
         "python": platform.python_version(), "machine": platform.processor() or platform.machine(),
         "policies": {"neurokd": "neurokd's default (OMP_WAIT_POLICY=PASSIVE unless set; threads capped at the "
-                                "CPUs this process may use)", "spin": POLICIES["spin"]},
+                                "CPUs this process may use)", **{k: v for k, v in POLICIES.items() if v}},
         "commands": {k: " ".join(Path(a).name if a == sys.executable else a for a in v)
                      for k, v in workloads(Path("TMP"), args.train_epochs, args.smoke).items()
                      if k in args.workloads},

@@ -166,8 +166,16 @@ def plan(model: nn.Module, steps: int, batch: int, sample_shape: tuple[int, ...]
     None: run folded, all steps at once (one chunk, hooks, or an op that cannot be chunked)."""
     if chunk is not None and chunk >= steps:
         return None
-    if chunk is None and next((p.device.type for p in model.parameters()), "cpu") != "cpu":
-        return None
+    param = next(model.parameters(), None)
+    if chunk is None:
+        if param is not None and param.device.type != "cpu":
+            return None
+        dtype = param.dtype if param is not None else torch.get_default_dtype()
+        key = (tuple(sample_shape), dtype)
+        cached = _TRACES.get(model)
+        if cached is not None and key in cached.step_bytes:  # the common case: one lookup per forward
+            if chunk_steps(steps, batch * cached.step_bytes[key], budget) >= steps:
+                return None  # fold (a model changed since, at worst, misses a chunking it could have had)
     modules = list(model.modules())
     ids = tuple(map(id, modules))
     traced = _TRACES.get(model)
@@ -178,10 +186,8 @@ def plan(model: nn.Module, steps: int, batch: int, sample_shape: tuple[int, ...]
     if traced.graph is None:
         return None
     if chunk is None:
-        dtype = next((p.dtype for p in model.parameters()), torch.get_default_dtype())
-        key = (tuple(sample_shape), dtype)
         if key not in traced.step_bytes:
-            traced.step_bytes[key] = _probe_step_bytes(model, traced.graph, tuple(sample_shape), dtype)
+            traced.step_bytes[key] = _probe_step_bytes(model, traced.graph, key[0], dtype)
         chunk = chunk_steps(steps, batch * traced.step_bytes[key], budget)
         if chunk >= steps:
             return None
