@@ -136,7 +136,7 @@ def _order(model: nn.Module, graph: fx.Graph) -> bool | None:
     for node in graph.nodes:
         if node.op in ("placeholder", "output"):
             continue
-        if node.op == "call_function" and node.target in _ELEMENTWISE:
+        if node.op == "call_function" and node.target in _ELEMENTWISE and not node.kwargs:
             continue
         if node.op != "call_module" or len(node.args) != 1 or node.kwargs:
             return None
