@@ -97,7 +97,18 @@ class TrainConfig(Checked):
     )
     channels_last: bool = field(default=True, metadata={"help": "channels-last memory format for 2-D convs"})
     deterministic: bool = field(default=True, metadata={"help": "deterministic algorithms"})
-    threads: int | None = field(default=None, metadata={"min": 1, "help": "CPU threads (torch default if None)"})
+    threads: int | None = field(
+        default=None,
+        metadata={"min": 1, "help": "CPU threads (default: torch's, at most the CPUs this process may use; "
+                                    "OMP_NUM_THREADS/MKL_NUM_THREADS when set)"},
+    )
+    time_chunk: int | None = field(
+        default=None,
+        metadata={"min": 1, "help": "SNN: time steps per chunk of a forward pass (default: on CPU as many as keep "
+                                    "the largest activation within 16 MiB, neurokd.snn.folding.CHUNK_BYTES; on GPU "
+                                    "all; >= model.T folds all steps at once). Spikes and BatchNorm statistics are "
+                                    "the same either way"},
+    )
     progress: bool = field(default=True, metadata={"help": "progress bars (drawn only on a terminal; the one line "
                                                           "per epoch is written either way)"})
     log_to: list[Literal[LOG_SINKS]] = field(  # type: ignore[valid-type]

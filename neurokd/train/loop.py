@@ -91,7 +91,9 @@ def run_training(
         setup = prepare_run(cfg, splits)
         objective, extra = _make_objective(setup, objective)
         seed_everything(cfg.seed)
-        state = build_state(setup, model or build_configured_model(setup.spec), objective)
+        model = model or build_configured_model(setup.spec)
+        model.time_chunk = cfg.train.time_chunk
+        state = build_state(setup, model, objective)
         try:
             return _fit(setup, state, resume, overwrite, {**extra, **(summary_extra or {})})
         finally:

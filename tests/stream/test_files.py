@@ -12,8 +12,8 @@ from neurokd.configlib import build_config
 from neurokd.data import load_dataset
 from neurokd.data.events import make_events, read_event_file
 from neurokd.models import ModelSpec, NeuronSpec, build_model
-from neurokd.stream import labels_path_for, read_labels, write_stream_file
 from neurokd.runs.checkpoint import save_model_file
+from neurokd.stream import labels_path_for, read_labels, write_stream_file
 from tests.cli.test_cli import _one_line_error as one_line_error
 from tests.data.events.test_datasets import _nmnist_tree
 

@@ -16,8 +16,8 @@ from neurokd.data.preprocessing import InputPreprocessing, input_preprocessing
 from neurokd.errors import CheckpointError
 from neurokd.models import ModelSpec, build_model
 from neurokd.models.spec import SNN_FIELDS, stored_spec
-from neurokd.train import run_training
 from neurokd.runs.checkpoint import MODEL_FORMAT, save_model_file
+from neurokd.train import run_training
 from tests.data.events.test_datasets import _nmnist_tree
 
 
