@@ -159,10 +159,15 @@ class _Builder:
 
 def _network(model: nn.Module):
     """The model's NIR graph as a float64 network (BatchNorm folded by the NIR export)."""
+    from neurokd.errors import UserError
     from neurokd.exporters.nir.export import to_nir
     from neurokd.exporters.nir.importer import from_nir
 
-    return from_nir(to_nir(model), dtype=torch.float64)
+    try:
+        graph = to_nir(model)
+    except UserError as e:
+        raise ExportError(f"the Lava graph is built from the model's NIR graph, and {e}") from None
+    return from_nir(graph, dtype=torch.float64)
 
 
 def _populations(model: nn.Module) -> list[tuple[str, tuple[int, ...], LIF | None, list[_Term]]]:
