@@ -346,7 +346,8 @@ def count(model: nn.Module, inputs: Any, T: int | None = None, spiking: bool | N
     batches = iter_batches(inputs)
     bar = tqdm(batches, desc="counting", leave=False, disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
-        with ActivityHooks(model, acc, T=T, kinds=("synapse", "neuron")):
+        # pooling layers are watched only so that a layer fed by one is labelled "after pooling" (first batch)
+        with ActivityHooks(model, acc, T=T, kinds=("synapse", "neuron", "pool")):
             for x, y in bar:
                 if max_samples is not None and samples >= max_samples:
                     break
