@@ -247,7 +247,9 @@ def _conv(node: nir.Conv1d | nir.Conv2d, name: str, ctx: _Ctx) -> list[nn.Module
 
 
 def _avgpool(node: nir.AvgPool2d, name: str, ctx: _Ctx) -> list[nn.Module]:
-    meta = plain_metadata(node.metadata)
+    # a NIR 1.0.4 file keeps an AvgPool2d's metadata in the graph's (its node type has none; nir/legacy.py)
+    moved = ctx.graph_meta.get("node_metadata")
+    meta = plain_metadata(node.metadata) or plain_metadata(moved.get(name) if isinstance(moved, dict) else None)
     if meta.get("torch_module") == "AdaptiveAvgPool2d":
         return [nn.AdaptiveAvgPool2d(tuple(int(d) for d in meta["output_size"]))]
     return [nn.AvgPool2d(_ints(node.kernel_size, 2), _ints(node.stride, 2), _ints(node.padding, 2))]
