@@ -50,6 +50,7 @@ from neurokd.exporters.lava.quantize import (
     _decay,
     _input_scale,
     _pick_scale,
+    exact_threshold,
     export_meta,
     input_range,
 )
@@ -246,12 +247,7 @@ def _quantize(name: str, shape, neuron: LIF | None, terms: list[_Term], T: int):
         limits["threshold"] = VTH_MAX / theta
     scale, limit = _pick_scale(limits)
     while True:
-        v_th = None
-        if theta is not None:
-            v_th = int(math.floor(theta * scale))
-            if v_th < 1:
-                raise ExportError(f"{name}: threshold {theta} quantizes to 0 at scale {scale:.3g}")
-            scale = v_th / theta  # the threshold is exact
+        v_th, scale = exact_threshold(name, theta, scale)
         ints = [_mantissas(t, scale) for t in terms]
         b_int = np.clip(np.rint(b * scale), -BIAS_MAX, BIAS_MAX).astype(np.int64)
         # rounding may push the integer worst case over the limit: shrink the scale until it fits

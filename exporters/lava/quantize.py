@@ -234,6 +234,17 @@ def _pick_scale(limits: dict[str, float]) -> tuple[float, str]:
     return limits[name], name
 
 
+def exact_threshold(name: str, theta: float | None, scale: float) -> tuple[int | None, float]:
+    """``(vThMant, scale)``: the threshold mantissa ``floor(theta S)`` and the scale ``vThMant / theta`` at which
+    it is exact (``(None, scale)`` for a readout without threshold)."""
+    if theta is None:
+        return None, scale
+    v_th = int(math.floor(theta * scale))
+    if v_th < 1:
+        raise ExportError(f"{name}: threshold {theta} quantizes to 0 at scale {scale:.3g}")
+    return v_th, v_th / theta
+
+
 @dataclass
 class _Quantized:
     w_int: np.ndarray
@@ -283,12 +294,7 @@ def _quantize_layer(blk: _Block, w: np.ndarray, b: np.ndarray, x_max: float, inp
         limits["threshold"] = VTH_MAX / theta
     scale, limit = _pick_scale(limits)
     while True:
-        v_th = None
-        if theta is not None:
-            v_th = int(math.floor(theta * scale))
-            if v_th < 1:
-                raise ExportError(f"{blk.name}: threshold {theta} quantizes to 0 at scale {scale:.3g}")
-            scale = v_th / theta  # the threshold is exact
+        v_th, scale = exact_threshold(blk.name, theta, scale)
         w_scale = scale / input_scale
         w_int = np.clip(np.rint(w * w_scale), -WEIGHT_LEVELS, WEIGHT_LEVELS).astype(np.int64)
         b_int = np.clip(np.rint(b * scale), -BIAS_MAX, BIAS_MAX).astype(np.int64)

@@ -20,6 +20,8 @@ from neurokd.exporters.lava.simulation import RESET_OFFSET, encode_inputs
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.snn import get_surrogate, lif_sequence
 
+from .conftest import random_batchnorm
+
 SHAPES = {"resnet20": [1, 8, 8], "resnet1d": [1, 40], "cnn": [1, 8, 8], "cnn1d": [1, 40]}
 
 
@@ -28,15 +30,7 @@ def active_model(arch: str, seed: int = 1, beta: float = 0.5, width: int = 4):
     torch.manual_seed(seed)
     spec = ModelSpec(arch=arch, kind="snn", T=4, width=width, num_classes=5, input_shape=SHAPES[arch],
                      neuron=NeuronSpec(type="lif", beta=beta, threshold=0.7))
-    model = build_model(spec).eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.3, 0.3)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.4)
-    return model
+    return random_batchnorm(build_model(spec).eval())
 
 
 def graph_reference(graph: LavaGraph, frames: np.ndarray):
