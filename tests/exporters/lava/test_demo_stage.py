@@ -25,6 +25,7 @@ def test_stage_lava_adds_the_summary_section(trained_snn, tmp_path):
     json.dumps(ctx.summary)  # the summary stays JSON-serialisable
 
 
+@pytest.mark.slow
 def test_stage_lava_residual_runs_a_residual_graph(tmp_path):
     from neurokd.demo.lava_stage import RESIDUAL_LAVA_SAMPLES, stage_lava_residual
     from neurokd.exporters.lava import compat
