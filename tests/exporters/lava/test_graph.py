@@ -22,7 +22,8 @@ from neurokd.snn import get_surrogate, lif_sequence
 
 from .conftest import random_batchnorm
 
-SHAPES = {"resnet20": [1, 8, 8], "resnet1d": [1, 40], "cnn": [1, 8, 8], "cnn1d": [1, 40]}
+SHAPES = {"resnet20": [1, 8, 8], "resnet1d": [1, 40], "cnn": [1, 8, 8], "cnn1d": [1, 40], "resnet18": [3, 16, 16],
+          "resnet19": [3, 16, 16], "resnet34": [3, 16, 16]}
 
 
 def active_model(arch: str, seed: int = 1, beta: float = 0.5, width: int = 4):
@@ -70,7 +71,7 @@ def logical_numpy(graph: LavaGraph, frames: np.ndarray):
     return spikes, trace.v_last[:, T + depths[-1] - 1]
 
 
-@pytest.mark.parametrize("arch", ["resnet20", "resnet1d"])
+@pytest.mark.parametrize("arch", ["resnet20", "resnet1d", "resnet18", "resnet19", "resnet34"])
 def test_numpy_model_equals_float64_reference_of_the_exported_graph(arch):
     model = active_model(arch)
     x = torch.rand(12, *SHAPES[arch]) * 2
@@ -231,3 +232,7 @@ def test_what_no_synapse_layer_can_express_is_refused():
     model.spec.neuron.reset = "subtract"
     with pytest.raises(ExportError, match="reset=subtract"):
         quantize_graph(model, input_max=1.0)
+    imagenet_stem = build_model(ModelSpec(arch="resnet18", kind="snn", T=4, width=4, num_classes=5,
+                                          input_shape=[3, 64, 64]))  # conv, bn, act, max pooling
+    with pytest.raises(ExportError, match=r"stem\.3 \(MaxPool2d\).*model\.stem 'cifar'"):
+        quantize_graph(imagenet_stem, input_max=1.0)
