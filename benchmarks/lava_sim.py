@@ -81,6 +81,7 @@ def main() -> None:
     from neurokd.exporters.lava.numpy_sim import as_graph
     from neurokd.exporters.lava.simulation import RESET_OFFSET, encode_inputs, simulate
     from neurokd.io import write_json
+    from neurokd.loading import run_data_config
 
     load0 = os.getloadavg()[0]
     dataset, data, _ = SETUPS[args.arch]
@@ -88,7 +89,9 @@ def main() -> None:
         demo = args.arch == "cnn" and (DEMO_RUN / "model.safetensors").is_file()
         run = args.run or (DEMO_RUN if demo else _train(Path(tmp), args.epochs, args.arch, args.width))
         model = load_model(run)
-        splits = load_dataset(DataConfig(name=dataset, **data))
+        # a given run's own data (its split and sample count), else the setup's
+        dcfg = run_data_config(run, {}) if args.run else DataConfig(name=dataset, **data)
+        splits = load_dataset(dcfg)
         x_train, _ = splits.train.get_batch(torch.arange(len(splits.train)))
         x_test, y_test = splits.test.get_batch(torch.arange(len(splits.test)))
         x, y = x_test.numpy(), y_test.numpy()
@@ -127,7 +130,7 @@ def main() -> None:
                     "layers": len(graph.populations), "latency": L, "projections": len(graph.projections),
                     "delayed_projections": sum(pr.delay > 0 for pr in graph.projections),
                     "neurons": [p.size for p in graph.populations]},
-        "dataset": dataset, "numpy_samples": len(x), "lava_samples": n,
+        "dataset": dcfg.name, "numpy_samples": len(x), "lava_samples": n,
         "numpy_acc": numpy_best.accuracy(y),
         "numpy_steps_per_s": round(numpy_steps_per_s, 1),
         "lava_steps_per_s": round(lava_total, 3),
