@@ -20,7 +20,6 @@ from neurokd.exporters.lava.netx import NetxNetwork
 from neurokd.exporters.lava.quantize import ExportError, QuantReport
 
 NETX_SUFFIX = ".net"
-FORMS = ("netx", "graph")
 
 
 def has_fan_in(model: nn.Module) -> bool:
@@ -90,5 +89,5 @@ def to_lava_graph(model, path: str | Path, calibration=None, input_max: float | 
     return report
 
 
-__all__ = ["FORMS", "NETX_SUFFIX", "default_name", "has_fan_in", "lava_form", "quantize_lava", "to_lava",
+__all__ = ["NETX_SUFFIX", "default_name", "has_fan_in", "lava_form", "quantize_lava", "to_lava",
            "to_lava_graph"]

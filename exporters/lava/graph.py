@@ -40,7 +40,6 @@ from neurokd.exporters.lava.netx import (
 FORMAT = "neurokd-lava-graph/1"
 SUFFIX = ".lava"
 INPUT = "input"  # the name projections use for the network input
-MANTISSA_MAX = 255  # |weight mantissa| (Loihi 2: 8-bit magnitude, netx accepts up to 254 mixed-sign)
 WEIGHT_EXP_MAX = 7  # weight exponent range [0, 7]: effective weight = mantissa << exponent
 DELAY_MAX = 62  # synaptic delay in steps (6-bit on Loihi 2; lava-dl's netx uses max_delay = 62)
 
@@ -186,5 +185,5 @@ def graph_of_netx(net: NetxNetwork) -> LavaGraph:
     return LavaGraph(tuple(net.input_shape), pops, projs, dict(net.meta))
 
 
-__all__ = ["DELAY_MAX", "FORMAT", "INPUT", "MANTISSA_MAX", "SUFFIX", "WEIGHT_EXP_MAX", "GraphFormatError",
+__all__ = ["DELAY_MAX", "FORMAT", "INPUT", "SUFFIX", "WEIGHT_EXP_MAX", "GraphFormatError",
            "LavaGraph", "Population", "Projection", "graph_of_netx"]

@@ -2,9 +2,9 @@
 :class:`~neurokd.exporters.lava.graph.LavaGraph`; every malformation is a one-line :class:`GraphFormatError`.
 
 Checked as strictly as netx files (:mod:`~neurokd.exporters.lava.netx_reader`, whose field readers this
-reuses): integer datasets, Loihi's ranges (weights, bias, decays, threshold, weight exponent, delay), names
-that resolve, every projection's shape arithmetic against its source and target, populations in topological
-order, and every population's inputs arriving after the same number of steps.
+reuses): integer datasets, Loihi's ranges (8-bit weight mantissas, bias, decays, threshold, weight exponent,
+delay), names that resolve, every projection's shape arithmetic against its source and target, populations in
+topological order, and every population's inputs arriving after the same number of steps.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from neurokd.exporters.lava.graph import (
     Projection,
 )
 from neurokd.exporters.lava.netx_reader import _decode_attr, _Reader
+
+# 8-bit signed mantissas: what Lava's Dense/Sparse models hold exactly in every sign mode (graph_processes)
+MANTISSA_MIN, MANTISSA_MAX = -128, 127
 
 
 class _GraphReader(_Reader):
@@ -70,7 +73,10 @@ class _GraphReader(_Reader):
 
     def projection(self, g, where: str) -> Projection:
         names = {k: self.string(g, k, where) for k in ("name", "source", "target", "type")}
-        w = self.weight(g, where)
+        w = self.ints(g, "weight", where)
+        if w.size and (w.min() < MANTISSA_MIN or w.max() > MANTISSA_MAX):
+            raise self.fail(where, f"weight mantissas span [{w.min()}, {w.max()}], outside the 8-bit "
+                                   f"[{MANTISSA_MIN}, {MANTISSA_MAX}] (larger weights take a weightExp)")
         exp, delay = self.scalar(g, "weightExp", where), self.scalar(g, "delay", where)
         if not 0 <= exp <= WEIGHT_EXP_MAX:
             raise self.fail(where, f"weightExp {exp} is outside [0, {WEIGHT_EXP_MAX}]")

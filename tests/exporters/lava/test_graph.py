@@ -201,7 +201,7 @@ def _replace(key, value):
     (_replace("projection/1/type", b"pool"), "projection type 'pool'"),
     (_replace("population/0/bias", np.ones(3, np.int16)), "'bias' must have 4 values"),
     (_replace("population/0/neuron/vDecay", 5000), "vDecay must be an integer in [0, 4096]"),
-    (_replace("projection/0/weight", np.full((4, 1, 3, 3), 400, np.int16)), "outside Loihi's synapse range"),
+    (_replace("projection/0/weight", np.full((4, 1, 3, 3), 200, np.int16)), "mantissas span [200, 200], outside"),
     (_replace("population/1/name", b"input"), "names must be unique and not 'input'"),
 ])
 def test_malformed_graph_files_are_one_line_errors(tmp_path, edit, needle):
