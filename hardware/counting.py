@@ -405,7 +405,8 @@ def count(model: nn.Module, inputs: Any, T: int | None = None, spiking: bool | N
     batches = iter_batches(inputs)
     bar = progress_bar(batches, desc="counting", enabled=progress)
     try:
-        with ActivityHooks(model, acc, T=T, kinds=("synapse", "neuron")), _keeping_membranes(model):
+        # pooling layers are watched only so that a layer fed by one is labelled "after pooling" (first batch)
+        with ActivityHooks(model, acc, T=T, kinds=("synapse", "neuron", "pool")), _keeping_membranes(model):
             for x, y in bar:
                 if max_samples is not None and samples >= max_samples:
                     break

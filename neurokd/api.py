@@ -145,14 +145,17 @@ def save_model(model: Any, path: str | Path) -> Path:
     return path
 
 
-def export_nir(model: Any, path: str | Path, dt: float | None = None, compression: str | None = None) -> Path:
+def export_nir(model: Any, path: str | Path, dt: float | None = None, compression: str | None = None,
+               nir_version: str | None = None) -> Path:
     """Write an SNN (a twin, or a run folder / model file) as a NIR graph file; returns the path. A run's dataset
-    is recorded in the graph's metadata (``data``), so ``evaluate``/``report`` of the file find it."""
+    is recorded in the graph's metadata (``data``), so ``evaluate``/``report`` of the file find it.
+    ``nir_version="1.0.4"``: a file for readers that pin nir 1.0.4 (Sinabs, Rockpool; docs/nir.md)."""
     from neurokd.exporters.nir import save
     from neurokd.runs import Run
 
     run = Run.open(model) if isinstance(model, str | Path) else None
-    return save(nir_graph(run.model() if run else model, dt, run), path, compression=compression)
+    return save(nir_graph(run.model() if run else model, dt, run), path, compression=compression,
+                nir_version=nir_version)
 
 
 def nir_graph(model: Any, dt: float | None = None, run: Any = None):
@@ -169,15 +172,16 @@ def nir_graph(model: Any, dt: float | None = None, run: Any = None):
 
 
 def export_lava(model: Any, path: str | Path, calibration: Any = None, **options: Any):
-    """Quantize an SNN to Loihi 2 fixed point and write the netx file; returns the quantization report.
-    Direct-encoded models need ``calibration`` inputs (or ``input_max=``) for the input range."""
-    from neurokd.exporters.lava import to_netx
+    """Quantize an SNN to Loihi 2 fixed point and write it: a netx ``.net`` chain, or a ``.lava`` graph for
+    residual networks (or when ``path`` ends in ``.lava``); returns the quantization report. Direct-encoded models
+    need ``calibration`` inputs (or ``input_max=``) for the input range."""
+    from neurokd.exporters.lava.export import to_lava
 
-    return to_netx(_model(model), path, calibration=calibration, **options)
+    return to_lava(_model(model), path, calibration=calibration, **options)[0]
 
 
 def simulate(path: str | Path, inputs: Any, backend: str = "numpy", **options: Any):
-    """Run an exported ``.net`` file on ``inputs`` (``[N, ...]``, or ``[T, N, ...]`` event frames) with the
+    """Run an exported ``.net`` / ``.lava`` file on ``inputs`` (``[N, ...]``, or ``[T, N, ...]`` event frames) with the
     bit-accurate NumPy model or Lava's simulator; returns a :class:`~neurokd.exporters.lava.simulation.SimResult`."""
     from neurokd.exporters.lava import simulate as run_simulate
 

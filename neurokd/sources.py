@@ -1,5 +1,5 @@
 """What the commands and the API accept as "a model": a run folder, a model / checkpoint file, an exported NIR
-graph (``.nir``), an exported Loihi 2 network (``.net``) or a model object, opened as one :class:`ModelSource`
+graph (``.nir``), an exported Loihi 2 network (``.net`` chain or ``.lava`` graph) or a model object, opened as one :class:`ModelSource`
 with the model to run and the dataset to run it on.
 
 A NIR file runs through neurokd's importer (float, spike-exact with the exported SNN); a ``.net`` file through
@@ -21,7 +21,7 @@ from neurokd.errors import UserError
 from neurokd.runs import Run
 
 NIR_SUFFIXES = (".nir", ".h5", ".hdf5")
-NETX_SUFFIX = ".net"
+LAVA_SUFFIXES = (".net", ".lava")  # a netx chain, a Lava graph (residual networks)
 
 
 class NIRReadout(nn.Module):
@@ -46,8 +46,8 @@ class ModelSource:
     """A model to evaluate, count or simulate, with where its data comes from."""
 
     name: str
-    kind: str  # "run" (a run folder or model file), "nir", "netx" or "module"
-    model: Any  # an nn.Module (twin or NIRReadout); for "netx" the .net path
+    kind: str  # "run" (a run folder or model file), "nir", "lava" (a .net or .lava file) or "module"
+    model: Any  # an nn.Module (twin or NIRReadout); for "lava" the file path
     run: Run | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # an exported file's metadata (nir, netx)
     T: int | None = None
@@ -84,12 +84,12 @@ class ModelSource:
 
     @property
     def is_snn(self) -> bool:
-        return self.kind in ("nir", "netx") or bool(getattr(self.model, "is_snn", False))
+        return self.kind in ("nir", "lava") or bool(getattr(self.model, "is_snn", False))
 
     def evaluate(self, split) -> dict[str, Any]:
         """``{"acc", "loss", "n"}`` on a :class:`~neurokd.data.Split` (a ``.net`` file: accuracy of the fixed-point
         network, bit-accurate NumPy model; it has no loss)."""
-        if self.kind == "netx":
+        if self.kind == "lava":
             from neurokd.exporters.lava.simulation import simulate
 
             x, y = split.tensors()
@@ -111,7 +111,7 @@ def open_model(model: Any, T: int | None = None) -> ModelSource:
     suffix = path.suffix.lower()
     if suffix in NIR_SUFFIXES and path.is_file():
         return _open_nir(path, T)
-    if suffix == NETX_SUFFIX and path.is_file():
+    if suffix in LAVA_SUFFIXES and path.is_file():
         return _open_netx(path, T)
     run = Run.open(path)
     twin = run.model(T=T)
@@ -130,11 +130,11 @@ def _open_nir(path: Path, T: int | None) -> ModelSource:
 
 
 def _open_netx(path: Path, T: int | None) -> ModelSource:
-    from neurokd.exporters.lava.netx_reader import read_netx
+    from neurokd.exporters.lava.files import read_lava
 
-    net = read_netx(path)
+    net = read_lava(path)
     recorded = int(net.meta["T"]) if "T" in net.meta else None
     if T is not None and recorded is not None and T != recorded:
         raise UserError(f"{path}: a Loihi 2 network exported for T={recorded} (its readout range is sized for "
                         f"it); export again with --T {T}")
-    return ModelSource(path.name, "netx", str(path), meta=dict(net.meta), T=recorded or T)
+    return ModelSource(path.name, "lava", str(path), meta=dict(net.meta), T=recorded or T)

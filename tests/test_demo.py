@@ -20,6 +20,8 @@ def test_demo_writes_summary_with_required_fields(tmp_path):
     assert summary["nir"]["spike_equal"] is True and summary["nir"]["nodes"] > 0
     lava = summary["lava"]
     assert lava["lava_spike_equal"] is True and abs(lava["fixed_acc"] - lava["float_acc"]) <= 0.01
+    residual = summary["lava_residual"]  # a residual network (resnet20) as a Lava graph, NumPy == Lava
+    assert residual["form"] == "graph" and residual["max_fan_in"] == 2 and residual["lava_spike_equal"] is True
     hw = summary["hardware"]
     assert hw["synops_per_sample"] > 0 and hw["T"] == 4
     assert hw["ann_dense_macs_per_sample"] > hw["ann_effective_macs_per_sample"] > 0  # the teacher: both figures
@@ -33,6 +35,7 @@ def test_demo_writes_summary_with_required_fields(tmp_path):
     assert bw["test_acc"] >= 0.94 and bw["method"] == "blockwise" and bw["backprop"] == "rate"
     assert bw["train_seconds"] > 0 and bw["peak_mem_mb"] is not None
     assert summary["nir"]["model"] == "snn_blockwise" and summary["hardware"]["model"] == "snn_blockwise"
-    assert set(summary["stage_seconds"]) >= {"teacher", "snn", "snn_kd", "snn_blockwise", "nir", "lava", "hardware"}
+    assert set(summary["stage_seconds"]) >= {"teacher", "snn", "snn_kd", "snn_blockwise", "nir", "lava", "lava_residual",
+                                              "hardware"}
     assert "| teacher" in r.stdout and "| snn" in r.stdout and "| snn_kd" in r.stdout
     assert "| snn_blockwise" in r.stdout

@@ -27,6 +27,7 @@ INSPECTORS: dict[str, ModuleType] = {
     ".h5": nir_cmd,
     ".hdf5": nir_cmd,
     ".net": lava_cmd,
+    ".lava": lava_cmd,
 }
 
 

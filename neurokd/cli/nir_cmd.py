@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from neurokd.cli.common import add_json_argument, at_least, emit_json
@@ -32,6 +33,9 @@ def register_export(targets) -> None:
                    help="re-import and compare spike trains on N test samples (0: skip)")
     p.add_argument("--compress", action="store_true",
                    help="gzip the arrays (about 40%% smaller for large networks, about 5x slower)")
+    p.add_argument("--nir-version", choices=["1.0.8", "1.0.4"], default="1.0.8",
+                   help="NIR file version: 1.0.4 for readers that pin it (Sinabs 3.1, Rockpool 3.1; "
+                        "docs/nir.md); the fields it lacks are described in the node metadata")
     p.set_defaults(func=run_export)
 
 
@@ -47,12 +51,16 @@ def run_export(args: argparse.Namespace) -> int:
     if not model.is_snn:
         raise UserError(f"{args.run}: a {model.spec.arch} ANN; NIR export needs an SNN run (model.kind snn)")
     graph = nir_graph(model, args.dt, run)  # records the run's dataset, for `eval|report FILE.nir`
-    out = save(graph, args.output or (run.folder or run.model_file.parent) / "model.nir",
-               compression="gzip" if args.compress else None)
+    with warnings.catch_warnings(record=True) as caught:  # a legacy version's notice, printed as one line
+        warnings.simplefilter("always", UserWarning)
+        out = save(graph, args.output or (run.folder or run.model_file.parent) / "model.nir",
+                   compression="gzip" if args.compress else None, nir_version=args.nir_version)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
     info = graph_info(graph)
-    print(f"wrote {out}: {info['nodes']} nodes, {info['edges']} edges, {info['params']:,} parameters, "
-          f"{info['neurons']:,} neurons, dt={info['metadata']['dt']:g} s, T={model.T}, "
-          f"reset={info['metadata']['reset']}")
+    print(f"wrote {out} (NIR {args.nir_version}): {info['nodes']} nodes, {info['edges']} edges, "
+          f"{info['params']:,} parameters, {info['neurons']:,} neurons, dt={info['metadata']['dt']:g} s, "
+          f"T={model.T}, reset={info['metadata']['reset']}")
     if args.verify > 0:
         report, where = _verify(run, model, out, args.verify)
         status = "identical" if report["spike_equal"] and report["output_equal"] else "DIFFERENT"

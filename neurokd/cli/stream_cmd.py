@@ -13,7 +13,7 @@ def register(sub) -> None:
     text = "stream an event file through a trained SNN in fixed time windows (prediction + latency per window)"
     p = sub.add_parser("stream", help=text, description=text)
     p.add_argument("model", metavar="MODEL",
-                   help="SNN run folder, model.safetensors or checkpoint; or a Loihi 2 .net file (loihi-fixed)")
+                   help="SNN run folder, model.safetensors or checkpoint; or a Loihi 2 .net / .lava file (loihi-fixed)")
     p.add_argument("--events", required=True, metavar="FILE",
                    help="event file: .npy (structured x, y, t, p), .bin (N-MNIST) or .aedat4")
     p.add_argument("--window-ms", type=float, default=None,
@@ -23,7 +23,7 @@ def register(sub) -> None:
                    help="clear the network state every N windows (default: the training T; 0 = never)")
     p.add_argument("--backend", default=None,
                    help="stream backend: torch (float SNN, the default) or loihi-fixed (the Loihi 2 fixed-point "
-                        "network on the bit-accurate NumPy model; the default for a .net MODEL)")
+                        "network on the bit-accurate NumPy model; the default for a .net / .lava MODEL)")
     p.add_argument("--input-max", type=float, default=None,
                    help="loihi-fixed from a float model: largest event count per pixel and bin, sets the input "
                         "quantization (default: measured on the run folder's training split)")
@@ -88,9 +88,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--steps-per-window, --max-batch and --threads must be >= 1")
     if args.window_ms is not None and not 0 < args.window_ms < float("inf"):
         raise UserError(f"--window-ms must be a positive number of milliseconds, got {args.window_ms}")
-    if args.model.endswith(".net"):
+    if args.model.endswith((".net", ".lava")):
         if args.backend not in (None, "loihi-fixed"):
-            raise UserError(f"{args.model} is a Loihi 2 .net file: stream it with --backend loihi-fixed")
+            raise UserError(f"{args.model} is a Loihi 2 network file: stream it with --backend loihi-fixed")
         backend = make_backend("loihi-fixed", args.model, threads=args.threads)
     else:
         name = args.backend or "torch"

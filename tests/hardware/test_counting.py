@@ -172,3 +172,27 @@ def test_ann_counts_are_macs():
     conv2 = 16 * 8 * (3 + 3 + 3 + 2) ** 2  # rows seen by the 4 output rows: 2, 3, 3, 3 -> 11 per axis
     conv3 = 32 * 16 * (2 + 3) ** 2  # output rows 0, 1 see 2 and 3 input rows
     assert c.dense == conv1 + conv2 + conv3 + 128 * 10
+
+
+def _spiking(arch: str):
+    """An untrained twin whose BatchNorm biases make every layer spike (so pooled inputs are non-binary)."""
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(arch=arch, kind="snn", T=2, width=4, num_classes=10, input_shape=[3, 32, 32]))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.bias.fill_(0.6)
+    return model.eval()
+
+
+@pytest.mark.parametrize("arch, pooled", [
+    ("resnet20", ["head.2"]),
+    ("vgg11", ["stage2.0", "stage3.0", "stage4.0", "stage5.0", "head.1"]),  # avgpool ends each stage
+])
+def test_layers_fed_by_average_pooling_are_labelled_after_pooling(arch, pooled):
+    counts = count(_spiking(arch), torch.rand(2, 3, 32, 32))
+    roles = counts.mac_layer_roles()
+    assert roles == {"stem.0" if arch == "resnet20" else "stage1.0": "encoding layer: analog input",
+                     **{name: "after pooling" for name in pooled}}
+    assert {lc.name: lc.input_from for lc in counts.layers if lc.name in pooled} == {n: "pool" for n in pooled}
+    assert any("head" in n and "after pooling" in n for n in counts.notes)
