@@ -7,6 +7,7 @@
 - :mod:`neurokd.hardware.energy`: energy per inference per chip, with the kinds of the constants used.
 - :mod:`neurokd.hardware.mapping`: core allocation (Loihi, Loihi 2, TrueNorth) and whether the network fits.
 - :mod:`neurokd.hardware.report`: Markdown, LaTeX, JSON and PNG reports; :mod:`neurokd.hardware.analyse` builds one.
+- :mod:`neurokd.hardware.neurobench`: run NeuroBench's own ``Benchmark`` on a neurokd model (optional dependency).
 
 Names are imported lazily so that the ``neurokd`` command stays quick to start.
 """
@@ -21,6 +22,7 @@ _MEMBERS = {
     "estimate_energy": "neurokd.hardware.energy", "map_network": "neurokd.hardware.mapping",
     "analyse": "neurokd.hardware.analyse", "HardwareReport": "neurokd.hardware.report",
     "write_report": "neurokd.hardware.report",
+    "neurobench_model": "neurokd.hardware.neurobench", "run_neurobench": "neurokd.hardware.neurobench",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _MEMBERS)
 __all__ = sorted(_MEMBERS)

@@ -10,17 +10,21 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from neurokd.configlib import build_config
+from neurokd.configlib import Checked, build_config
 from neurokd.data.names import DATASETS
 from neurokd.distill.methods import METHODS
 from neurokd.errors import ConfigError
 from neurokd.models.spec import ARCHS, ModelSpec
 
+LOG_SINKS: tuple[str, ...] = ("csv", "tensorboard")  # train.log_to (neurokd.train.loggers implements each)
+
 
 @dataclass
-class DataConfig:
+class DataConfig(Checked):
+    KEY: ClassVar[str] = "data"
+
     name: Literal[DATASETS] = field(default="digits", metadata={"help": "dataset"})  # type: ignore[valid-type]
     root: str | None = field(default=None, metadata={"help": "folder with the dataset files (cifar, imagefolder, DVS)"})
     batch_size: int = field(default=64, metadata={"min": 1, "help": "training batch size"})
@@ -49,6 +53,7 @@ class DataConfig:
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         n = self.num_samples
         if n is None:
             return
@@ -61,7 +66,9 @@ class DataConfig:
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Checked):
+    KEY: ClassVar[str] = "optim"
+
     name: Literal["sgd", "adamw"] = field(default="adamw", metadata={"help": "optimizer"})
     lr: float = field(default=1e-3, metadata={"gt": 0.0, "help": "peak learning rate"})
     weight_decay: float = field(default=0.0, metadata={"min": 0.0, "help": "weight decay (not on BN/bias)"})
@@ -73,7 +80,9 @@ class OptimConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Checked):
+    KEY: ClassVar[str] = "train"
+
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N"})
     amp: bool = field(default=True, metadata={"help": "mixed precision (fp16 + loss scaling) on CUDA"})
     cpu_heap_reuse: bool = field(
@@ -88,8 +97,25 @@ class TrainConfig:
     )
     channels_last: bool = field(default=True, metadata={"help": "channels-last memory format for 2-D convs"})
     deterministic: bool = field(default=True, metadata={"help": "deterministic algorithms"})
-    threads: int | None = field(default=None, metadata={"min": 1, "help": "CPU threads (torch default if None)"})
-    progress: bool = field(default=True, metadata={"help": "progress bars"})
+    threads: int | None = field(
+        default=None,
+        metadata={"min": 1, "help": "CPU threads (default: torch's, at most the CPUs this process may use; "
+                                    "OMP_NUM_THREADS/MKL_NUM_THREADS when set)"},
+    )
+    time_chunk: int | None = field(
+        default=None,
+        metadata={"min": 1, "help": "SNN: time steps per chunk of a forward pass (default: on CPU as many as keep "
+                                    "the largest activation within 16 MiB, neurokd.snn.folding.CHUNK_BYTES; on GPU "
+                                    "all; >= model.T folds all steps at once). Spikes and BatchNorm statistics are "
+                                    "the same either way"},
+    )
+    progress: bool = field(default=True, metadata={"help": "progress bars (drawn only on a terminal; the one line "
+                                                          "per epoch is written either way)"})
+    log_to: list[Literal[LOG_SINKS]] = field(  # type: ignore[valid-type]
+        default_factory=list,
+        metadata={"help": "extra epoch logs in the run folder besides metrics.jsonl: csv (metrics.csv), tensorboard "
+                          "(tensorboard/ event files; needs the tensorboard package)"},
+    )
     checkpoint_every: int = field(default=1, metadata={"min": 1, "help": "checkpoint every N epochs"})
     keep_checkpoints: int = field(default=2, metadata={"min": 1, "help": "epoch checkpoints kept"})
     sync_bn: bool = field(
@@ -113,8 +139,10 @@ class TrainConfig:
 
 
 @dataclass
-class DistillConfig:
+class DistillConfig(Checked):
     """Knowledge distillation from a frozen teacher (``neurokd distill``); ``method: none`` is plain training."""
+    KEY: ClassVar[str] = "distill"
+
 
     method: Literal[METHODS] = field(  # type: ignore[valid-type]
         default="none", metadata={"help": "KD method (none = cross-entropy only; blockwise = hybrid block-wise "
@@ -172,7 +200,7 @@ SEED_MAX = 2**32 - 1
 
 
 @dataclass
-class RunConfig:
+class RunConfig(Checked):
     name: str = field(default="run", metadata={"help": "run name (folder under out_dir)"})
     out_dir: str = field(default="runs", metadata={"help": "parent folder of run folders"})
     seed: int = field(default=0, metadata={"min": 0, "max": SEED_MAX, "help": "random seed"})
@@ -183,6 +211,7 @@ class RunConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_run_name(self.name)
 
     @property
@@ -209,3 +238,14 @@ def merge_data_config(base: dict[str, Any], overrides: dict[str, Any]) -> DataCo
     merged = dict(base)
     merged.update({k.removeprefix("data."): v for k, v in overrides.items()})
     return build_config(DataConfig, overrides=merged)
+
+
+# The data keys that say which data a model runs on (recorded in exported files, so they can be evaluated alone).
+DATA_IDENTITY_KEYS: tuple[str, ...] = ("name", "root", "val_fraction", "image_size", "num_samples", "time_bins",
+                                       "bin_ms", "denoise_ms")
+
+
+def data_identity(cfg: DataConfig) -> dict[str, Any]:
+    """The :data:`DATA_IDENTITY_KEYS` of ``cfg`` that are set (an exported file's ``data`` metadata)."""
+    return {k: getattr(cfg, k) for k in DATA_IDENTITY_KEYS if getattr(cfg, k) is not None}
+

@@ -164,6 +164,26 @@ def measure(module: nn.Module, example: Tensor, after: Callable[[], None] | None
     return Footprint(params, sum(sizes), max(sizes, default=0)), out
 
 
+def module_footprint(module: nn.Module, input_shape: list[int], example_shape: list[int],
+                     need: Callable[[Footprint], int], after: Callable[[], None] | None = None) -> Footprint:
+    """Footprint of a built ``module`` taking samples of ``input_shape``: its :func:`bound` when ``need(bound)``
+    fits the memory limit, else :func:`measure` on a meta input of ``example_shape`` (one sample and step, as
+    the module takes it: ``[1, *input_shape]``, or ``[1, 1, *input_shape]`` for a time-major network)."""
+    fp = bound(module, input_shape)
+    if need(fp) <= limits().memory_bytes:
+        return fp
+    return measure(module, torch.empty(*example_shape, device="meta"), after)[0]
+
+
+def check_module(module: nn.Module, input_shape: list[int], example_shape: list[int], T: int, batch: int,
+                 what: str, after: Callable[[], None] | None = None) -> Footprint:
+    """:func:`check_inference` for a built module (a NIR import, say) rather than a spec."""
+    fp = module_footprint(module, input_shape, example_shape, lambda f: f.inference_bytes(T, batch), after)
+    check_memory(fp.inference_bytes(T, batch), f"{what}: input {'x'.join(map(str, input_shape))} at T={T}, "
+                 f"batch {batch}", "use a smaller T or batch")
+    return fp
+
+
 _SPECS: dict[str, tuple[nn.Module, Footprint, bool]] = {}  # spec -> (meta model, footprint, exact?)
 
 

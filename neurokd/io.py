@@ -145,6 +145,7 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
         for tmp, target in zip(tmps, targets):
             current = target
             with open(tmp, "rb") as fh:
+                _follow_umask(fh.fileno())  # here, not at mkstemp: a writer (safetensors) may have replaced it
                 os.fsync(fh.fileno())
         for tmp, target in zip(tmps, targets):
             current = target
@@ -177,6 +178,15 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         yield fh
 
 
+def _follow_umask(fd: int) -> None:
+    """Give a mkstemp file the mode ``open()`` would under the current umask (0644 under 022): mkstemp's private
+    0600 would make every artefact unreadable to the user's group and others."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    with contextlib.suppress(OSError):  # a filesystem without modes keeps mkstemp's
+        os.fchmod(fd, 0o666 & ~umask)
+
+
 def _fsync_dir(folder: Path) -> None:
     """Persist a rename (the folder entry) too, so a power loss right after cannot undo it (POSIX only)."""
     try:
@@ -196,18 +206,6 @@ def write_files(contents: dict[str | os.PathLike, str | bytes]) -> None:
     with atomic_paths(*contents) as tmps:
         for tmp, data in zip(tmps, contents.values()):
             tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-
-
-def figure_png(fig: Any, dpi: int) -> bytes:
-    """A matplotlib figure as PNG bytes (the figure is closed), to write with :func:`write_files`."""
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
-    return buffer.getvalue()
 
 
 def json_text(obj: Any) -> str:

@@ -24,13 +24,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # repository folder -> the package it installs as (pyproject.toml's package-dir)
 SOURCES = {"neurokd": "neurokd", "exporters": "neurokd.exporters", "hardware": "neurokd.hardware"}
-APPLICATION = ("neurokd.cli", "neurokd.demo", "neurokd.registry", "neurokd.api", "neurokd.__main__")
+APPLICATION = ("neurokd.cli", "neurokd.demo", "neurokd.registry", "neurokd.api", "neurokd.sources", "neurokd.__main__")
 DEPLOYMENT = ("neurokd.exporters", "neurokd.hardware")
 LAYER_NAMES = ("core", "deployment", "application")
 # a dotted module path of an upper layer, as code or a string would spell it (``exporters.nir`` too: the old name)
 _UPPER_NAME = {
-    0: re.compile(r"\b(neurokd\.(exporters|hardware|cli|demo|registry|api)|(?<![\w.])(exporters|hardware)\.[a-z_])"),
-    1: re.compile(r"\bneurokd\.(cli|demo|registry|api)\b"),
+    0: re.compile(r"\b(neurokd\.(exporters|hardware|cli|demo|registry|api|sources)|(?<![\w.])(exporters|hardware)\.[a-z_])"),
+    1: re.compile(r"\bneurokd\.(cli|demo|registry|api|sources)\b"),
 }
 
 

@@ -25,7 +25,8 @@ from neurokd.exporters.lava.netx import (
     NetxNetwork,
 )
 from neurokd.hdf5 import open_hdf5
-from neurokd.limits import check_memory
+from neurokd.limits import check_memory, limits
+from neurokd.parsing import json_depth
 
 EXACT_MAX = 2**53  # the largest magnitude a float64 (and so every reader) holds exactly
 MAX_SIZE = 1 << 20  # shapes, strides, paddings, dilations, groups, T: far beyond any Loihi 2 network
@@ -41,10 +42,10 @@ META_SCALES = ("input_scale", "readout_scale")
 def _decode_attr(v: Any) -> Any:
     if isinstance(v, bytes):
         v = v.decode()
-    if isinstance(v, str) and v[:1] in "[{":
+    if isinstance(v, str) and v[:1] in "[{" and json_depth(v) <= limits().max_depth:  # deeper: kept as text
         try:
             return json.loads(v)
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON, or an integer of thousands of digits
             return v
     if isinstance(v, np.generic):
         return v.item()
@@ -142,10 +143,17 @@ class _Reader:
                                    f"(at most {VTH_MAX})")
         return cuba
 
+    what, error = "netx file", NetxFormatError  # how errors name the file, and their class
+
+    def open(self):
+        """The file, opened read-only after :func:`neurokd.hdf5.open_hdf5`'s checks (a regular file that reads
+        nothing outside itself and declares nothing too large); a context manager."""
+        return open_hdf5(self.path, self.what, self.error)
+
     def read(self) -> NetxNetwork:
         import h5py
 
-        with open_hdf5(self.path, "netx file", NetxFormatError) as f:
+        with self.open() as f:
             if "layer" not in f or not isinstance(f["layer"], h5py.Group):
                 raise self.fail("/", "no 'layer' group; not a netx network description")
             keys = list(f["layer"].keys())

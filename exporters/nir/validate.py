@@ -166,6 +166,10 @@ META: dict[str, _Rule] = {
 
 def _check_meta(meta: Any, where: str) -> None:
     for key, value in plain_metadata(meta if isinstance(meta, dict) else {}).items():
+        if key == "node_metadata" and isinstance(value, dict):  # a NIR 1.0.4 file keeps node metadata here
+            for name, sub in value.items():
+                _check_meta(sub, f"{where}: metadata of node '{name}'")
+            continue
         rule = META.get(key)
         problem = rule(value) if rule else None
         if problem:

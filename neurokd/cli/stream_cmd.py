@@ -7,12 +7,14 @@ import json
 import math
 import os
 
+from neurokd.cli.common import add_json_argument, emit_json
+
 
 def register(sub) -> None:
     text = "stream an event file through a trained SNN in fixed time windows (prediction + latency per window)"
     p = sub.add_parser("stream", help=text, description=text)
     p.add_argument("model", metavar="MODEL",
-                   help="SNN run folder, model.safetensors or checkpoint; or a Loihi 2 .net file (loihi-fixed)")
+                   help="SNN run folder, model.safetensors or checkpoint; or a Loihi 2 .net / .lava file (loihi-fixed)")
     p.add_argument("--events", required=True, metavar="FILE",
                    help="event file: .npy (structured x, y, t, p), .bin (N-MNIST) or .aedat4")
     p.add_argument("--window-ms", type=float, default=None,
@@ -22,7 +24,7 @@ def register(sub) -> None:
                    help="clear the network state every N windows (default: the training T; 0 = never)")
     p.add_argument("--backend", default=None,
                    help="stream backend: torch (float SNN, the default) or loihi-fixed (the Loihi 2 fixed-point "
-                        "network on the bit-accurate NumPy model; the default for a .net MODEL)")
+                        "network on the bit-accurate NumPy model; the default for a .net / .lava MODEL)")
     p.add_argument("--input-max", type=float, default=None,
                    help="loihi-fixed from a float model: largest event count per pixel and bin, sets the input "
                         "quantization (default: measured on the run folder's training split)")
@@ -32,7 +34,7 @@ def register(sub) -> None:
                    help="run up to N windows that are already waiting in one call (catch-up; same predictions)")
     p.add_argument("--labels", metavar="FILE", default=None,
                    help="JSON list of labels, one per segment of --reset-every windows: reports accuracy")
-    p.add_argument("--json", metavar="OUT", default=None, help="write the full report (every window) as JSON")
+    add_json_argument(p, "the full report (summary and every window)")
     p.add_argument("--plot", metavar="PNG", default=None, help="plot events and latency per window")
     p.add_argument("--print-windows", action="store_true", help="print one JSON line per window")
     p.add_argument("--threads", type=int, default=1,
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from neurokd.io import json_text, write_files
     from neurokd.registry import make_backend
     from neurokd.runs import Run
-    from neurokd.stream import open_events, run_stream, segment_accuracy
+    from neurokd.stream import open_events, read_labels, run_stream, segment_accuracy
     from neurokd.tables import markdown_table
 
     if args.steps_per_window < 1 or args.max_batch < 1 or args.threads < 1:
@@ -91,9 +93,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--threads {args.threads}: this machine has {os.cpu_count()} CPUs; use at most {most}")
     if args.window_ms is not None and not 0 < args.window_ms < float("inf"):
         raise UserError(f"--window-ms must be a positive number of milliseconds, got {args.window_ms}")
-    if args.model.endswith(".net"):
+    if args.model.endswith((".net", ".lava")):
         if args.backend not in (None, "loihi-fixed"):
-            raise UserError(f"{args.model} is a Loihi 2 .net file: stream it with --backend loihi-fixed")
+            raise UserError(f"{args.model} is a Loihi 2 network file: stream it with --backend loihi-fixed")
         backend = make_backend("loihi-fixed", args.model, threads=args.threads)
     else:
         name = args.backend or "torch"
@@ -118,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if horizon and not 0 < reset_every * args.steps_per_window <= horizon:
         raise UserError(f"--backend loihi-fixed integrates its readout for at most the exported T={horizon} steps:"
                         f" give --reset-every between 1 and {horizon // args.steps_per_window}")
-    labels = _read_labels(args.labels, backend.num_classes) if args.labels else None
+    labels = read_labels(args.labels, backend.num_classes) if args.labels else None
     source = open_events(args.events, sensor)
     first = source.first_t or 0
     origin = 0 if first < window_us else first  # recordings on their own clock start at 0; absolute clocks at t0
@@ -133,20 +135,23 @@ def run(args: argparse.Namespace) -> int:
     summary = report.summary()
     if labels is not None and reset_every:
         summary["accuracy"] = segment_accuracy(report, labels, reset_every)
-    outputs: dict[str, str | bytes] = {}  # written together, all or nothing
-    if args.json:
-        outputs[args.json] = json_text({"summary": summary, "windows": [w.__dict__ for w in report.windows]})
-    if args.plot:
-        from neurokd.stream.plot import report_png
-
-        outputs[args.plot] = report_png(report)
-    write_files(outputs)
     keys = ["windows", "events", "events_per_s", "realtime_factor", "p50_window_ms", "p95_window_ms"]
     if args.realtime:
         summary["backlog_seconds"] = round(summary["wall_seconds"] - summary["stream_seconds"], 6)
         keys.append("backlog_seconds")
     keys += ["accuracy"] if "accuracy" in summary else []
-    print(markdown_table(keys, [[summary[k] for k in keys]]))
+    payload = {"summary": summary, "windows": [w.__dict__ for w in report.windows]}
+    files: dict[str, str | bytes] = {}  # --plot and a --json FILE are written together, all or nothing
+    if args.plot:
+        from neurokd.plotting import png_bytes
+        from neurokd.stream.plot import report_figure
+
+        files[args.plot] = png_bytes(report_figure(report), dpi=110)
+    if args.json not in (None, "-"):
+        files[args.json] = json_text(payload)
+    write_files(files)
+    if not emit_json("-" if args.json == "-" else None, payload):
+        print(markdown_table(keys, [[summary[k] for k in keys]]))
     if report.stopped:
         raise UserError(f"{report.stopped} (the stream stopped after {len(report.windows)} windows, reported above)")
     return 0
@@ -173,17 +178,3 @@ def _check_resources(args: argparse.Namespace, backend, source, origin: int, win
 
         check_inference(spec, steps, 1, f"--steps-per-window {args.steps_per_window} x --max-batch {args.max_batch}")
 
-
-def _read_labels(path: str, num_classes: int) -> list[int]:
-    from neurokd.errors import UserError
-    from neurokd.io import read_text
-    from neurokd.parsing import load_json_text
-
-    labels = load_json_text(read_text(path, "labels file"), f"labels file {path}")
-    if not isinstance(labels, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
-        raise UserError(f"labels file {path}: expected a JSON list of integer class labels")
-    bad = next((i for i, v in enumerate(labels) if not 0 <= v < num_classes), None)
-    if bad is not None:
-        raise UserError(f"labels file {path}: label {bad} is {labels[bad]}, outside the model's classes "
-                        f"0..{num_classes - 1}")
-    return labels

@@ -9,6 +9,7 @@ given as a Python module is not recorded in the config: pass it again to resume.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
@@ -65,11 +66,13 @@ def distill(
     resume: bool = False,
     overwrite: bool = False,
     summary_extra: dict[str, Any] | None = None,
+    changes: Iterable[str] = (),
 ) -> TrainResult:
     """Distill ``cfg.distill``'s teacher (or ``teacher``, any ``nn.Module``) into the student ``cfg.model`` and
-    write the run folder: :func:`~neurokd.train.run_training` with the objective :func:`distill_objective` builds."""
+    write the run folder: :func:`~neurokd.train.run_training` with the objective :func:`distill_objective` builds
+    (``resume``/``changes`` as there)."""
     return run_training(cfg, objective=partial(distill_objective, teacher=teacher), splits=splits, resume=resume,
-                        overwrite=overwrite, summary_extra=summary_extra)
+                        overwrite=overwrite, summary_extra=summary_extra, changes=changes)
 
 
 def distill_objective(setup: RunSetup, teacher: nn.Module | None = None) -> tuple[Objective, dict[str, Any]]:

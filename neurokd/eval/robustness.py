@@ -29,9 +29,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from neurokd.data.base import Loader
+from neurokd.progress import bar
 
 ROBUSTNESS_BATCH = 500  # samples per model call
 
@@ -202,13 +202,13 @@ def evaluate_robustness(
         "acc": {c.name: {name: [] for name in models} for c in corruptions},
     }
     total = sum(len(c.severities) for c in corruptions)
-    with tqdm(total=total, desc="robustness", disable=not progress, leave=False) as bar:
+    with bar(total=total, desc="robustness", enabled=progress) as pbar:
         for index, c in enumerate(corruptions):
             for level in range(len(c.severities)):
                 xc = corrupt_dataset(x, c, level, seed, index, stats)
                 for name, m in models.items():
                     result["acc"][c.name][name].append(_accuracy(m, xc, y, batch_size))
-                bar.update(1)
+                pbar.update(1)
     return result
 
 
@@ -254,22 +254,20 @@ def robustness_markdown(result: dict[str, Any]) -> str:
 
 def save_robustness_plot(result: dict[str, Any], path, title: str = "accuracy vs corruption severity") -> None:
     """Write :func:`robustness_figure` as a PNG (atomically)."""
-    from neurokd.io import figure_png, write_bytes
+    from neurokd.plotting import save_png
 
-    write_bytes(path, figure_png(robustness_figure(result, title), dpi=110))
+    save_png(robustness_figure(result, title), path, dpi=110)
 
 
 def robustness_figure(result: dict[str, Any], title: str = "accuracy vs corruption severity"):
     """One panel per corruption: accuracy against severity level (0 = clean), one line per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from neurokd.plotting import new_figure
 
     corruptions = list(result["corruptions"])
     cols = 3
     rows = -(-len(corruptions) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
+    fig = new_figure(figsize=(4.2 * cols, 3.3 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, c in zip(axes.flat, corruptions):
         sev = result["corruptions"][c]["severities"]
         levels = list(range(len(sev) + 1))

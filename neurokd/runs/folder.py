@@ -17,6 +17,7 @@ folder and write into it (:meth:`Run.create`, :meth:`Run.append_metrics`, :meth:
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from neurokd.config import DataConfig, RunConfig, merge_data_config
 from neurokd.configlib import load_yaml, parse_dataclass
 from neurokd.errors import CheckpointError, ConfigError, UserError
 from neurokd.io import write_json, write_yaml
+from neurokd.models.spec import stored_spec
 from neurokd.runs import checkpoint as ckpt
 from neurokd.runs import metrics
 from neurokd.runs.model_file import load_model, resolve_model_path
@@ -171,7 +173,7 @@ class Run:
     def write_config(self, cfg: RunConfig) -> None:
         """``config.yaml`` (the effective config) and ``model.json`` (its model spec, for people)."""
         write_yaml(self.config_path, cfg.to_dict())
-        write_json(self.folder / "model.json", cfg.model.to_dict())
+        write_json(self.folder / "model.json", stored_spec(cfg.model.to_dict()))
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         metrics.append_metrics(self.metrics_path, record)
@@ -204,8 +206,10 @@ class Run:
         for _epoch, path in self.checkpoints()[:-keep]:
             path.unlink(missing_ok=True)
 
-    def save_model(self, model, spec: dict[str, Any]) -> None:
-        ckpt.save_model_file(self._require_folder() / "model.safetensors", model, spec)
+    def save_model(self, model, spec: dict[str, Any], preprocessing=None) -> None:
+        """``model.safetensors``: weights, spec and the input ``preprocessing`` the model was trained on."""
+        extra = {"preprocessing": preprocessing.to_dict()} if preprocessing is not None else None
+        ckpt.save_model_file(self._require_folder() / "model.safetensors", model, spec, extra=extra)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self._require_folder() / "summary.json", summary)
@@ -229,15 +233,45 @@ def load_saved_config(run_dir: Path) -> RunConfig:
     return parse_dataclass(RunConfig, load_yaml(path))  # a regular file, bounded (configlib.load_yaml)
 
 
-def effective_config(cfg: RunConfig, resume: bool) -> RunConfig:
-    """``cfg``, or for a resumed run the config saved in its folder (only ``train.progress`` and the folder's
-    location, ``out_dir``/``name``, are the caller's)."""
+# What a resumed run may be told anew: where and how it runs, never what it computes. ``optim.epochs`` may grow:
+# the run continues to the new count under the schedule that count implies (checked against the epochs done by
+# the training loop, which knows them).
+RESUME_MAY_CHANGE: tuple[str, ...] = (
+    "out_dir", "name", "train.progress", "train.threads", "train.device", "train.checkpoint_every",
+    "train.keep_checkpoints", "train.log_to", "data.root", "data.num_workers", "optim.epochs",
+)
+
+
+def effective_config(cfg: RunConfig, resume: bool, changes: Iterable[str] = ()) -> RunConfig:
+    """``cfg``, or for a resumed run the config saved in its folder with the keys the caller set (``changes``,
+    dotted) taken from ``cfg`` where :data:`RESUME_MAY_CHANGE` allows; any other key set to a different value is a
+    ConfigError naming it. The folder's location (``out_dir``/``name``) and ``train.progress`` are always the
+    caller's: the folder being resumed is where the run lives now (it may have been moved or copied)."""
     if not resume:
         return cfg
     _refuse_symlink(cfg.run_dir)
     saved = load_saved_config(cfg.run_dir)
-    saved.train.progress = cfg.train.progress
-    # the folder being resumed is where the run lives now (it may have been moved or copied): never the
-    # out_dir/name recorded inside it, which would send the writes elsewhere
-    saved.out_dir, saved.name = cfg.out_dir, cfg.name
+    for key in sorted({*changes, "out_dir", "name", "train.progress"}):
+        new, old = _get(cfg, key), _get(saved, key)
+        if new == old:
+            continue
+        if key not in RESUME_MAY_CHANGE:
+            allowed = ", ".join(k for k in RESUME_MAY_CHANGE if k not in ("out_dir", "name"))
+            raise ConfigError(f"--resume: config key '{key}' is {old!r} in run {cfg.run_dir} and {new!r} here; a "
+                              f"resumed run computes what it started with (it may change only {allowed}); start a "
+                              "new run (another --name) to change it")
+        _set(saved, key, new)
     return saved
+
+
+def _get(cfg: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def _set(cfg: Any, dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        cfg = getattr(cfg, part)
+    setattr(cfg, leaf, value)

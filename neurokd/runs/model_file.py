@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neurokd.errors import CheckpointError
+from neurokd.data.preprocessing import InputPreprocessing
+from neurokd.errors import CheckpointError, ConfigError
 from neurokd.guard import check_inference
 from neurokd.models import ModelSpec, TwinNet, build_model
 from neurokd.runs.checkpoint import list_checkpoints, read_model_file, tensor_problem
@@ -28,9 +29,11 @@ def resolve_model_path(path: str | Path) -> Path:
 
 
 def load_model(path: str | Path, map_location: str = "cpu") -> TwinNet:
-    """Rebuild the model from its stored spec and load its weights (eval mode)."""
+    """Rebuild the model from its stored spec and load its weights (eval mode). ``model.preprocessing``: the
+    input it was trained on (:class:`~neurokd.data.preprocessing.InputPreprocessing`; None in files written
+    before neurokd stored it)."""
     file = resolve_model_path(path)
-    spec_dict, state, _extra = read_model_file(file)
+    spec_dict, state, extra = read_model_file(file)
     try:
         spec = ModelSpec.from_dict(spec_dict)
     except (ValueError, TypeError) as e:
@@ -59,7 +62,21 @@ def load_model(path: str | Path, map_location: str = "cpu") -> TwinNet:
     except RuntimeError as e:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise CheckpointError(f"model file {file}: weights do not fit the spec ({first})") from None
+    model.preprocessing = stored_preprocessing(extra, file)
     return model.to(map_location).eval()
+
+
+def stored_preprocessing(extra: dict, file: Path) -> InputPreprocessing | None:
+    """The input preprocessing in a model file's ``extra`` metadata (None when it has none)."""
+    data = extra.get("preprocessing") if isinstance(extra, dict) else None
+    if data is None:
+        return None
+    try:
+        if not isinstance(data, dict):
+            raise ConfigError("not a JSON object")
+        return InputPreprocessing.from_dict(data)
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"model file {file}: stored input preprocessing is malformed ({e})") from None
 
 
 def _diff_keys(expected, found) -> tuple[list[str], list[str]]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 import torch
-from tqdm import tqdm
 
+from neurokd.progress import bar as progress_bar
 from neurokd.train import distributed as ddp
 from neurokd.train.setup import RunSetup
 from neurokd.train.state import TrainState
@@ -57,8 +56,8 @@ def train_epoch(setup: RunSetup, state: TrainState, epoch: int) -> EpochSums:
     state.model.train()
     state.objective.train()
     sums = EpochSums()
-    bar = tqdm(loader, desc=f"{cfg.name} {epoch}/{cfg.optim.epochs}", leave=False,
-               disable=not (cfg.train.progress and setup.main), file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(loader, desc=f"{cfg.name} {epoch}/{cfg.optim.epochs}",
+                       enabled=cfg.train.progress and setup.main)
     batch_sizes = loader.global_batch_sizes()
     for i, (x, y) in enumerate(bar):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)

@@ -19,25 +19,26 @@ CPU (shuffling and augmentation are seeded per epoch). Under ``torchrun`` the sa
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from neurokd.config import RunConfig
 from neurokd.data import DataSplits
-from neurokd.errors import UserError
+from neurokd.data.preprocessing import input_preprocessing
+from neurokd.errors import ConfigError, UserError
 from neurokd.eval.accuracy import evaluate
 from neurokd.models import TwinNet, count_parameters
+from neurokd.progress import log
 from neurokd.runs import Run, effective_config
 from neurokd.runs.metrics import best_val_record, recorded_train_seconds
 from neurokd.train import distributed as ddp
 from neurokd.train.epoch import train_epoch
+from neurokd.train.loggers import EpochLogger, open_loggers
 from neurokd.train.memory import PeakMemory
 from neurokd.train.objective import Objective
 from neurokd.train.setup import RunSetup, build_configured_model, prepare_run, seed_everything
@@ -74,19 +75,25 @@ def run_training(
     resume: bool = False,
     overwrite: bool = False,
     summary_extra: dict[str, Any] | None = None,
+    changes: Iterable[str] = (),
 ) -> TrainResult:
     """Train, checkpoint every epoch, evaluate on the test split and write the run folder.
 
     ``objective``: an :class:`Objective`, or a builder called once with the :class:`RunSetup` (distillation
-    builds its teacher-guided objective so). Under torchrun (``WORLD_SIZE > 1``) every process calls this; they
-    share the work (see :mod:`neurokd.train.distributed`) and rank 0 writes the run folder.
+    builds its teacher-guided objective so). ``resume``: continue ``cfg``'s run folder from its saved config;
+    ``changes`` names the dotted config keys the caller set on purpose, which a resume takes from ``cfg`` where
+    allowed and refuses otherwise (:func:`neurokd.runs.effective_config`). Under torchrun (``WORLD_SIZE > 1``)
+    every process calls this; they share the work (see :mod:`neurokd.train.distributed`) and rank 0 writes the run
+    folder.
     """
-    cfg = effective_config(cfg, resume)
+    cfg = effective_config(cfg, resume, changes)
     with ddp.distributed_session(cfg.train.device):
         setup = prepare_run(cfg, splits)
         objective, extra = _make_objective(setup, objective)
         seed_everything(cfg.seed)
-        state = build_state(setup, model or build_configured_model(setup.spec), objective)
+        model = model or build_configured_model(setup.spec)
+        model.time_chunk = cfg.train.time_chunk
+        state = build_state(setup, model, objective)
         try:
             return _fit(setup, state, resume, overwrite, {**extra, **(summary_extra or {})})
         finally:
@@ -119,10 +126,15 @@ def _fit(setup: RunSetup, state: TrainState, resume: bool, overwrite: bool, extr
             run.write_config(setup.cfg)
         ddp.barrier()
         selection = _selection(run, start)
-        memory = PeakMemory(setup.device).start()  # this session's epochs (resumed: the epochs after the resume)
-        for epoch in range(start, setup.cfg.optim.epochs + 1):
-            _epoch(run, setup, state, epoch, selection)
-        return _finish(run, setup, state, selection, memory.stop(), extra)
+        loggers = open_loggers(setup.cfg.train.log_to, run.folder) if setup.main else []
+        try:
+            memory = PeakMemory(setup.device).start()  # this session's epochs (resumed: the epochs after the resume)
+            for epoch in range(start, setup.cfg.optim.epochs + 1):
+                _epoch(run, setup, state, epoch, selection, loggers)
+            return _finish(run, setup, state, selection, memory.stop(), extra)
+        finally:
+            for logger in loggers:
+                logger.close()
     except UserError:
         # bad input found only once training ran (e.g. a corrupt sample file): a fresh run folder with nothing
         # worth keeping (no checkpoint yet) is removed, so no half-made run is left behind
@@ -136,6 +148,10 @@ def _resume(run: Run, setup: RunSetup, state: TrainState) -> int:
     0); returns the first epoch to train."""
     ckpt = run.latest_checkpoint()
     done = 0 if ckpt is None else ckpt["epoch"]
+    epochs = setup.cfg.optim.epochs
+    if epochs < done:
+        raise ConfigError(f"--resume: config key 'optim.epochs' is {epochs} but run {run.folder} has trained {done} "
+                          f"epochs already; give --epochs {done} or more (more extends the run)")
     if ckpt is not None:
         restore_state(ckpt, setup, state)
     if setup.main:
@@ -151,7 +167,8 @@ def _selection(run: Run, start: int) -> Selection:
                      *((best["val_acc"], best["epoch"], best.get("test_acc")) if best else (None, None, None)))
 
 
-def _epoch(run: Run, setup: RunSetup, state: TrainState, epoch: int, sel: Selection) -> None:
+def _epoch(run: Run, setup: RunSetup, state: TrainState, epoch: int, sel: Selection,
+           loggers: list[EpochLogger]) -> None:
     """Train and validate one epoch, score the test split when validation is the best so far, then write the
     metrics line and the checkpoint."""
     t0 = time.perf_counter()
@@ -171,6 +188,8 @@ def _epoch(run: Run, setup: RunSetup, state: TrainState, epoch: int, sel: Select
     # metrics line first: a crash before the checkpoint lands makes resume redo this epoch and drop the line
     if setup.main:
         run.append_metrics(record)
+        for logger in loggers:
+            logger.log(record)
     if setup.main and (epoch % setup.cfg.train.checkpoint_every == 0 or epoch == setup.cfg.optim.epochs):
         save_state(run, setup, state, epoch)
     ddp.barrier()
@@ -181,12 +200,12 @@ def _evaluate(setup: RunSetup, state: TrainState, loader) -> dict[str, Any]:
 
 
 def _log_epoch(setup: RunSetup, record: dict[str, Any], epoch_s: float) -> None:
-    cfg = setup.cfg
-    if not (cfg.train.progress and setup.main):
+    """One line per epoch on stderr, whatever ``train.progress`` says (it only turns the bars off)."""
+    if not setup.main:
         return
     va = "-" if record["val_acc"] is None else f"{record['val_acc']:.4f}"
-    tqdm.write(f"[{cfg.name}] epoch {record['epoch']}/{cfg.optim.epochs}  loss {record['train_loss']:.4f}  "
-               f"train_acc {record['train_acc']:.4f}  val_acc {va}  ({epoch_s:.1f}s)", file=sys.stderr)
+    log(f"[{setup.cfg.name}] epoch {record['epoch']}/{setup.cfg.optim.epochs}  loss {record['train_loss']:.4f}  "
+        f"train_acc {record['train_acc']:.4f}  val_acc {va}  ({epoch_s:.1f}s)")
 
 
 def _finish(run: Run, setup: RunSetup, state: TrainState, sel: Selection, peak_mem_mb: float | None,
@@ -196,7 +215,7 @@ def _finish(run: Run, setup: RunSetup, state: TrainState, sel: Selection, peak_m
     test = _evaluate(setup, state, setup.test_loader)
     model.to(memory_format=torch.contiguous_format)
     if setup.main:
-        run.save_model(model, spec.to_dict())
+        run.save_model(model, spec.to_dict(), preprocessing=input_preprocessing(setup.splits, cfg.data))
     summary = {
         "name": cfg.name, "dataset": setup.splits.name, "arch": spec.arch, "kind": spec.kind,
         "T": spec.T if spec.kind == "snn" else None,

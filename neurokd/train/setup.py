@@ -17,6 +17,7 @@ from neurokd.configlib import parse_dataclass
 from neurokd.data import DataSplits, Loader, load_dataset, make_loaders
 from neurokd.errors import ConfigError, UserError
 from neurokd.models import ModelSpec, TwinNet, build_model
+from neurokd.runtime import apply_threads
 from neurokd.train import distributed as ddp
 from neurokd.train.cpu_heap import reuse_heap_memory
 
@@ -86,8 +87,7 @@ def seed_everything(seed: int) -> None:
 def configure_torch(cfg: RunConfig) -> None:
     if cfg.train.cpu_heap_reuse:
         reuse_heap_memory()  # process-wide and harmless on CUDA runs too; a no-op off glibc
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    apply_threads(cfg.train.threads)  # train.threads, else torch's default capped at this process's CPUs
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -105,6 +105,11 @@ def _load(ckpt: dict[str, Any], state: TrainState) -> None:
                     raise ValueError(f"optimizer state '{key}' is {list(value.shape)} for a parameter "
                                      f"{list(p.shape)}")
     state.scheduler.load_state_dict(ckpt["scheduler"])
+    # the LR of the next step under this run's schedule: the checkpoint's own for the same optim.epochs, the longer
+    # schedule's when a resume extends the run (the schedule's lambda comes from the config, not the checkpoint)
+    sched = state.scheduler
+    for group, base, factor in zip(state.optimizer.param_groups, sched.base_lrs, sched.lr_lambdas):
+        group["lr"] = base * factor(sched.last_epoch)
     if ckpt["scaler"]:
         state.scaler.load_state_dict(ckpt["scaler"])
     torch.set_rng_state(ckpt["rng"]["torch"])

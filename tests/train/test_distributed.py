@@ -191,7 +191,7 @@ def test_torchrun_cli(tmp_path):
     """The real launcher: ``torchrun --nproc_per_node 2 -m neurokd teacher ...`` with gloo on CPU."""
     port = _free_port()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-           "-m", "neurokd", "teacher", "--out", str(tmp_path), "--name", "t", "--epochs", "1",
+           "-m", "neurokd", "teacher", "--out-dir", str(tmp_path), "--name", "t", "--epochs", "1",
            "--model.width", "8", "--train.threads", "1", "--no-progress", "--train.sync_bn", "true",
            "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
