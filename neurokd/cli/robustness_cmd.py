@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         robustness_markdown,
     )
     from neurokd.guard import check_inference
-    from neurokd.io import figure_png, json_text, write_files
+    from neurokd.io import json_text, write_files
+    from neurokd.plotting import png_bytes
     from neurokd.runs import Run
 
     labels = _labels(args.runs, args.names)
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     figure = robustness_figure(result, title=f"{splits.name}: accuracy vs corruption severity")
     write_files({out / "robustness.json": json_text(result),
                  out / "robustness.md": f"# Robustness on {splits.name} ({args.split}, seed {args.seed})\n\n{table}\n",
-                 out / "robustness.png": figure_png(figure, dpi=110)})
+                 out / "robustness.png": png_bytes(figure, dpi=110)})
     print(table)
     print(f"\n-> {out / 'robustness.json'}, robustness.md, robustness.png", flush=True)
     return 0

@@ -118,7 +118,7 @@ def test_torch_files_whose_sizes_are_not_what_they_hold(good, how, width):
             with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as dst:
                 for info in src.infolist():
                     dst.writestr(info.filename, src.read(info))
-        _code, err = feed("declared-sizes", ["distill", "--teacher", f, "--out", d / "runs", "--name", "kd",
+        _code, err = feed("declared-sizes", ["distill", "--teacher", f, "--out-dir", d / "runs", "--name", "kd",
                                              "--epochs", "1", "--model.width", "4", "--no-progress"], [d])
         assert "torch.save" in err, err
 
@@ -152,7 +152,7 @@ def test_images_whose_header_declares_too_many_pixels(good, pixels, aspect, comm
         (root / "train" / "a" / "0.png").write_bytes(_png(width, height))  # the first image read
         data = ["--data.name", "imagefolder", "--data.root", root, "--data.image_size", "8"]
         argv = (["eval", good["ann"], *data] if command == "eval" else
-                ["train", *data, "--out", d / "runs", "--name", "x", "--epochs", "1", "--no-progress"])
+                ["train", *data, "--out-dir", d / "runs", "--name", "x", "--epochs", "1", "--no-progress"])
         _code, err = feed("images", argv, [d / "runs"])
         assert "pixels" in err, err
 

@@ -140,6 +140,6 @@ def test_onnx_external_data_outside_the_model_folder(good, data):
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         f = _onnx_with_external(d, data)
-        _code, err = feed("escapes", ["distill", "--teacher", f, "--out", d / "runs", "--name", "kd", "--epochs", "1",
+        _code, err = feed("escapes", ["distill", "--teacher", f, "--out-dir", d / "runs", "--name", "kd", "--epochs", "1",
                                       "--model.width", "4", "--no-progress"], [d / "runs", d / "model"])
         assert "outside the model's folder" in err, err

@@ -38,9 +38,9 @@ def make_special(path: Path, kind: str) -> list:
 def _readers(good: dict[str, Path], d: Path) -> dict[str, tuple[str, callable]]:
     """reader -> (file name it needs, argv builder for the special file ``p``)."""
     snn, events = good["snn"], d / "ev.npy"
-    kd = ["--out", d / "runs", "--name", "kd", "--epochs", "1", "--model.width", "4", "--no-progress"]
+    kd = ["--out-dir", d / "runs", "--name", "kd", "--epochs", "1", "--model.width", "4", "--no-progress"]
     return {
-        "config": ("cfg.yaml", lambda p: ["train", "-c", p, "--out", d / "runs", "--name", "x", "--no-progress"]),
+        "config": ("cfg.yaml", lambda p: ["train", "-c", p, "--out-dir", d / "runs", "--name", "x", "--no-progress"]),
         "chip": ("chip.yaml", lambda p: ["report", snn, "--chip", p, "--out", d / "rep", "--no-progress"]),
         "teacher-pt": ("t.pt", lambda p: ["distill", "--teacher", p, *kd]),
         "teacher-onnx": ("t.onnx", lambda p: ["distill", "--teacher", p, *kd]),
@@ -54,7 +54,7 @@ def _readers(good: dict[str, Path], d: Path) -> dict[str, tuple[str, callable]]:
         "netx": ("m.net", lambda p: ["inspect", p]),
         "netx-simulate": ("m.net", lambda p: ["simulate", "lava", p, "--limit", "2", "--no-progress"]),
         "cifar-batch": ("data_batch_1", lambda p: ["train", "--dataset", "cifar10", "--data-root", p.parent,
-                                                   "--out", d / "runs", "--name", "c", "--no-progress"]),
+                                                   "--out-dir", d / "runs", "--name", "c", "--no-progress"]),
     }
 
 

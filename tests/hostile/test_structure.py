@@ -110,7 +110,7 @@ def test_yaml_bombs_and_deep_documents(good, where, how, data):
         d = Path(d)
         f = d / "file.yaml"
         f.write_text(text)
-        argv = (["train", "-c", f, "--out", d / "runs", "--name", "y", "--no-progress"] if where == "config" else
+        argv = (["train", "-c", f, "--out-dir", d / "runs", "--name", "y", "--no-progress"] if where == "config" else
                 ["report", good["snn"], "--chip", f, "--out", d / "rep", "--no-progress"])
         _code, err = feed("structure", argv, [d])
         assert any(w in err for w in ("deeper", "alias", "cycle")), err
@@ -148,7 +148,7 @@ def test_long_names_give_bounded_lines(good, length, where, data):
         elif where == "config-key":
             f = d / "cfg.yaml"
             f.write_text(json.dumps({"optim": {name: 1}}))
-            argv = ["train", "-c", f, "--out", d / "runs", "--name", "z", "--no-progress"]
+            argv = ["train", "-c", f, "--out-dir", d / "runs", "--name", "z", "--no-progress"]
         elif where == "nir-node":
             f = d / "model.nir"
             shutil.copy(good["nir"], f)

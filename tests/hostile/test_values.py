@@ -158,7 +158,7 @@ def test_chip_constants_with_impossible_values(good, data):
 def test_seeds_out_of_range(good, seed, command):
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        argv = {"train": ["train", "--seed", seed, "--out", d / "runs", "--name", "s", "--no-progress"],
+        argv = {"train": ["train", "--seed", seed, "--out-dir", d / "runs", "--name", "s", "--no-progress"],
                 "robustness": ["robustness", good["snn"], "--seed", seed, "--out", d / "rob", "--no-progress"],
                 "demo": ["demo", "--seed", seed, "--out", d / "demo", "--no-progress"]}[command]
         _code, err = feed("values", argv, [d])
