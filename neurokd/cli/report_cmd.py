@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from neurokd.cli.common import at_least
-from neurokd.config import DataConfig
-from neurokd.configlib import add_config_arguments, overrides_from_args
+from neurokd.cli.common import add_data_arguments, at_least
+from neurokd.configlib import overrides_from_args
 from neurokd.hardware.chips import builtin_chips
 
 
@@ -35,7 +34,7 @@ def register(sub) -> None:
                    help="inference latency for profiles with a static power (static energy = power x latency)")
     p.add_argument("--out", default=None, help="output folder (default: RUN/report)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    add_config_arguments(p, DataConfig, prefix="data.")
+    add_data_arguments(p)
     p.set_defaults(func=run)
 
 
