@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from neurokd.config import RunConfig
+from neurokd.config import DataConfig, RunConfig
 from neurokd.configlib import (
     add_config_arguments,
     leaf_keys,
@@ -100,4 +100,12 @@ def at_least(minimum: int, at_most: int | None = None) -> Callable[[str], int]:
 
     parse.__name__ = f"integer >= {minimum}"  # what argparse names in its messages
     return parse
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """``--dataset NAME`` and ``--data.<key>`` for the commands that run a model on data (eval, report, ...): the
+    model's own dataset (its run's, or the one an exported file records) with these settings on top."""
+    p.add_argument("--dataset", dest="cfg:data.name", default=argparse.SUPPRESS, metavar="NAME",
+                   help="= --data.name (default: the model's own dataset)")
+    add_config_arguments(p, DataConfig, prefix="data.")
 

@@ -12,18 +12,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from neurokd.cli.common import add_json_argument, at_least, emit_json
+from neurokd.cli.common import add_data_arguments, add_json_argument, at_least, emit_json
 
 LAVA_DEFAULT_LIMIT = 16  # Lava's simulator runs a few steps per second on the demo network
-
-
-def _add_data_arguments(p: argparse.ArgumentParser) -> None:
-    from neurokd.config import DataConfig
-    from neurokd.configlib import add_config_arguments
-
-    p.add_argument("--dataset", dest="cfg:data.name", default=argparse.SUPPRESS, metavar="NAME",
-                   help="= --data.name (default: the dataset recorded at export)")
-    add_config_arguments(p, DataConfig, prefix="data.")
 
 
 def register_export(targets) -> None:
@@ -46,7 +37,7 @@ def register_export(targets) -> None:
                    help="compare float and fixed-point predictions on N test samples (0: skip)")
     add_json_argument(p, "the quantization report and the check")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    _add_data_arguments(p)
+    add_data_arguments(p)
     p.set_defaults(func=run_export)
 
 
@@ -66,7 +57,7 @@ def register_simulate(targets) -> None:
     p.add_argument("--batch-size", type=at_least(1), default=128, help="NumPy model batch size")
     add_json_argument(p, "accuracy, spikes per layer and speed")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    _add_data_arguments(p)
+    add_data_arguments(p)
     p.set_defaults(func=run_simulate)
 
 

@@ -12,9 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from neurokd.cli.common import add_json_argument, at_least, emit_json
-from neurokd.config import DataConfig
-from neurokd.configlib import add_config_arguments
+from neurokd.cli.common import add_data_arguments, add_json_argument, at_least, emit_json
 
 
 def register_export(targets) -> None:
@@ -115,9 +113,7 @@ def register_simulate(targets) -> None:
     p.add_argument("--limit", type=at_least(1), default=None, metavar="N", help="first N samples (default: all)")
     p.add_argument("--T", type=at_least(1), default=None, help="time steps per sample (default: the file's T)")
     add_json_argument(p, "accuracy, spikes per node and speed")
-    p.add_argument("--dataset", dest="cfg:data.name", default=argparse.SUPPRESS, metavar="NAME",
-                   help="= --data.name (default: the dataset the file records)")
-    add_config_arguments(p, DataConfig, prefix="data.")
+    add_data_arguments(p)
     p.set_defaults(func=run_simulate)
 
 

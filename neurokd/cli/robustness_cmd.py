@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from neurokd.cli.common import at_least
-from neurokd.config import SEED_MAX, DataConfig
-from neurokd.configlib import add_config_arguments, overrides_from_args
+from neurokd.cli.common import add_data_arguments, at_least
+from neurokd.config import SEED_MAX
+from neurokd.configlib import overrides_from_args
 
 
 def register(sub) -> None:
@@ -21,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("--split", choices=["val", "test"], default="test", help="split to corrupt")
     p.add_argument("--T", type=at_least(1), default=None, help="evaluate SNNs with this many time steps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_config_arguments(p, DataConfig, prefix="data.")
+    add_data_arguments(p)
     p.set_defaults(func=run)
 
 
