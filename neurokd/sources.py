@@ -119,9 +119,10 @@ class ModelSource:
         """Refuse up front, in one line, running the model at its T on ``batch`` samples when the resource
         guard's estimate cannot fit in memory (:mod:`neurokd.guard`; a ``.net`` file was sized when read)."""
         from neurokd.guard import check_inference, check_module
+        from neurokd.models import ModelSpec
 
         spec = getattr(self.model, "spec", None)
-        if spec is not None:
+        if isinstance(spec, ModelSpec):
             check_inference(spec, self.T or 1, batch, self.name)
         elif self.kind == "nir":
             net = self.model.net

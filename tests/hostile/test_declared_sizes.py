@@ -160,7 +160,7 @@ def test_images_whose_header_declares_too_many_pixels(good, pixels, aspect, comm
 # ------------------------------------------------------------------------------- what the user asks for
 
 @FUZZ
-@given(command=st.sampled_from(["eval", "report", "export-nir", "export-lava", "robustness", "stream-steps",
+@given(command=st.sampled_from(["eval", "eval-nir", "report", "export-nir", "export-lava", "robustness", "stream-steps",
                                 "verify-nir", "verify-lava", "eval-batch", "simulate-batch", "stream-threads"]),
        exponent=st.floats(7, 15), data=st.data())
 def test_requests_that_cannot_fit(good, command, exponent, data):
@@ -170,6 +170,7 @@ def test_requests_that_cannot_fit(good, command, exponent, data):
         snn, ev = good["snn"], event_file(d / "ev.npy", 50)
         argv = {
             "eval": ["eval", snn, "--T", n],
+            "eval-nir": ["eval", good["nir"], "--T", n],
             "report": ["report", snn, "--T", n, "--out", d / "rep", "--no-progress"],
             "export-nir": ["export", "nir", snn, "--T", n, "-o", d / "m.nir", "--verify", "0"],
             "export-lava": ["export", "lava", snn, "--T", n, "-o", d / "m.net", "--verify", "0", "--no-progress"],
