@@ -25,9 +25,9 @@ import shutil
 from pathlib import Path
 
 from neurokd.errors import ConfigError, UserError
+from neurokd.io import make_folders, writing
 from neurokd.progress import log
 from neurokd.runs.checkpoint import list_checkpoints
-from neurokd.runs.faults import RunFolderError, writing
 from neurokd.runs.lock import LOCK_NAME, FolderLock
 
 # every entry training writes into a run folder (train.log_to adds metrics.csv and tensorboard/)
@@ -53,7 +53,7 @@ def refuse_before_lock(run_dir: Path, resume: bool, overwrite: bool) -> None:
         raise UserError(f"--resume continues run folder {run_dir} and --overwrite replaces it: give one of them")
     refuse_symlink(run_dir)
     if (run_dir.exists() or run_dir.is_symlink()) and not run_dir.is_dir():
-        raise RunFolderError(f"run folder {run_dir} exists and is not a folder; choose another --name")
+        raise UserError(f"run folder {run_dir} exists and is not a folder; choose another --name")
     if resume and not run_dir.is_dir():
         raise UserError(f"cannot resume: run folder {run_dir} does not exist; start it without --resume")
 
@@ -63,9 +63,9 @@ def lock_folder(run_dir: Path, made: list[Path]) -> FolderLock:
     process removes between the two is made again."""
     lock = FolderLock(run_dir)
     for _attempt in range(3):
-        made.extend(_make_folders(run_dir))
+        made.extend(make_folders(run_dir, run_dir))
         if lock.path.is_symlink():
-            raise RunFolderError(f"run folder {run_dir}: {LOCK_NAME} is a symbolic link; remove it (neurokd keeps "
+            raise UserError(f"run folder {run_dir}: {LOCK_NAME} is a symbolic link; remove it (neurokd keeps "
                                  "its lock file there)")
         with writing(lock.path):
             try:
@@ -73,41 +73,7 @@ def lock_folder(run_dir: Path, made: list[Path]) -> FolderLock:
                 return lock
             except FileNotFoundError:
                 continue  # the folder was removed meanwhile: make it again
-    raise RunFolderError(f"cannot lock run folder {run_dir}: it keeps disappearing; is another program removing it?")
-
-
-def _make_folders(folder: Path) -> list[Path]:
-    """Create ``folder`` and its missing parents; the ones created, outermost first."""
-    missing, p = [], folder
-    while not (p.exists() or p.is_symlink()):
-        missing.append(p)
-        p = p.parent
-    if not p.is_dir():
-        raise RunFolderError(f"cannot create run folder {folder}: {p} is not a folder; choose another --out-dir")
-    made: list[Path] = []
-    try:
-        for d in reversed(missing):
-            with writing(d, "create"):
-                try:
-                    d.mkdir()
-                except FileExistsError:
-                    if d.is_dir() and not d.is_symlink():
-                        continue  # made by another process meanwhile: not ours to remove
-                    raise
-            made.append(d)
-    except BaseException:
-        remove_made(made)
-        raise
-    return made
-
-
-def remove_made(made: list[Path]) -> None:
-    """Remove the folders of ``made`` that are still empty, innermost first."""
-    for d in reversed(made):
-        try:
-            d.rmdir()
-        except OSError:
-            pass  # not empty (someone else's files): keep it
+    raise UserError(f"cannot lock run folder {run_dir}: it keeps disappearing; is another program removing it?")
 
 
 def refuse_state(run_dir: Path, resume: bool, overwrite: bool) -> None:
@@ -146,12 +112,12 @@ def _refuse_links(run_dir: Path) -> None:
     send its writes, or the pruning of old checkpoints, outside the folder) and ``checkpoints`` must be a folder."""
     for p in [*run_dir.iterdir(), *_sub_entries(run_dir)]:
         if p.is_symlink():
-            raise RunFolderError(f"run folder {run_dir}: {p.relative_to(run_dir)} is a symbolic link; neurokd "
+            raise UserError(f"run folder {run_dir}: {p.relative_to(run_dir)} is a symbolic link; neurokd "
                                  "writes only real files inside a run folder (replace the link by a copy of what it "
                                  "points to, or start a new run)")
     ckpts = run_dir / "checkpoints"
     if ckpts.exists() and not ckpts.is_dir():
-        raise RunFolderError(f"run folder {run_dir}: checkpoints is not a folder; move it away to resume")
+        raise UserError(f"run folder {run_dir}: checkpoints is not a folder; move it away to resume")
 
 
 def _sub_entries(run_dir: Path) -> list[Path]:
@@ -187,7 +153,7 @@ def _contents(run_dir: Path) -> list[Path]:
 
 
 def _is_temp(p: Path) -> bool:
-    """A temporary file of neurokd's atomic writes (``.<name>.<random>.tmp``)."""
+    """A temporary file of neurokd's atomic writes (``.<name>.<pid>-<random>.tmp``, see :mod:`neurokd.io`)."""
     return p.name.startswith(".") and p.name.endswith(".tmp")
 
 

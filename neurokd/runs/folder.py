@@ -14,28 +14,26 @@ the saved config, the model at a chosen T and one dataset split; training uses t
 folder (:meth:`Run.owned`: checked, created and locked for one process, see :mod:`neurokd.runs.claim`) and write
 into it (:meth:`Run.ready`, :meth:`Run.write_config`, :meth:`Run.append_metrics`, :meth:`Run.save_checkpoint`,
 ...). Every write names its path and cause in one line when the environment refuses it
-(:mod:`neurokd.runs.faults`).
+(:func:`neurokd.io.output_error`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from neurokd.config import DataConfig, RunConfig, merge_data_config
-from neurokd.configlib import parse_dataclass
-from neurokd.errors import CheckpointError, ConfigError, UserError
-from neurokd.io import write_json, write_yaml
+from neurokd.configlib import load_yaml, parse_dataclass
+from neurokd.errors import CheckpointError, ConfigError, OutputError, UserError
+from neurokd.io import output_error, remove_empty_folders, write_json, write_yaml, writing
 from neurokd.models.spec import stored_spec
 from neurokd.runs import checkpoint as ckpt
 from neurokd.runs import claim, metrics
-from neurokd.runs.faults import RunFolderError, fault_in, writing
 from neurokd.runs.model_file import load_model, resolve_model_path
 
 
@@ -168,7 +166,7 @@ class Run:
             claim.refuse_state(cfg.run_dir, resume, overwrite)
             yield run
         except Exception as e:
-            err = e if isinstance(e, UserError) else fault_in(e, cfg.run_dir)
+            err = e if isinstance(e, UserError) else _fault_inside(e, cfg.run_dir)
             if err is None:
                 raise
             err = run._after_failure(err)
@@ -178,7 +176,7 @@ class Run:
         finally:
             if lock is not None:
                 lock.release()
-            claim.remove_made(made)  # those still empty: a new run that never wrote, or was removed
+            remove_empty_folders(made)  # those still empty: a new run that never wrote, or was removed
 
     def _after_failure(self, err: UserError) -> UserError:
         """A new run readied by this process and without a checkpoint is removed (the lock still held); a kept
@@ -188,8 +186,8 @@ class Run:
             return err  # refused before the folder was touched: it stays as it was
         if self._readied == "new" and not claim.keeps_checkpoint(folder):
             shutil.rmtree(folder, ignore_errors=True)
-        elif isinstance(err, RunFolderError) and claim.keeps_checkpoint(folder):
-            return RunFolderError(f"{err}; run folder {folder} keeps its checkpoints: continue it with --resume")
+        elif isinstance(err, OutputError) and claim.keeps_checkpoint(folder):
+            return OutputError(f"{err}; run folder {folder} keeps its checkpoints: continue it with --resume")
         return err
 
     def ready(self, resume: bool) -> None:
@@ -200,10 +198,8 @@ class Run:
 
     def write_config(self, cfg: RunConfig) -> None:
         """``config.yaml`` (the effective config) and ``model.json`` (its model spec, for people)."""
-        with writing(self.config_path):
-            write_yaml(self.config_path, cfg.to_dict())
-        with writing(self.folder / "model.json"):
-            write_json(self.folder / "model.json", stored_spec(cfg.model.to_dict()))
+        write_yaml(self.config_path, cfg.to_dict())
+        write_json(self.folder / "model.json", stored_spec(cfg.model.to_dict()))
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         with writing(self.metrics_path):
@@ -234,9 +230,7 @@ class Run:
     def save_checkpoint(self, epoch: int, keep: int, **state: Any) -> None:
         """Write epoch ``epoch``'s checkpoint (see :func:`neurokd.runs.checkpoint.save_checkpoint`), then keep only
         the newest ``keep``."""
-        path = self.checkpoint_path(epoch)
-        with writing(path):
-            ckpt.save_checkpoint(path, epoch=epoch, **state)
+        ckpt.save_checkpoint(self.checkpoint_path(epoch), epoch=epoch, **state)
         for _epoch, old in self.checkpoints()[:-keep]:
             with writing(old, "remove"):
                 old.unlink(missing_ok=True)
@@ -244,30 +238,29 @@ class Run:
     def save_model(self, model, spec: dict[str, Any], preprocessing=None) -> None:
         """``model.safetensors``: weights, spec and the input ``preprocessing`` the model was trained on."""
         extra = {"preprocessing": preprocessing.to_dict()} if preprocessing is not None else None
-        path = self._require_folder() / "model.safetensors"
-        with writing(path):
-            ckpt.save_model_file(path, model, spec, extra=extra)
+        ckpt.save_model_file(self._require_folder() / "model.safetensors", model, spec, extra=extra)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        path = self._require_folder() / "summary.json"
-        with writing(path):
-            write_json(path, summary)
+        write_json(self._require_folder() / "summary.json", summary)
+
+
+def _fault_inside(e: BaseException, folder: Path) -> OutputError | None:
+    """``e`` as :func:`neurokd.io.output_error`'s line when it is an ``OSError`` on a path inside ``folder`` (one
+    that no :func:`neurokd.io.writing` block named, e.g. listing a folder this process may not read); else None."""
+    name = getattr(e, "filename", None)
+    if not isinstance(e, OSError) or not isinstance(name, str):
+        return None
+    folder_abs = os.path.abspath(folder)
+    inside = os.path.commonpath([os.path.abspath(name), folder_abs]) == folder_abs
+    return output_error(name, e) if inside else None
 
 
 def load_saved_config(run_dir: Path) -> RunConfig:
     """The effective config stored in a run folder."""
     path = run_dir / "config.yaml"
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"run folder {run_dir}: no config.yaml; is this a neurokd run folder?") from None
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise UserError(f"run folder {run_dir}: config.yaml is not valid YAML") from None
-    except OSError as e:
-        raise UserError(f"run folder {run_dir}: cannot read config.yaml ({e.strerror})") from None
-    if data is not None and not isinstance(data, dict):
-        raise UserError(f"run folder {run_dir}: config.yaml is not a mapping of config keys")
-    return parse_dataclass(RunConfig, data or {})
+    if not path.exists() and not path.is_symlink():
+        raise UserError(f"run folder {run_dir}: no config.yaml; is this a neurokd run folder?")
+    return parse_dataclass(RunConfig, load_yaml(path))  # a regular file, bounded (configlib.load_yaml)
 
 
 # What a resumed run may be told anew: where and how it runs, never what it computes. ``optim.epochs`` may grow:

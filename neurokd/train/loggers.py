@@ -10,8 +10,7 @@ from typing import Any, Protocol
 
 from neurokd.config import LOG_SINKS
 from neurokd.errors import ConfigError
-from neurokd.io import write_text
-from neurokd.runs.faults import writing
+from neurokd.io import write_text, writing
 from neurokd.runs.metrics import read_metrics
 
 
@@ -35,8 +34,7 @@ class CsvLogger:
         writer = csv.DictWriter(buf, columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(records)
-        with writing(self.path):
-            write_text(self.path, buf.getvalue())
+        write_text(self.path, buf.getvalue())
 
     def close(self) -> None:
         pass
