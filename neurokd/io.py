@@ -47,8 +47,8 @@ _CAUSES = {  # errno -> (cause, fix) for the faults a user's environment can cau
     errno.ENAMETOOLONG: ("file name too long", "choose a shorter path"),
     errno.ELOOP: ("too many levels of symbolic links", "check the path's links"),
 }
-# libraries that write through C (h5py, safetensors) report errno inside their message
-_ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\]|errno = (\d+)|code: (\d+)")
+# libraries that write through C or Rust (h5py, safetensors) report errno inside their message
+_ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\]|errno = (\d+)|code: (\d+)|\(os error (\d+)\)")
 
 
 def _errno(e: BaseException) -> int | None:
@@ -58,13 +58,27 @@ def _errno(e: BaseException) -> int | None:
     return int(next(g for g in m.groups() if g)) if m else None
 
 
-def output_error(path: str | os.PathLike, e: BaseException) -> OutputError | None:
-    """The one-line error for an environment fault ``e`` while writing ``path``; None if ``e`` is not one."""
-    code = _errno(e)
+def output_error(path: str | os.PathLike, e: BaseException, verb: str = "write") -> OutputError | None:
+    """The one-line error for an environment fault ``e`` while ``verb``-ing ``path`` ("write", "create",
+    "remove"); None if ``e`` is not one (a bug, or already a one-line error)."""
+    code = None if isinstance(e, UserError) else _errno(e)
     if code is None:
         return None
-    cause, fix = _CAUSES.get(code, (os.strerror(code), "check the path and write elsewhere"))
-    return OutputError(f"cannot write {path}: {cause}; {fix}")
+    cause, fix = _CAUSES.get(code, (os.strerror(code).lower(), "check the path and write elsewhere"))
+    return OutputError(f"cannot {verb} {path}: {cause}; {fix}")
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike, verb: str = "write") -> Iterator[None]:
+    """Raise an environment fault inside the block as :func:`output_error`'s one line naming ``path`` (anything
+    else unchanged): for writes that are not atomic (an append, a removal, a folder, a library's log files)."""
+    try:
+        yield
+    except Exception as e:
+        err = output_error(path, e, verb)
+        if err is None:
+            raise
+        raise err from None
 
 
 # faults of the user's environment that may surface from any read or write (not bugs): the CLI reports them
@@ -106,8 +120,9 @@ def remove_stale_temps(path: Path) -> None:
                     os.unlink(entry.path)
 
 
-def _make_parents(folder: Path, created: list[Path], target: Path) -> None:
-    """Create ``folder`` and its missing parents, recording each one created (outermost first)."""
+def make_folders(folder: Path, target: str | os.PathLike) -> list[Path]:
+    """Create ``folder`` and its missing parents for writing ``target``; the ones created, outermost first. One
+    made meanwhile by another process is used, not claimed; on failure those created are removed again."""
     missing = []
     p = folder
     while not p.exists():
@@ -116,10 +131,30 @@ def _make_parents(folder: Path, created: list[Path], target: Path) -> None:
         missing.append(p)
         p = p.parent
     if not p.is_dir():
-        raise OutputError(f"cannot write {target}: {p} is a file, not a folder; choose another path")
-    for d in reversed(missing):
-        d.mkdir()
-        created.append(d)
+        kind = "a file, not a folder" if p.is_file() else "not a folder"
+        raise OutputError(f"cannot write {target}: {p} is {kind}; choose another path")
+    created: list[Path] = []
+    try:
+        for d in reversed(missing):
+            with writing(d, "create"):
+                try:
+                    d.mkdir()
+                except FileExistsError:
+                    if d.is_dir() and not d.is_symlink():
+                        continue  # made by another process meanwhile: not ours to remove
+                    raise
+            created.append(d)
+    except BaseException:
+        remove_empty_folders(created)
+        raise
+    return created
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove those of ``folders`` (outermost first, as :func:`make_folders` gives them) that are still empty."""
+    for d in reversed(folders):
+        with contextlib.suppress(OSError):
+            d.rmdir()  # not empty (someone else's files): kept
 
 
 @contextlib.contextmanager
@@ -136,7 +171,7 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
             current = target
             if target.is_dir():
                 raise OutputError(f"cannot write {target}: it is a folder; give a file name")
-            _make_parents(target.parent, created, target)
+            created.extend(make_folders(target.parent, target))
             remove_stale_temps(target)
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=target.parent)
             os.close(fd)
@@ -155,10 +190,8 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
         for tmp in tmps:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        for d in reversed(created):
-            with contextlib.suppress(OSError):
-                d.rmdir()  # only if still empty
-        err = None if isinstance(e, UserError) else output_error(current, e)
+        remove_empty_folders(created)
+        err = output_error(current, e)
         if err is not None:
             raise err from None
         raise

@@ -3,12 +3,14 @@ user's umask (0644 under 022, 0600 under 077) whatever library writes; reads of 
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 
 import h5py
 import pytest
+from safetensors import SafetensorError
 
 from neurokd.config import RunConfig
 from neurokd.configlib import build_config
@@ -16,13 +18,16 @@ from neurokd.errors import OutputError, UserError
 from neurokd.io import (
     atomic_open,
     atomic_path,
+    make_folders,
     open_regular,
+    output_error,
     read_text,
     remove_stale_temps,
     write_files,
     write_json,
     write_text,
     write_yaml,
+    writing,
 )
 from neurokd.train import run_training
 
@@ -102,6 +107,39 @@ def test_environment_faults_from_the_writer_become_one_line(tmp_path):
         with atomic_path(tmp_path / "b.h5"):
             raise RuntimeError("file write failed: errno = 30, error message = 'Read-only file system'")
     assert not list(tmp_path.iterdir())
+
+
+def test_output_error_names_the_path_the_cause_and_what_was_done(tmp_path):
+    full = output_error(tmp_path / "m.safetensors",  # safetensors (Rust) carries the OS error in its text
+                        SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)"))
+    assert str(full) == (f"cannot write {tmp_path / 'm.safetensors'}: no space left on the device; free some space "
+                         "or write elsewhere")
+    ro = output_error(tmp_path / "x", OSError(errno.EROFS, "Read-only file system"), "create")
+    assert str(ro) == f"cannot create {tmp_path / 'x'}: read-only file system; write elsewhere"
+    assert output_error(tmp_path, ValueError("a bug")) is None  # no OS error behind it: keeps its traceback
+    assert output_error(tmp_path, UserError("already one line")) is None
+
+
+def test_writing_converts_environment_faults_only(tmp_path):
+    with pytest.raises(OutputError, match=f"cannot remove {tmp_path / 'f'}: permission denied"):
+        with writing(tmp_path / "f", "remove"):
+            raise PermissionError(errno.EACCES, "Permission denied")
+    with pytest.raises(KeyError), writing(tmp_path / "f"):
+        raise KeyError("a bug")
+
+
+def test_make_folders_returns_what_it_made_and_uses_folders_made_meanwhile(tmp_path, monkeypatch):
+    assert make_folders(tmp_path / "a" / "b", "t") == [tmp_path / "a", tmp_path / "a" / "b"]
+    assert make_folders(tmp_path / "a" / "b", "t") == []
+    real = Path.mkdir
+
+    def raced(self, *a, **k):  # another process makes the folder between our check and our mkdir
+        real(self, *a, **k)
+        raise FileExistsError(errno.EEXIST, "File exists", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", raced)
+    assert make_folders(tmp_path / "c" / "d", "t") == []  # not ours: never removed as ours
+    assert (tmp_path / "c" / "d").is_dir()
 
 
 def test_temps_of_dead_writers_are_removed_live_ones_kept(tmp_path):

@@ -10,26 +10,31 @@
                      summary.json       final metrics
 
 ``Run.open(path)`` takes a run folder, or a model/checkpoint file (inside a run folder or on its own), and gives
-the saved config, the model at a chosen T and one dataset split; training uses the same object to create the
-folder and write into it (:meth:`Run.create`, :meth:`Run.append_metrics`, :meth:`Run.save_checkpoint`, ...).
+the saved config, the model at a chosen T and one dataset split; training uses the same object to own the
+folder (:meth:`Run.owned`: checked, created and locked for one process, see :mod:`neurokd.runs.claim`) and write
+into it (:meth:`Run.ready`, :meth:`Run.write_config`, :meth:`Run.append_metrics`, :meth:`Run.save_checkpoint`,
+...). Every write names its path and cause in one line when the environment refuses it
+(:func:`neurokd.io.output_error`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from neurokd.config import DataConfig, RunConfig, merge_data_config
 from neurokd.configlib import load_yaml, parse_dataclass
-from neurokd.errors import CheckpointError, ConfigError, UserError
-from neurokd.io import read_text, write_json, write_yaml
+from neurokd.errors import CheckpointError, ConfigError, OutputError, UserError
+from neurokd.io import output_error, read_text, remove_empty_folders, write_json, write_yaml, writing
 from neurokd.models.spec import stored_spec
 from neurokd.parsing import load_json_text
 from neurokd.runs import checkpoint as ckpt
-from neurokd.runs import metrics
+from neurokd.runs import claim, metrics
 from neurokd.runs.model_file import load_model, resolve_model_path
 
 
@@ -39,6 +44,7 @@ class Run:
     def __init__(self, folder: Path | None, model_file: Path | None = None):
         self.folder = folder
         self._model_file = model_file
+        self._readied: str | None = None  # "new" or "resume" once :meth:`ready` made the folder this run's
 
     # ------------------------------------------------------------------------------------------------ reading
 
@@ -138,39 +144,59 @@ class Run:
     # ------------------------------------------------------------------------------------------------ writing
 
     @classmethod
-    def check(cls, cfg: RunConfig, resume: bool, overwrite: bool) -> Run:
-        """The run folder ``out_dir/name`` after checking it may be used as asked (changes nothing).
+    @contextlib.contextmanager
+    def owned(cls, cfg: RunConfig, resume: bool, overwrite: bool, owner: bool = True) -> Iterator[Run]:
+        """The run folder ``out_dir/name`` for a training run, owned by this process for the block.
 
-        ``name`` is a single folder name (checked by :class:`RunConfig`); the folder itself may not be a symbolic
-        link, which could point the run (and ``--overwrite``'s deletion) anywhere.
+        Refusals come before anything changes (see :mod:`neurokd.runs.claim`); then the folder is created if
+        needed and locked (:mod:`neurokd.runs.lock`; another process holding it is one line naming it), and what
+        it holds is judged under the lock. Call :meth:`ready` before the first write. A ``UserError`` out of the
+        block (environment faults in the folder included, as one line) removes a new run that has no checkpoint
+        yet, and the folders made for it; an existing folder not yet readied is left as it was, and one that
+        keeps checkpoints stays resumable. ``owner`` False (torchrun's other ranks): the folder, neither checked
+        nor locked (rank 0 owns it).
         """
-        run_dir = cfg.run_dir
-        _refuse_symlink(run_dir)
-        if resume:
-            if not run_dir.is_dir():
-                raise UserError(f"cannot resume: run folder {run_dir} does not exist; start it without --resume")
-            return cls(run_dir)
-        if run_dir.exists() and not run_dir.is_dir():
-            raise UserError(f"run folder {run_dir} exists and is not a folder; choose another --name")
-        if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
-            raise UserError(f"run folder {run_dir} already exists; pass --resume to continue it, --overwrite to "
-                            "replace it, or choose another --name")
-        return cls(run_dir)
+        run = cls(cfg.run_dir)
+        if not owner:
+            yield run
+            return
+        claim.refuse_before_lock(cfg.run_dir, resume, overwrite)
+        made: list[Path] = []
+        lock = None
+        try:
+            lock = claim.lock_folder(cfg.run_dir, made)
+            claim.refuse_state(cfg.run_dir, resume, overwrite)
+            yield run
+        except Exception as e:
+            err = e if isinstance(e, UserError) else _fault_inside(e, cfg.run_dir)
+            if err is None:
+                raise
+            err = run._after_failure(err)
+            if err is e:
+                raise
+            raise err from None
+        finally:
+            if lock is not None:
+                lock.release()
+            remove_empty_folders(made)  # those still empty: a new run that never wrote, or was removed
 
-    @classmethod
-    def create(cls, cfg: RunConfig, resume: bool, overwrite: bool) -> Run:
-        """:meth:`check`, then create the folder (emptied first with ``overwrite``); a resumed folder drops the
-        temporary files of writes a crash cut short."""
-        run = cls.check(cfg, resume, overwrite)
-        folder = run._require_folder()
-        if resume:
-            for tmp in [*folder.glob(".*.tmp"), *folder.glob("checkpoints/.*.tmp")]:
-                tmp.unlink(missing_ok=True)
-            return run
-        if folder.exists() and any(folder.iterdir()):
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        return run
+    def _after_failure(self, err: UserError) -> UserError:
+        """A new run readied by this process and without a checkpoint is removed (the lock still held); a kept
+        folder with checkpoints says so in the error line."""
+        folder = self._require_folder()
+        if self._readied is None:
+            return err  # refused before the folder was touched: it stays as it was
+        if self._readied == "new" and not claim.keeps_checkpoint(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+        elif isinstance(err, OutputError) and claim.keeps_checkpoint(folder):
+            return OutputError(f"{err}; run folder {folder} keeps its checkpoints: continue it with --resume")
+        return err
+
+    def ready(self, resume: bool) -> None:
+        """Ready the owned folder for the first write (:func:`neurokd.runs.claim.ready`): drop a resumed folder's
+        temporary files, empty it for a new run."""
+        claim.ready(self._require_folder(), resume)
+        self._readied = "resume" if resume else "new"
 
     def write_config(self, cfg: RunConfig) -> None:
         """``config.yaml`` (the effective config) and ``model.json`` (its model spec, for people)."""
@@ -178,10 +204,12 @@ class Run:
         write_json(self.folder / "model.json", stored_spec(cfg.model.to_dict()))
 
     def append_metrics(self, record: dict[str, Any]) -> None:
-        metrics.append_metrics(self.metrics_path, record)
+        with writing(self.metrics_path):
+            metrics.append_metrics(self.metrics_path, record)
 
     def truncate_metrics(self, upto_epoch: int) -> None:
-        metrics.truncate_metrics(self.metrics_path, upto_epoch)
+        with writing(self.metrics_path):
+            metrics.truncate_metrics(self.metrics_path, upto_epoch)
 
     def latest_checkpoint(self) -> dict[str, Any] | None:
         """Newest checkpoint that reads cleanly (a damaged newest one falls back to the previous); None when
@@ -205,8 +233,9 @@ class Run:
         """Write epoch ``epoch``'s checkpoint (see :func:`neurokd.runs.checkpoint.save_checkpoint`), then keep only
         the newest ``keep``."""
         ckpt.save_checkpoint(self.checkpoint_path(epoch), epoch=epoch, **state)
-        for _epoch, path in self.checkpoints()[:-keep]:
-            path.unlink(missing_ok=True)
+        for _epoch, old in self.checkpoints()[:-keep]:
+            with writing(old, "remove"):
+                old.unlink(missing_ok=True)
 
     def save_model(self, model, spec: dict[str, Any], preprocessing=None) -> None:
         """``model.safetensors``: weights, spec and the input ``preprocessing`` the model was trained on."""
@@ -216,15 +245,16 @@ class Run:
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self._require_folder() / "summary.json", summary)
 
-    def remove(self) -> None:
-        """Delete the folder (a fresh run that failed before its first checkpoint)."""
-        shutil.rmtree(self._require_folder(), ignore_errors=True)
 
-
-def _refuse_symlink(run_dir: Path) -> None:
-    if run_dir.is_symlink():
-        raise ConfigError(f"config key 'name': run folder {run_dir} is a symbolic link; neurokd writes only into "
-                          "real folders under out_dir (remove the link or choose another --name)")
+def _fault_inside(e: BaseException, folder: Path) -> OutputError | None:
+    """``e`` as :func:`neurokd.io.output_error`'s line when it is an ``OSError`` on a path inside ``folder`` (one
+    that no :func:`neurokd.io.writing` block named, e.g. listing a folder this process may not read); else None."""
+    name = getattr(e, "filename", None)
+    if not isinstance(e, OSError) or not isinstance(name, str):
+        return None
+    folder_abs = os.path.abspath(folder)
+    inside = os.path.commonpath([os.path.abspath(name), folder_abs]) == folder_abs
+    return output_error(name, e) if inside else None
 
 
 def load_saved_config(run_dir: Path) -> RunConfig:
@@ -251,7 +281,7 @@ def effective_config(cfg: RunConfig, resume: bool, changes: Iterable[str] = ()) 
     caller's: the folder being resumed is where the run lives now (it may have been moved or copied)."""
     if not resume:
         return cfg
-    _refuse_symlink(cfg.run_dir)
+    claim.refuse_symlink(cfg.run_dir)
     saved = load_saved_config(cfg.run_dir)
     for key in sorted({*changes, "out_dir", "name", "train.progress"}):
         new, old = _get(cfg, key), _get(saved, key)

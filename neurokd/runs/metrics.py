@@ -35,11 +35,21 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 
 def append_metrics(path: Path, record: dict[str, Any]) -> None:
-    """Append one epoch record and make it durable before the epoch's checkpoint is written."""
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one epoch record and make it durable before the epoch's checkpoint is written. Never through a
+    symbolic link; a write that fails (a full disk) is cut back off, so no half line stays behind."""
+    data = (json.dumps(record) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
 
 
 def truncate_metrics(path: Path, upto_epoch: int) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from neurokd.config import LOG_SINKS
 from neurokd.errors import ConfigError
-from neurokd.io import write_text
+from neurokd.io import write_text, writing
 from neurokd.runs.metrics import read_metrics
 
 
@@ -49,16 +49,20 @@ class TensorBoardLogger:
         except ImportError:
             raise ConfigError("config key 'train.log_to': tensorboard needs the tensorboard package "
                               "(pip install tensorboard), or use csv") from None
-        self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+        self.folder = run_dir / "tensorboard"
+        with writing(self.folder):
+            self.writer = SummaryWriter(log_dir=str(self.folder))
 
     def log(self, record: dict[str, Any]) -> None:
-        for key, value in record.items():
-            if key != "epoch" and isinstance(value, int | float) and not isinstance(value, bool):
-                self.writer.add_scalar(key, value, record["epoch"])
-        self.writer.flush()
+        with writing(self.folder):
+            for key, value in record.items():
+                if key != "epoch" and isinstance(value, int | float) and not isinstance(value, bool):
+                    self.writer.add_scalar(key, value, record["epoch"])
+            self.writer.flush()
 
     def close(self) -> None:
-        self.writer.close()
+        with writing(self.folder):
+            self.writer.close()
 
 
 _SINKS = {"csv": CsvLogger, "tensorboard": TensorBoardLogger}

@@ -86,19 +86,21 @@ def run_training(
     every process calls this; they share the work (see :mod:`neurokd.train.distributed`) and rank 0 writes the run
     folder.
     """
-    cfg = effective_config(cfg, resume, changes)
-    with ddp.distributed_session(cfg.train.device):
-        setup = prepare_run(cfg, splits)
-        objective, extra = _make_objective(setup, objective)
-        seed_everything(cfg.seed)
-        model = model or build_configured_model(setup.spec)
-        model.time_chunk = cfg.train.time_chunk
-        state = build_state(setup, model, objective)
-        try:
-            return _fit(setup, state, resume, overwrite, {**extra, **(summary_extra or {})})
-        finally:
-            ddp.restore_bn(state.model)
-            ddp.restore_bn(state.objective)
+    # the folder is this process's (rank 0's) from before its config is read until the run ends
+    with Run.owned(cfg, resume, overwrite, owner=ddp.env_info().is_main) as run:
+        cfg = effective_config(cfg, resume, changes)
+        with ddp.distributed_session(cfg.train.device):
+            setup = prepare_run(cfg, splits)
+            objective, extra = _make_objective(setup, objective)
+            seed_everything(cfg.seed)
+            model = model or build_configured_model(setup.spec)
+            model.time_chunk = cfg.train.time_chunk
+            state = build_state(setup, model, objective)
+            try:
+                return _fit(run, setup, state, resume, {**extra, **(summary_extra or {})})
+            finally:
+                ddp.restore_bn(state.model)
+                ddp.restore_bn(state.objective)
 
 
 def _make_objective(setup: RunSetup, objective: ObjectiveBuilder | Objective | None) -> tuple[Objective, dict]:
@@ -114,33 +116,25 @@ def _make_objective(setup: RunSetup, objective: ObjectiveBuilder | Objective | N
     return Objective(), {}
 
 
-def _fit(setup: RunSetup, state: TrainState, resume: bool, overwrite: bool, extra: dict[str, Any]) -> TrainResult:
+def _fit(run: Run, setup: RunSetup, state: TrainState, resume: bool, extra: dict[str, Any]) -> TrainResult:
     """The epochs, checkpoints and final evaluation (rank 0 writes every file)."""
-    Run.check(setup.cfg, resume, overwrite)  # on every rank, so a refusal stops them all alike
-    ddp.barrier()  # ... and before rank 0 changes anything
-    run = Run.create(setup.cfg, resume, overwrite) if setup.main else Run(setup.cfg.run_dir)
+    if setup.main:
+        run.ready(resume)  # the first change to the folder: set-up is done, so bad input has changed nothing
     ddp.barrier()
+    start = _resume(run, setup, state) if resume else 1
+    if setup.main:
+        run.write_config(setup.cfg)
+    ddp.barrier()
+    selection = _selection(run, start)
+    loggers = open_loggers(setup.cfg.train.log_to, run.folder) if setup.main else []
     try:
-        start = _resume(run, setup, state) if resume else 1
-        if setup.main:
-            run.write_config(setup.cfg)
-        ddp.barrier()
-        selection = _selection(run, start)
-        loggers = open_loggers(setup.cfg.train.log_to, run.folder) if setup.main else []
-        try:
-            memory = PeakMemory(setup.device).start()  # this session's epochs (resumed: the epochs after the resume)
-            for epoch in range(start, setup.cfg.optim.epochs + 1):
-                _epoch(run, setup, state, epoch, selection, loggers)
-            return _finish(run, setup, state, selection, memory.stop(), extra)
-        finally:
-            for logger in loggers:
-                logger.close()
-    except UserError:
-        # bad input found only once training ran (e.g. a corrupt sample file): a fresh run folder with nothing
-        # worth keeping (no checkpoint yet) is removed, so no half-made run is left behind
-        if setup.main and not resume and not run.checkpoints():
-            run.remove()
-        raise
+        memory = PeakMemory(setup.device).start()  # this session's epochs (resumed: the epochs after the resume)
+        for epoch in range(start, setup.cfg.optim.epochs + 1):
+            _epoch(run, setup, state, epoch, selection, loggers)
+        return _finish(run, setup, state, selection, memory.stop(), extra)
+    finally:
+        for logger in loggers:
+            logger.close()
 
 
 def _resume(run: Run, setup: RunSetup, state: TrainState) -> int:

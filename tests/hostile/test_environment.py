@@ -11,7 +11,6 @@ Mounting needs root (as on CI); elsewhere the mount cases are skipped with the r
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import io
 import os
 import shutil
@@ -20,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
 
 import pytest
@@ -28,11 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neurokd.cli import main
+from tests.hostile.environment import as_nobody, fill, mount_tmpfs, unmount
 from tests.hostile.harness import COUNTS, event_file, feed
 
 FUZZ = settings(max_examples=20, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-PAGE = 4096
 WRITERS = ["export-nir", "export-lava", "report", "robustness", "stream-json", "stream-plot"]
 CAUSES = {"read-only": "read-only file system", "full": "no space left", "parent-is-file": "is a file",
           "target-is-folder": "is a folder", "no-permission": "permission denied"}
@@ -55,22 +53,6 @@ def _writer(name: str, good: dict[str, Path], events: Path, out: Path) -> tuple[
     return argv, target
 
 
-_LIBC = ctypes.CDLL(None, use_errno=True)
-MS_RDONLY, MNT_DETACH = 1, 2
-
-
-def _mount(where: Path, options: str, read_only: bool = False) -> None:
-    """Mount a tmpfs at ``where`` with the mount(2) call itself: no child process that a loaded machine could
-    fail to fork, so the fixture can always undo it (umount2, below)."""
-    where.mkdir(parents=True, exist_ok=True)
-    if _LIBC.mount(b"tmpfs", str(where).encode(), b"tmpfs", MS_RDONLY if read_only else 0, options.encode()):
-        pytest.skip(f"cannot mount a tmpfs here ({os.strerror(ctypes.get_errno())}): needs root")
-
-
-def _umount(where: Path) -> None:
-    _LIBC.umount2(str(where).encode(), MNT_DETACH)
-
-
 @pytest.fixture(scope="module")
 def mounts():
     """A read-only tmpfs and a 4 MiB tmpfs to fill, mounted for this module (root only)."""
@@ -79,24 +61,13 @@ def mounts():
     base = Path(tempfile.mkdtemp(prefix="neurokd-mounts-"))
     ro, full = base / "ro", base / "full"
     try:
-        _mount(ro, "size=1m", read_only=True)
-        _mount(full, "size=4m")
+        mount_tmpfs(ro, "size=1m", read_only=True)
+        mount_tmpfs(full, "size=4m")
         yield {"read-only": ro, "full": full}
     finally:
         for m in (ro, full):
-            _umount(m)
+            unmount(m)
         shutil.rmtree(base, ignore_errors=True)
-
-
-def _fill(full: Path, free_pages: int) -> None:
-    """Empty the tmpfs, then fill it so that ``free_pages`` pages stay free."""
-    for p in full.iterdir():
-        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-    st_ = os.statvfs(full)
-    filler = (st_.f_bavail - free_pages) * st_.f_frsize
-    with open(full / "filler", "wb") as fh:
-        fh.write(b"\0" * max(0, filler))
-    assert os.statvfs(full).f_bavail <= free_pages
 
 
 @FUZZ
@@ -107,7 +78,7 @@ def test_writers_on_read_only_and_full_file_systems(good, mounts, writer, fault,
         events = event_file(d / "ev.npy", 2000, 1000)
         mount = mounts[fault]
         if fault == "full":
-            _fill(mount, data.draw(st.integers(0, 6)))
+            fill(mount, data.draw(st.integers(0, 6)))
         sub = data.draw(st.sampled_from(["", "new/deeper"]))  # outputs may ask for folders too
         out = mount / sub if sub else mount
         argv, target = _writer(writer, good, events, out)
@@ -136,33 +107,6 @@ def test_writers_below_a_file_or_onto_a_folder(good, writer, fault, depth):
         assert CAUSES[fault] in err, err
 
 
-def _as_nobody(argv: list) -> tuple[int, str]:
-    """``neurokd argv`` in a forked child that has dropped root for user nobody: ``(exit code, stderr)``. The
-    parent has run the same command once, so every module it needs is imported (the interpreter's own files
-    may not be readable by nobody)."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        code = 99
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            sys.stderr = os.fdopen(w, "w", buffering=1)
-            with contextlib.redirect_stdout(io.StringIO()):
-                code = main([str(a) for a in argv])
-        except BaseException:  # noqa: BLE001 - reported through the pipe, as a crash
-            traceback.print_exc(file=sys.stderr)
-        finally:
-            sys.stderr.flush()
-            os._exit(code)
-    os.close(w)
-    with os.fdopen(r) as fh:
-        err = fh.read()
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), err
-
-
 @pytest.mark.parametrize("writer", ["export-lava", "report", "stream-json"])
 def test_writers_into_a_folder_they_may_not_write(good, writer):
     """Permission denied. Root may write anywhere, so as root the command runs in a child process that has
@@ -185,7 +129,7 @@ def test_writers_into_a_folder_they_may_not_write(good, writer):
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             assert main([str(a) for a in warm]) == 0
         COUNTS["environment"] += 1
-        code, err = _as_nobody(argv)
+        code, err = as_nobody(argv)
         lines = [ln for ln in err.splitlines() if ln.strip()]
         assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
         assert CAUSES["no-permission"] in lines[0] and str(locked) in lines[0], lines[0]
