@@ -167,6 +167,35 @@ class DistillConfig:
     teacher_arch: Literal[
         "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34", "resnet1d"
     ] | None = field(default=None, metadata={"help": "zoo arch of a bare state-dict teacher (inferred if None)"})
+    init: Literal["random", "converted"] = field(
+        default="random",
+        metadata={"help": "student's starting point: random weights, or converted: the teacher converted to an IF "
+                          "SNN (convert.method; weights, per-layer thresholds, initial membrane); needs the "
+                          "teacher's architecture and model.neuron.type if, reset subtract"},
+    )
+
+
+@dataclass
+class ConvertConfig:
+    """ANN-to-SNN conversion (``neurokd convert``; ``distill.init: converted`` uses method, percentile and
+    calibration_samples)."""
+
+    teacher: str | None = field(
+        default=None, metadata={"help": "ANN to convert: run folder, model file or zoo state dict (.safetensors, "
+                                        ".pt/.pth)"}
+    )
+    method: Literal["auto", "threshold-balance", "qcfs"] = field(
+        default="auto", metadata={"help": "threshold-balance (data-based, Rueckauer 2017), qcfs (a teacher trained "
+                                          "with model.activation qcfs, Bu 2022), or auto (qcfs for a QCFS teacher)"}
+    )
+    percentile: float = field(
+        default=99.9, metadata={"gt": 0.0, "max": 100.0, "help": "threshold-balance: percentile of each layer's "
+                                                                 "positive activations that one spike per step stands for"}
+    )
+    calibration_samples: int = field(
+        default=1024, metadata={"min": 1, "help": "threshold-balance: training samples (the first N, in the split's "
+                                                  "fixed order) whose activations set the percentiles"}
+    )
 
 
 @dataclass
@@ -179,6 +208,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    convert: ConvertConfig = field(default_factory=ConvertConfig)
 
     def __post_init__(self) -> None:
         check_run_name(self.name)

@@ -14,6 +14,7 @@ import sys
 from types import ModuleType
 
 from neurokd.cli import (
+    convert_cmd,
     demo_cmd,
     distill_cmd,
     eval_cmd,
@@ -31,6 +32,7 @@ COMMANDS: list[ModuleType] = [
     train_cmds,
     eval_cmd,
     distill_cmd,
+    convert_cmd,
     robustness_cmd,
     demo_cmd,
     stream_cmd,

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from neurokd.config import RunConfig
+from neurokd.convert.init import init_student_from_teacher
 from neurokd.data import DataSplits, load_dataset, make_loaders
 from neurokd.distill.blockwise import BlockwiseObjective
 from neurokd.distill.objective import DistillObjective, check_distill_config
@@ -77,6 +78,12 @@ def distill(
         configure_torch(cfg)
         splits = splits or load_dataset(cfg.data, cfg.seed, T=cfg.model.T, progress=cfg.train.progress)
         objective, teacher_module = build_distill_objective(cfg, splits, teacher)
+        student = None
+        if cfg.distill.init == "converted":  # the student starts as the converted teacher (neurokd.convert.init)
+            student, conversion = init_student_from_teacher(model_spec_for(cfg, splits), teacher_module, splits,
+                                                            cfg.convert, cfg.data.eval_batch_size)
+            cfg.model = student.spec
+            summary_extra = {"init": "converted", "conversion": conversion.method, **(summary_extra or {})}
         device = resolve_device(ddp.process_device(cfg.train.device, info))
         test_loader = make_loaders(splits, cfg.data, cfg.seed)[2]
         if info.enabled:  # each process scores its share of the test split
@@ -84,10 +91,11 @@ def distill(
         teacher_acc = evaluate(teacher_module.to(device), test_loader, device,
                                reduce=ddp.all_sum if info.enabled else None)["acc"]
         return _distill(cfg, teacher, teacher_module, objective, teacher_acc, splits, resume, overwrite,
-                        summary_extra)
+                        summary_extra, student)
 
 
-def _distill(cfg, teacher, teacher_module, objective, teacher_acc, splits, resume, overwrite, summary_extra):
+def _distill(cfg, teacher, teacher_module, objective, teacher_acc, splits, resume, overwrite, summary_extra,
+             student=None):
     extra: dict[str, Any] = {
         "teacher": cfg.distill.teacher if teacher is None else f"<{type(teacher).__name__} module>",
         "teacher_test_acc": teacher_acc,
@@ -95,7 +103,7 @@ def _distill(cfg, teacher, teacher_module, objective, teacher_acc, splits, resum
     if hasattr(teacher_module, "onnx_check_max_abs_diff"):
         extra["teacher_onnx_check_max_abs_diff"] = teacher_module.onnx_check_max_abs_diff
     extra.update(summary_extra or {})
-    return run_training(cfg, objective=objective, splits=splits, resume=resume, overwrite=overwrite,
+    return run_training(cfg, objective=objective, splits=splits, model=student, resume=resume, overwrite=overwrite,
                         summary_extra=extra)
 
 

@@ -5,8 +5,9 @@ Input layout:
 - ``T`` set (inside neurokd models): ``x`` is time-folded ``[T*B, ...]`` so that the stateless layers around the
   neuron run once over all steps; the neuron unfolds, integrates over T and folds back.
 
-State: by default every call starts from ``v = 0``. With ``stateful = True`` the final membrane is kept and
-the next call continues from it (streaming inference); ``reset_state()`` clears it.
+State: by default every call starts from ``v = v_init`` (0 unless set; ANN-to-SNN conversion starts QCFS neurons
+at half the threshold). With ``stateful = True`` the final membrane is kept and the next call continues from it
+(streaming inference); ``reset_state()`` clears it, so the next call starts from ``v_init`` again.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class LIF(nn.Module):
         learn_beta: learn the decay, parametrised as ``beta = sigmoid(beta_logit)``.
         detach_reset: treat the reset as constant in the backward pass (snnTorch/SpikingJelly default).
         T: number of time steps when the input is time-folded ``[T*B, ...]``; None for ``[T, B, ...]`` input.
+        v_init: membrane potential at the first step (membrane units, like ``threshold``).
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class LIF(nn.Module):
         learn_beta: bool = False,
         detach_reset: bool = True,
         T: int | None = None,
+        v_init: float = 0.0,
     ):
         super().__init__()
         if not 0.0 < beta <= 1.0:
@@ -58,6 +61,7 @@ class LIF(nn.Module):
         self.detach_reset = detach_reset
         self.learn_beta = learn_beta
         self.T = T
+        self.v_init = float(v_init)
         self.stateful = False
         self._v: Tensor | None = None
         if learn_beta:
@@ -76,10 +80,15 @@ class LIF(nn.Module):
         return (
             f"beta={beta:.4g}{' (learned)' if self.learn_beta else ''}, threshold={self.threshold}, "
             f"reset={self.reset}, surrogate={self.surrogate.name}({self.surrogate.alpha}), T={self.T}"
+            + (f", v_init={self.v_init:.4g}" if self.v_init else "")
         )
 
     def reset_state(self) -> None:
         self._v = None
+
+    def initial_membrane(self, like: Tensor) -> Tensor | None:
+        """The membrane at the first step, shaped like one step's input ``like``; None when it is 0."""
+        return torch.full_like(like, self.v_init) if self.v_init else None
 
     def _unfold(self, x: Tensor) -> Tensor:
         if self.T is None:
@@ -94,15 +103,17 @@ class LIF(nn.Module):
         v0 = self._v if self.stateful else None
         if v0 is not None and v0.shape != seq.shape[1:]:
             v0 = None  # batch changed: start fresh
+        if v0 is None:
+            v0 = self.initial_membrane(seq[0])
         s, v = lif_sequence(seq, self.beta, self.threshold, self.reset, self.surrogate, self.detach_reset, v0)
         if self.stateful:
             self._v = v.detach()
         return s.reshape(x.shape)
 
     def step(self, x: Tensor, v: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """One step on ``x: [B, ...]`` from membrane ``v`` (zeros when None): ``(spikes, new_v)``."""
+        """One step on ``x: [B, ...]`` from membrane ``v`` (``v_init`` when None): ``(spikes, new_v)``."""
         if v is None:
-            v = torch.zeros_like(x)
+            v = torch.full_like(x, self.v_init)
         return lif_step(x, v, self.beta, self.threshold, self.reset, self.surrogate, self.detach_reset)
 
 
@@ -117,8 +128,9 @@ class IF(LIF):
         surrogate_alpha: float | None = None,
         detach_reset: bool = True,
         T: int | None = None,
+        v_init: float = 0.0,
     ):
-        super().__init__(1.0, threshold, reset, surrogate, surrogate_alpha, False, detach_reset, T)
+        super().__init__(1.0, threshold, reset, surrogate, surrogate_alpha, False, detach_reset, T, v_init)
 
 
 def spiking_neurons(module: nn.Module) -> list[LIF]:

@@ -202,9 +202,9 @@ class _Passes:
         def forward(x: Tensor) -> Tensor:
             key = self._key(m)
             trace = self.traces.get(key)
-            if trace is None:
-                trace = self.traces[key] = RateTrace(track_beta=m.learn_beta)
             seq = x if m.T is None else x.reshape(self.chunk_T, x.shape[0] // self.chunk_T, *x.shape[1:])
+            if trace is None:
+                trace = self.traces[key] = RateTrace(m.learn_beta, m.initial_membrane(seq[0]))
             s = lif_rate_trace(seq, trace, m.beta, m.threshold, m.reset, m.surrogate, m.detach_reset)
             return s.reshape(x.shape)
 

@@ -1,0 +1,69 @@
+"""``neurokd convert TEACHER``: turn a zoo ANN into a spiking run folder (threshold balancing or QCFS)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from neurokd.cli.common import add_run_arguments
+from neurokd.config import DistillConfig, OptimConfig
+from neurokd.configlib import leaf_fields
+
+ALIASES = {
+    "--method": "convert.method",
+    "--percentile": "convert.percentile",
+    "--calibration-samples": "convert.calibration_samples",
+}
+# keys that mean nothing to a conversion (no training, no KD): not offered as options
+_SKIP = ("model.kind", "convert.teacher", *(n for n, _t, _f in leaf_fields(OptimConfig, "optim.")),
+         *(n for n, _t, _f in leaf_fields(DistillConfig, "distill.") if n != "distill.teacher_arch"))
+
+
+def register(sub) -> None:
+    text = "convert an ANN teacher into a spiking network (threshold balancing or QCFS), no training"
+    p = sub.add_parser(
+        "convert", help=text, description=text + ". Writes a run folder like a trained SNN's (eval, export, report "
+        "and stream take it). Methods: threshold-balance (each layer's 99.9th percentile activation on training "
+        "inputs becomes one spike per step; IF neurons, subtract reset), qcfs (a teacher trained with "
+        "--model.activation qcfs: its learned thresholds, IF neurons starting at half the threshold), auto (qcfs "
+        "for a QCFS teacher). The dataset is the teacher run folder's unless -c or --dataset says otherwise.",
+    )
+    p.add_argument("teacher", metavar="TEACHER", help="ANN run folder, model file or zoo state dict (.safetensors, "
+                                                      ".pt/.pth; --distill.teacher_arch pins its arch)")
+    for flag, key in ALIASES.items():
+        p.add_argument(flag, dest=f"cfg:{key}", default=argparse.SUPPRESS, metavar="VALUE", help=f"= --{key}")
+    add_run_arguments(p, skip=_SKIP)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    p.set_defaults(func=run)
+
+
+def teacher_run_defaults(teacher: str) -> dict[str, Any]:
+    """``data.*`` and ``seed`` of the teacher's run folder (or the folder of its model file) as overrides; empty
+    when it has no ``config.yaml``."""
+    from neurokd.train.loop import load_saved_config
+
+    path = Path(teacher)
+    folder = path if path.is_dir() else path.parent
+    if not (folder / "config.yaml").is_file():
+        return {}
+    saved = load_saved_config(folder)
+    return {"seed": saved.seed, **{f"data.{k}": v for k, v in vars(saved.data).items()}}
+
+
+def run(args: argparse.Namespace) -> int:
+    from neurokd.config import RunConfig
+    from neurokd.configlib import build_config, overrides_from_args
+    from neurokd.convert import convert
+
+    overrides = overrides_from_args(args)
+    base = {} if args.config or "data.name" in overrides else teacher_run_defaults(args.teacher)
+    cfg = build_config(RunConfig, args.config, {**base, **overrides, "model.kind": "snn",
+                                                "convert.teacher": args.teacher})
+    result = convert(cfg, overwrite=args.overwrite)
+    s = result.summary
+    print(f"{s['name']}: {s['conversion']} conversion -> snn {s['arch']} T={s['T']} on {s['dataset']}  "
+          f"test_acc {s['test_acc']:.4f}  (teacher {s['teacher_test_acc']:.4f}, {s['convert_seconds']:.2f}s)  "
+          f"-> {result.run_dir}", file=sys.stdout)
+    return 0
