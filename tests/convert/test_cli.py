@@ -58,6 +58,9 @@ def test_convert_writes_a_run_folder_like_a_trained_one(tmp_path, digits_teacher
     with pytest.warns(UserWarning, match="NIR has no initial membrane"):  # other NIR tools would start at 0
         nir = neurokd("export", "nir", run, "-o", tmp_path / "c.nir", "--verify", 16)
     assert nir.returncode == 0 and "spike trains identical" in nir.stdout, nir.stdout + nir.stderr
+    rep = neurokd("report", run, "--teacher", digits_teachers["qcfs"], "--max-samples", 16, "--out", tmp_path / "rep",
+                  "--no-progress")
+    assert rep.returncode == 0 and (tmp_path / "rep" / "report.json").is_file(), rep.stderr
     lava = neurokd("export", "lava", run, "-o", tmp_path / "c.net")
     _one_line_error(lava, "reset=subtract")
     assert not (tmp_path / "c.net").exists()
