@@ -18,7 +18,8 @@ Writes ``benchmarks/results/conversion_<dataset>.{json,md}``, rewritten after ev
 
     {"teacher": {"relu": acc, "qcfs_L4": acc, "qcfs_L8": acc},
      "rows": [{"method", "L", "T", "test_acc", "seconds", "seconds_runs"}, ...],
-     "finetune": {"T2": {"12": {"<init>_<method>": {"mean", "std", "runs", "seeds", "train_s"}, ...}, "3": ...}, ...},
+     "finetune": {"T2": {"12": {"<init>_<method>": {"mean", "std", "runs", "seeds", "first_epoch_val", "train_s"},
+                             ...}, "3": ...}, ...},
      "robustness": {...}, settings...}
 
 and renders the tables of ``docs/conversion.md`` and ``docs/distillation.md`` (between ``<!-- conversion:... -->``
@@ -122,6 +123,11 @@ def finetune_overrides(rec: Recipe, teacher_dir: str, budget: int, T: int, init:
     return rec.student_overrides(T, seed, over, teacher_dir, epochs=budget)
 
 
+def first_val_acc(run_dir: Path) -> float:
+    """Validation accuracy after the first epoch (how far a start carries), from the run's metrics.jsonl."""
+    return json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])["val_acc"]
+
+
 def _stats(values: list[float]) -> dict[str, Any]:
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
             "runs": values}
@@ -134,6 +140,7 @@ def finetune_section(done: dict[tuple[int, int, str, str], dict[int, dict[str, A
         seeds = sorted(by_seed)
         out.setdefault(f"T{T}", {}).setdefault(str(budget), {})[f"{init}_{method}"] = {
             **_stats([by_seed[s]["test_acc"] for s in seeds]), "seeds": seeds,
+            "first_epoch_val": statistics.fmean(by_seed[s]["first_val_acc"] for s in seeds),
             "train_s": round(statistics.fmean(by_seed[s]["train_seconds"] for s in seeds), 1)}
     return out
 
@@ -217,9 +224,11 @@ def finetune_table(report: dict[str, Any]) -> str:
             for method in FINETUNE_METHODS:
                 r, c = cells.get(f"random_{method}"), cells.get(f"converted_{method}")
                 lif = ref.get(T, {}).get(method) if str(ref.get("epochs")) == budget else None
-                rows.append([T[1:], budget, method, _pm(r), _pm(c), _paired(c, r), _pm(lif)])
+                first = " / ".join(_pct(x["first_epoch_val"]) if x else "-" for x in (r, c))
+                rows.append([T[1:], budget, method, _pm(r), _pm(c), _paired(c, r), first, _pm(lif)])
     return markdown_table(["T", "epochs", "method", "from random weights %", "from the conversion %",
-                           "conversion − random (points, seeds ahead)", "methods benchmark, LIF %"], rows)
+                           "conversion − random (points, seeds ahead)", "val % after epoch 1 (random / conversion)",
+                           "methods benchmark, LIF %"], rows)
 
 
 def _paired(a: dict[str, Any] | None, b: dict[str, Any] | None) -> str:
@@ -454,7 +463,8 @@ def main() -> None:
         def one(job) -> None:
             budget, T, init, method, seed = job
             over = finetune_overrides(rec, teachers["relu"]["dir"], budget, T, init, method, seed)
-            summary = run_in_process(rec.base_files, f"T{T}_e{budget}_{init}_{method}_s{seed}", work, over)
+            name = f"T{T}_e{budget}_{init}_{method}_s{seed}"
+            summary = {**run_in_process(rec.base_files, name, work, over), "first_val_acc": first_val_acc(work / name)}
             with lock:
                 done.setdefault((budget, T, init, method), {})[seed] = summary
                 report["finetune"] = finetune_section(done)

@@ -10,7 +10,7 @@ import conversion  # noqa: E402 (benchmarks is not a package)
 
 
 def _summary(acc):
-    return {"test_acc": acc, "train_seconds": 10.0}
+    return {"test_acc": acc, "train_seconds": 10.0, "first_val_acc": acc / 2}
 
 
 def _report():
@@ -34,6 +34,7 @@ def test_finetune_section_is_keyed_by_T_budget_and_init_method():
     assert list(ft["T2"]) == ["12", "3"]
     cell = ft["T2"]["12"]["converted_blockwise_rate"]
     assert cell["runs"] == [0.95, 0.91] and cell["seeds"] == [0, 1] and cell["mean"] == pytest.approx(0.93)
+    assert cell["first_epoch_val"] == pytest.approx(0.465)
 
 
 def test_decisions_pick_the_best_measured_option_per_T_and_budget():
