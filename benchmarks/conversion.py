@@ -376,8 +376,14 @@ def doc_sections(report: dict[str, Any]) -> dict[str, str]:
     """Section name -> generated Markdown for one dataset's report."""
     d = report["dataset"]
     teach = ", ".join(f"{k} {_pct(v)}%" for k, v in report["teacher"].items())
+    pending = (f"(not measured yet: `python benchmarks/conversion.py --dataset {d} --parts finetune robustness`; "
+               "the converted rows alone are in the table above)")
+    sweep = f"Teachers: {teach}.\n\n" + sweep_table(report) if report.get("rows") else pending
+    if not report.get("finetune"):
+        return {f"{d}:sweep": sweep, f"{d}:finetune": pending, f"{d}:decisions": pending,
+                f"{d}:robustness": pending}
     return {
-        f"{d}:sweep": f"Teachers: {teach}.\n\n" + sweep_table(report),
+        f"{d}:sweep": sweep,
         f"{d}:finetune": finetune_table(report),
         f"{d}:decisions": decision_table(report) + "\n\n" + "\n".join(f"- {t}" for t in targets(report)),
         f"{d}:robustness": robustness_table(report),
