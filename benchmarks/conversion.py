@@ -224,7 +224,7 @@ def finetune_table(report: dict[str, Any]) -> str:
             for method in FINETUNE_METHODS:
                 r, c = cells.get(f"random_{method}"), cells.get(f"converted_{method}")
                 lif = ref.get(T, {}).get(method) if str(ref.get("epochs")) == budget else None
-                first = " / ".join(_pct(x["first_epoch_val"]) if x else "-" for x in (r, c))
+                first = " / ".join(_pct(x.get("first_epoch_val")) if x else "-" for x in (r, c))
                 rows.append([T[1:], budget, method, _pm(r), _pm(c), _paired(c, r), first, _pm(lif)])
     return markdown_table(["T", "epochs", "method", "from random weights %", "from the conversion %",
                            "conversion − random (points, seeds ahead)", "val % after epoch 1 (random / conversion)",
