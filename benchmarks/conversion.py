@@ -55,7 +55,10 @@ SWEEP_T = [1, 2, 4, 8, 16, 32, 64]
 LEVELS = [4, 8]
 FINETUNE_METHODS = ("blockwise_rate", "response")
 INITS = ("random", "converted")
-CONVERTED_NEURON = {"model.neuron.type": "if", "model.neuron.reset": "subtract"}
+HALF = 0.5  # the half-threshold start (QCFS's shift): measured to help threshold balancing at small T too
+# students of both inits run the converted neuron: IF, subtract reset, membrane starting at half the threshold
+CONVERTED_NEURON = {"model.neuron.type": "if", "model.neuron.reset": "subtract", "model.neuron.initial_membrane": HALF}
+CONVERTED_INIT = {"distill.init": "converted", "convert.initial_membrane": HALF}
 DOCS = {"conversion": ROOT / "docs" / "conversion.md", "distillation": ROOT / "docs" / "distillation.md"}
 SECONDS_NOTE = ("conversion wall times (seconds) measured on a shared 2-core CPU under load from other work: "
                 "noisy; re-measure alone with `python benchmarks/conversion.py --dataset <d> --parts sweep`")
@@ -77,6 +80,13 @@ def train_teachers(rec: Recipe, work: Path, levels: list[int]) -> dict[str, dict
     return out
 
 
+def conversions(teachers: dict[str, dict[str, Any]]) -> list[tuple[str, str, float]]:
+    """``(teacher key, method, initial membrane)`` of every swept conversion: threshold balancing from 0 (as
+    Rueckauer et al.) and from half the threshold, and QCFS (which starts at half by definition)."""
+    out = [("relu", "threshold-balance", 0.0), ("relu", "threshold-balance", HALF)]
+    return out + [(key, "qcfs", HALF) for key in teachers if key.startswith("qcfs_")]
+
+
 def sweep(rec: Recipe, teachers: dict[str, dict[str, Any]], Ts: list[int], repeats: int,
           threads: int) -> list[dict[str, Any]]:
     """One row per (method, L, T): converted test accuracy and the conversion's wall time."""
@@ -95,21 +105,29 @@ def sweep(rec: Recipe, teachers: dict[str, dict[str, Any]], Ts: list[int], repea
     test = make_loaders(splits, cfg.data, cfg.seed)[2]
     cc = ConvertConfig()
     rows = []
-    for key, teacher in teachers.items():
-        ann = load_model(teacher["dir"])
-        method, L = ("threshold-balance", None) if key == "relu" else ("qcfs", ann.spec.qcfs_levels)
+    for key, method, v0 in conversions(teachers):
+        ann = load_model(teachers[key]["dir"])
+        L = ann.spec.qcfs_levels if method == "qcfs" else None
         for T in Ts:
             seconds, conversion = [], None
             for _ in range(repeats):
                 batches = calibration_batches(splits, cc.calibration_samples, cfg.data.eval_batch_size)
-                conversion = convert_model(ann, T, method, batches, cc.percentile, input_scale=input_scale(splits))
+                conversion = convert_model(ann, T, method, batches, cc.percentile, input_scale=input_scale(splits),
+                                           initial_membrane=v0)
                 seconds.append(conversion.seconds)
             acc = evaluate(conversion.model, test)["acc"]
-            rows.append({"method": method, "L": L, "T": T, "test_acc": acc, "seconds": statistics.median(seconds),
-                         "seconds_runs": seconds})
-            print(f"  {method}{'' if L is None else f' L={L}'} T={T}: {100 * acc:.2f}%  "
-                  f"({statistics.median(seconds):.3f}s)", file=sys.stderr)
+            row = {"method": method, "L": L, "initial_membrane": v0, "T": T, "test_acc": acc,
+                   "seconds": statistics.median(seconds), "seconds_runs": seconds}
+            rows.append(row)
+            print(f"  {conversion_label(row)} T={T}: {100 * acc:.2f}%  ({row['seconds']:.3f}s)", file=sys.stderr)
     return rows
+
+
+def conversion_label(row: dict[str, Any]) -> str:
+    """``threshold-balance``, ``threshold-balance, starts at θ/2`` or ``qcfs, L = 4``."""
+    if row["method"] == "qcfs":
+        return f"qcfs, L = {row['L']}"
+    return row["method"] + (", starts at θ/2" if row.get("initial_membrane") else "")
 
 
 def finetune_jobs(seeds: list[int], Ts: list[int], budgets: list[int]) -> list[tuple[int, int, str, str, int]]:
@@ -119,7 +137,7 @@ def finetune_jobs(seeds: list[int], Ts: list[int], budgets: list[int]) -> list[t
 
 def finetune_overrides(rec: Recipe, teacher_dir: str, budget: int, T: int, init: str, method: str,
                        seed: int) -> dict[str, Any]:
-    over = {**METHODS[method], **CONVERTED_NEURON, **({"distill.init": "converted"} if init == "converted" else {})}
+    over = {**METHODS[method], **CONVERTED_NEURON, **(CONVERTED_INIT if init == "converted" else {})}
     return rec.student_overrides(T, seed, over, teacher_dir, epochs=budget)
 
 
@@ -162,11 +180,11 @@ def robustness(rec: Recipe, work: Path, teachers: dict[str, dict[str, Any]], T: 
     splits = load_dataset(cfg.data, cfg.seed)
     models = {"teacher (ReLU ANN)": load_model(teachers["relu"]["dir"])}
     groups = {name: [name] for name in models}
-    for key, teacher in teachers.items():
-        method = "threshold-balance" if key == "relu" else "qcfs"
+    for key, method, v0 in conversions(teachers)[1:]:  # the θ/2 start: the better threshold balancing
         name = f"converted {key} T{T}"
-        models[name] = convert_model(load_model(teacher["dir"]), T, method,
-                                     calibration_batches(splits, 1024, cfg.data.eval_batch_size)).model
+        models[name] = convert_model(load_model(teachers[key]["dir"]), T, method,
+                                     calibration_batches(splits, 1024, cfg.data.eval_batch_size),
+                                     initial_membrane=v0).model
         groups[name] = [name]
     for init in INITS:
         for method in FINETUNE_METHODS:
@@ -202,13 +220,14 @@ def sweep_table(report: dict[str, Any]) -> str:
     from neurokd.tables import markdown_table
 
     Ts = sorted({r["T"] for r in report.get("rows", [])})
-    keys = sorted({(r["method"], r["L"]) for r in report.get("rows", [])}, key=lambda k: (k[1] or 0))
+    labels = list(dict.fromkeys(conversion_label(r) for r in report.get("rows", [])))
     rows = []
-    for method, L in keys:
+    for label in labels:
+        cell = {r["T"]: r for r in report["rows"] if conversion_label(r) == label}
+        L = next(iter(cell.values()))["L"]
         teacher = report["teacher"].get("relu" if L is None else f"qcfs_L{L}")
-        cell = {r["T"]: r for r in report["rows"] if (r["method"], r["L"]) == (method, L)}
         secs = [cell[T]["seconds"] for T in Ts if T in cell]
-        rows.append([method if L is None else f"{method}, L = {L}", _pct(teacher),
+        rows.append([label, _pct(teacher),
                      *[_pct(cell[T]["test_acc"]) if T in cell else "-" for T in Ts],
                      f"{statistics.median(secs):.3f}" if secs else "-"])
     return markdown_table(["conversion", "its teacher (ANN) %", *[f"T = {T}" for T in Ts], "seconds (median)"], rows)
@@ -276,7 +295,7 @@ def decisions(report: dict[str, Any]) -> list[dict[str, Any]]:
         T = int(T_key[1:])
         conv = sorted((r for r in rows if r["T"] == T), key=lambda r: r["test_acc"], reverse=True)
         if conv:
-            labels = [f"convert: {r['method']}" + ("" if r["L"] is None else f" (QCFS teacher, L = {r['L']})")
+            labels = [f"convert: {conversion_label(r)}" + ("" if r["L"] is None else " (a QCFS teacher)")
                       for r in conv]
             out.append({"T": T, "epochs": 0, "choice": labels[0], "acc": conv[0]["test_acc"], "std": None,
                         "runner_up": None if len(conv) < 2 else (labels[1], conv[1]["test_acc"])})
@@ -450,7 +469,7 @@ def main() -> None:
                 "teacher_dirs": {k: t["dir"] for k, t in teachers.items()}, "test_samples": len(splits.test),
                 "recipe_files": [str(Path(f).relative_to(ROOT)) for f in rec.base_files],
                 "finetune_settings": {"methods": {m: METHODS[m] for m in FINETUNE_METHODS},
-                                      "neuron": CONVERTED_NEURON, "converted": {"distill.init": "converted"},
+                                      "neuron": CONVERTED_NEURON, "converted": CONVERTED_INIT,
                                       "seeds": args.seeds, "budgets": args.budgets, "T": args.T},
                 "reference": methods_reference(args.dataset),
                 "seeds": args.seeds, "threads": args.threads, "jobs": args.jobs, "seconds_note": SECONDS_NOTE,

@@ -196,6 +196,11 @@ class ConvertConfig:
         default=1024, metadata={"min": 1, "help": "threshold-balance: training samples (the first N, in the split's "
                                                   "fixed order) whose activations set the percentiles"}
     )
+    initial_membrane: float | None = field(
+        default=None, metadata={"min": 0.0, "max": 1.0, "help": "membrane at t = 0 as a fraction of each threshold; "
+                                                               "null = the method's: 0 for threshold-balance, 0.5 "
+                                                               "(QCFS's shift) for qcfs"}
+    )
 
 
 @dataclass

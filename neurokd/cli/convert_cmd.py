@@ -15,6 +15,7 @@ ALIASES = {
     "--method": "convert.method",
     "--percentile": "convert.percentile",
     "--calibration-samples": "convert.calibration_samples",
+    "--initial-membrane": "convert.initial_membrane",
 }
 # keys that mean nothing to a conversion (no training, no KD): not offered as options
 _SKIP = ("model.kind", "convert.teacher", *(n for n, _t, _f in leaf_fields(OptimConfig, "optim.")),

@@ -60,7 +60,8 @@ def init_student_from_teacher(spec: ModelSpec, teacher: nn.Module, splits: DataS
                         f"file or zoo state dict), not {type(teacher).__name__}")
     batches = calibration_batches(splits, cfg.calibration_samples, batch_size)
     conversion = convert_model(teacher, spec.T, cfg.method, batches, cfg.percentile, template=spec.neuron,
-                               encoder=spec.encoder, input_scale=input_scale(splits))
+                               encoder=spec.encoder, input_scale=input_scale(splits),
+                               initial_membrane=cfg.initial_membrane)
     spec = copy.deepcopy(spec)
     spec.neuron.thresholds = None
     spec.neuron.initial_membrane = conversion.model.spec.neuron.initial_membrane

@@ -2,7 +2,7 @@
 
 | method | scale per activation | neuron | suits |
 |---|---|---|---|
-| ``threshold-balance`` | 99.9th percentile of its positive outputs on training inputs (Rueckauer 2017) | IF, subtract reset, starts at 0 | any ReLU twin; needs T of tens to hundreds |
+| ``threshold-balance`` | 99.9th percentile of its positive outputs on training inputs (Rueckauer 2017) | IF, subtract reset, starts at 0 (or ``initial_membrane``) | any ReLU twin; needs T of tens to hundreds |
 | ``qcfs`` | the threshold the QCFS ANN learned (Bu et al. 2022) | IF, subtract reset, starts at half the threshold | a twin trained with ``model.activation: qcfs``; accurate at T around L |
 
 Both rescale the weights as :mod:`neurokd.convert.twin` describes. BatchNorm is folded by that scaling, average
@@ -60,13 +60,16 @@ def resolve_method(method: str, ann: TwinNet) -> Method:
 
 
 def snn_spec(ann_spec: ModelSpec, T: int, method: Method, template: NeuronSpec | None = None,
-             encoder: str = "direct") -> ModelSpec:
-    """The converted SNN's spec: the ANN's architecture, IF neurons with subtract reset starting at 0
-    (threshold-balance) or half the threshold (qcfs); surrogate settings from ``template`` (for fine-tuning)."""
+             encoder: str = "direct", initial_membrane: float | None = None) -> ModelSpec:
+    """The converted SNN's spec: the ANN's architecture, IF neurons with subtract reset starting at
+    ``initial_membrane`` x the threshold (None: 0 for threshold-balance, half for qcfs); surrogate settings from
+    ``template`` (for fine-tuning)."""
     t = template or NeuronSpec()
+    if initial_membrane is None:
+        initial_membrane = QCFS_INITIAL_MEMBRANE if method == "qcfs" else 0.0
     neuron = NeuronSpec(type="if", beta=1.0, threshold=1.0, reset="subtract", surrogate=t.surrogate,
                         surrogate_alpha=t.surrogate_alpha, learn_beta=False, detach_reset=t.detach_reset,
-                        initial_membrane=QCFS_INITIAL_MEMBRANE if method == "qcfs" else 0.0)
+                        initial_membrane=initial_membrane)
     spec = copy.deepcopy(ann_spec)
     spec.kind, spec.T, spec.encoder, spec.neuron, spec.activation = "snn", int(T), encoder, neuron, "relu"
     return spec
@@ -74,7 +77,8 @@ def snn_spec(ann_spec: ModelSpec, T: int, method: Method, template: NeuronSpec |
 
 def convert_model(ann: TwinNet, T: int, method: str = "auto", calibration: Iterable[Tensor] | None = None,
                   percentile: float = 99.9, template: NeuronSpec | None = None, encoder: str = "direct",
-                  input_scale: float = 1.0, build: Callable[[ModelSpec], TwinNet] = build_model) -> Conversion:
+                  input_scale: float = 1.0, initial_membrane: float | None = None,
+                  build: Callable[[ModelSpec], TwinNet] = build_model) -> Conversion:
     """Convert the ANN twin ``ann`` into an SNN twin running ``T`` steps.
 
     Args:
@@ -87,6 +91,9 @@ def convert_model(ann: TwinNet, T: int, method: str = "auto", calibration: Itera
         encoder: the SNN's input encoding.
         input_scale: ANN input units per SNN input unit (1; event frames: the number of frames, because the ANN
             sees their sum).
+        initial_membrane: the neurons' membrane at t = 0 as a fraction of their thresholds (None: the method's,
+            0 for threshold-balance as Rueckauer et al., 1/2 for qcfs; the half-threshold start helps threshold
+            balancing at small T too, see docs/conversion.md).
         build: builds the SNN twin from its spec (the zoo's ``build_model``).
     """
     if not isinstance(ann, TwinNet) or ann.is_snn:
@@ -101,7 +108,8 @@ def convert_model(ann: TwinNet, T: int, method: str = "auto", calibration: Itera
         if calibration is None:
             raise UserError("threshold-balance conversion needs calibration inputs (training batches)")
         lam = percentile_scales(ann, topo.activations, calibration, percentile)
-    snn = converted_twin(ann, topo, lam, snn_spec(ann.spec, T, chosen, template, encoder), input_scale, build)
+    spec = snn_spec(ann.spec, T, chosen, template, encoder, initial_membrane)
+    snn = converted_twin(ann, topo, lam, spec, input_scale, build)
     thresholds = dict(zip(spiking_layer_names(snn), snn.spec.neuron.thresholds or []))
     levels = ann.spec.qcfs_levels if chosen == "qcfs" else None
     return Conversion(snn, chosen, lam, thresholds, levels, time.perf_counter() - t0)

@@ -59,7 +59,8 @@ def convert(cfg: RunConfig, *, teacher: nn.Module | None = None, splits: DataSpl
     batches = (x.to(device) for x in calibration_batches(splits, cfg.convert.calibration_samples,
                                                            cfg.data.eval_batch_size))
     conversion = convert_model(ann, cfg.model.T, cfg.convert.method, batches, cfg.convert.percentile,
-                               template=cfg.model.neuron, encoder=cfg.model.encoder, input_scale=input_scale(splits))
+                               template=cfg.model.neuron, encoder=cfg.model.encoder, input_scale=input_scale(splits),
+                               initial_membrane=cfg.convert.initial_membrane)
     test_loader = make_loaders(splits, cfg.data, cfg.seed)[2]
     test = evaluate(conversion.model, test_loader, device)
     teacher_acc = evaluate(ann, test_loader, device)["acc"]

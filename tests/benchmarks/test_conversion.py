@@ -21,6 +21,8 @@ def _report():
     return {"dataset": "mnist1d", "arch": "resnet1d", "test_samples": 2000,
             "teacher": {"relu": 0.96, "qcfs_L4": 0.95, "qcfs_L8": 0.97},
             "rows": [{"method": "threshold-balance", "L": None, "T": 2, "test_acc": 0.30, "seconds": 1.0},
+                     {"method": "threshold-balance", "L": None, "initial_membrane": 0.5, "T": 2, "test_acc": 0.40,
+                      "seconds": 1.0},
                      {"method": "qcfs", "L": 4, "T": 2, "test_acc": 0.85, "seconds": 0.01},
                      {"method": "qcfs", "L": 4, "T": 8, "test_acc": 0.945, "seconds": 0.01},
                      {"method": "qcfs", "L": 8, "T": 16, "test_acc": 0.95, "seconds": 0.01}],
@@ -39,7 +41,7 @@ def test_finetune_section_is_keyed_by_T_budget_and_init_method():
 
 def test_decisions_pick_the_best_measured_option_per_T_and_budget():
     d = {(x["T"], x["epochs"]): x for x in conversion.decisions(_report())}
-    assert d[(2, 0)]["choice"] == "convert: qcfs (QCFS teacher, L = 4)" and d[(2, 0)]["acc"] == 0.85
+    assert d[(2, 0)]["choice"] == "convert: qcfs, L = 4 (a QCFS teacher)" and d[(2, 0)]["acc"] == 0.85
     assert d[(2, 12)]["choice"] == "distill from random weights (blockwise rate-BP), LIF (methods benchmark)"
     assert d[(2, 12)]["runner_up"] == ("convert, then distill (blockwise rate-BP)", pytest.approx(0.93))
     assert d[(2, 3)]["choice"] == "convert, then distill (response KD)"
@@ -62,4 +64,6 @@ def test_docs_sections_are_replaced_between_their_markers():
         conversion.replace_section(text, "digits:sweep", "x")
     sections = conversion.doc_sections(_report())
     assert set(sections) == {"mnist1d:sweep", "mnist1d:finetune", "mnist1d:decisions", "mnist1d:robustness"}
-    assert "| threshold-balance" in sections["mnist1d:sweep"] and "96.00" in sections["mnist1d:sweep"]
+    assert "| threshold-balance " in sections["mnist1d:sweep"] and "96.00" in sections["mnist1d:sweep"]
+    assert "| threshold-balance, starts at θ/2 | 96.00" in sections["mnist1d:sweep"]
+    assert "| qcfs, L = 4" in sections["mnist1d:sweep"]

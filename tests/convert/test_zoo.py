@@ -82,3 +82,13 @@ def test_qcfs_needs_a_qcfs_teacher_and_threshold_balance_needs_data():
     snn = convert_model(ann, 4, "auto", [torch.rand(8, 1, 8, 8)]).model
     with pytest.raises(UserError, match="needs a zoo ANN twin"):
         convert_model(snn, 4, "auto", [torch.rand(8, 1, 8, 8)])
+
+
+def test_threshold_balance_can_start_at_half_the_threshold():
+    ann = zoo_ann("cnn", [1, 8, 8])
+    calibration = [torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))]
+    plain = convert_model(ann, 4, "threshold-balance", calibration).model
+    shifted = convert_model(ann, 4, "threshold-balance", calibration, initial_membrane=0.5).model
+    assert plain.spec.neuron.initial_membrane == 0.0 and shifted.spec.neuron.initial_membrane == 0.5
+    assert all(m.v_init == 0.5 * m.threshold > 0 for m in shifted.modules() if isinstance(m, LIF))
+    assert torch.equal(plain.stage1[0].weight, shifted.stage1[0].weight)  # same weights, another start
