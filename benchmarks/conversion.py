@@ -20,7 +20,7 @@ Writes ``benchmarks/results/conversion_<dataset>.{json,md}``, rewritten after ev
      "rows": [{"method", "L", "T", "test_acc", "seconds", "seconds_runs"}, ...],
      "finetune": {"T2": {"12": {"<init>_<method>": {"mean", "std", "runs", "seeds", "first_epoch_val", "train_s"},
                              ...}, "3": ...}, ...},
-     "robustness": {...}, settings...}
+     "robustness": {...}, "part_seconds": {part: wall seconds of its latest run}, settings...}
 
 and renders the tables of ``docs/conversion.md`` and ``docs/distillation.md`` (between ``<!-- conversion:... -->``
 markers) from the JSONs. Every training runs in a fresh process (``--jobs`` at a time, ``--threads`` each); run
@@ -76,7 +76,7 @@ def train_teachers(rec: Recipe, work: Path, levels: list[int]) -> dict[str, dict
     for key, lv, folder, name in [("relu", None, rec.work, "teacher"),
                                   *[(f"qcfs_L{L}", L, work, f"teacher_qcfs_L{L}") for L in levels]]:
         summary = run_in_process(rec.base_files, name, folder, teacher_overrides(rec, lv))
-        out[key] = {"dir": str(folder / name), "test_acc": summary["test_acc"]}
+        out[key] = {"dir": str(folder / name), "test_acc": summary["test_acc"], "levels": lv}
     return out
 
 
@@ -181,7 +181,8 @@ def robustness(rec: Recipe, work: Path, teachers: dict[str, dict[str, Any]], T: 
     models = {"teacher (ReLU ANN)": load_model(teachers["relu"]["dir"])}
     groups = {name: [name] for name in models}
     for key, method, v0 in conversions(teachers)[1:]:  # the θ/2 start: the better threshold balancing
-        name = f"converted {key} T{T}"
+        L = teachers[key].get("levels")
+        name = f"converted: {conversion_label({'method': method, 'L': L, 'initial_membrane': v0})}, T = {T}"
         models[name] = convert_model(load_model(teachers[key]["dir"]), T, method,
                                      calibration_batches(splits, 1024, cfg.data.eval_batch_size),
                                      initial_membrane=v0).model
@@ -244,8 +245,9 @@ def finetune_table(report: dict[str, Any]) -> str:
                 r, c = cells.get(f"random_{method}"), cells.get(f"converted_{method}")
                 lif = ref.get(T, {}).get(method) if str(ref.get("epochs")) == budget else None
                 first = " / ".join(_pct(x.get("first_epoch_val")) if x else "-" for x in (r, c))
-                rows.append([T[1:], budget, method, _pm(r), _pm(c), _paired(c, r), first, _pm(lif)])
-    return markdown_table(["T", "epochs", "method", "from random weights %", "from the conversion %",
+                seeds = "/".join(str(len(x["runs"])) if x else "0" for x in (r, c))
+                rows.append([T[1:], budget, method, seeds, _pm(r), _pm(c), _paired(c, r), first, _pm(lif)])
+    return markdown_table(["T", "epochs", "method", "seeds", "from random weights %", "from the conversion %",
                            "conversion − random (points, seeds ahead)", "val % after epoch 1 (random / conversion)",
                            "methods benchmark, LIF %"], rows)
 
@@ -363,15 +365,17 @@ def targets(report: dict[str, Any]) -> list[str]:
 
 
 def markdown_report(report: dict[str, Any]) -> str:
-    teach = ", ".join(f"{k} {_pct(v)}%" for k, v in report["teacher"].items())
-    lines = [f"# Conversion benchmark: {report['dataset']}, {report['arch']}", "",
-             f"Teachers (ANN test accuracy): {teach}. {report['test_samples']} test samples. {SECONDS_NOTE}.", "",
-             "## Converted accuracy", "", sweep_table(report), "",
+    d = report["dataset"]
+    sections = doc_sections(report)
+    lines = [f"# Conversion benchmark: {d}, {report['arch']}", "",
+             f"{report['test_samples']} test samples. {SECONDS_NOTE}.", "",
+             "## Converted accuracy", "", sections[f"{d}:sweep"], "",
              "## Fine-tuning from the conversion vs from random weights", "",
-             f"Students: IF neurons, subtract reset, the methods benchmark's recipe; seeds {report['seeds']}; "
-             "mean ± std over seeds of the final-epoch test accuracy.", "", finetune_table(report), "",
-             "## Convert, distill, or convert then distill?", "", decision_table(report), "",
-             *[f"- {t}" for t in targets(report)], "", "## Robustness", "", robustness_table(report)]
+             "Students of both inits: IF neurons, subtract reset, membrane starting at half the threshold, the methods "
+             "benchmark's recipe and KD teacher (the ReLU one); mean ± std over seeds of the final-epoch test "
+             "accuracy.", "", sections[f"{d}:finetune"], "",
+             "## Convert, distill, or convert then distill?", "", sections[f"{d}:decisions"], "",
+             "## Robustness", "", sections[f"{d}:robustness"]]
     return "\n".join(lines) + "\n"
 
 
@@ -410,10 +414,13 @@ def doc_sections(report: dict[str, Any]) -> dict[str, str]:
 
 
 def render_docs(datasets: list[str]) -> None:
+    """Every generated table from the JSONs: ``conversion_<dataset>.md`` and the marked sections of the docs."""
     from neurokd.io import write_text
 
     reports = {d: json.loads((RESULTS / f"conversion_{d}.json").read_text()) for d in datasets
                if (RESULTS / f"conversion_{d}.json").is_file()}
+    for d, report in reports.items():
+        write_text(RESULTS / f"conversion_{d}.md", markdown_report(report))
     for path in DOCS.values():
         text = path.read_text()
         for report in reports.values():
@@ -440,7 +447,8 @@ def main() -> None:
     ap.add_argument("--robustness-seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--jobs", type=int, default=1, help="trainings at a time (each its own process)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per training and for the sweep")
-    ap.add_argument("--render-docs", action="store_true", help="only render the docs tables from the JSONs")
+    ap.add_argument("--render-docs", action="store_true",
+                    help="only render the Markdown (results .md and the docs' tables) from the JSONs")
     args = ap.parse_args()
     if args.render_docs:
         render_docs(["mnist1d", "digits"])
@@ -473,13 +481,17 @@ def main() -> None:
                                       "seeds": args.seeds, "budgets": args.budgets, "T": args.T},
                 "reference": methods_reference(args.dataset),
                 "seeds": args.seeds, "threads": args.threads, "jobs": args.jobs, "seconds_note": SECONDS_NOTE,
-                "benchmark_seconds": round(time.perf_counter() - t_start, 1)})
+                "invocation_seconds": round(time.perf_counter() - t_start, 1)})
+            report.pop("benchmark_seconds", None)
             write_json(path, report)
             write_text(path.with_suffix(".md"), markdown_report(report))
 
+    part_seconds = report.setdefault("part_seconds", {})  # wall seconds of each part's latest run (cached runs ~0)
+    t_part = time.perf_counter()
     if "sweep" in args.parts:
         print("sweep", file=sys.stderr)
         report["rows"] = sweep(rec, teachers, args.sweep_T, args.timing_repeats, args.threads)
+        part_seconds["sweep"], t_part = round(time.perf_counter() - t_part, 1), time.perf_counter()
         write()
     if "finetune" in args.parts:
         done: dict[tuple[int, int, str, str], dict[int, dict[str, Any]]] = {}
@@ -498,11 +510,14 @@ def main() -> None:
             futures = {pool.submit(one, j): j for j in jobs}
             for fut in as_completed(futures):
                 fut.result()
+                part_seconds["finetune"] = round(time.perf_counter() - t_part, 1)
                 write()
+        t_part = time.perf_counter()
     if "robustness" in args.parts:
         print("robustness", file=sys.stderr)
         report["robustness"] = robustness(rec, work, teachers, args.robustness_T, args.robustness_seeds,
                                           max(args.budgets), args.threads)
+        part_seconds["robustness"] = round(time.perf_counter() - t_part, 1)
     write()
     render_docs(["mnist1d", "digits"])
     print(markdown_report(report))
