@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.neurokd-setup
 # several GB of CUDA wheels.
 TORCH  := torch==2.13.0
 
-.PHONY: setup demo test test-fast bench lint clean
+.PHONY: setup demo test test-fast bench bench-gpu lint clean
 
 setup: $(STAMP)
 
@@ -41,8 +41,10 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
 
 bench: setup
+	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/throughput.py --heap-reuse
+	$(BIN)/python benchmarks/contention.py
 	$(BIN)/python benchmarks/stream.py
 	$(BIN)/python benchmarks/nir_roundtrip.py
 	$(BIN)/python benchmarks/counting_overhead.py
@@ -58,6 +60,12 @@ bench: setup
 		--methods none response+feature blockwise_rate
 	$(BIN)/python benchmarks/methods.py --dataset mnist1d --arch cnn1d --seeds 0 1 2
 	$(BIN)/python benchmarks/methods.py --dataset digits --seeds 0 1 2
+
+# One-shot GPU run (< 8 minutes on one H100): benchmarks/results/*_cuda.json. GPU_PYTHON must have a CUDA build
+# of torch; without a GPU the script prints one line and exits with code 2. CPU CI never runs it.
+GPU_PYTHON ?= $(BIN)/python
+bench-gpu:
+	PYTHONPATH=$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH} $(GPU_PYTHON) benchmarks/gpu.py
 
 lint: setup
 	$(BIN)/ruff check neurokd exporters hardware tests benchmarks examples

@@ -296,7 +296,7 @@ def main() -> None:
     from neurokd.data import load_dataset
     from neurokd.io import write_json, write_text
     from neurokd.models import build_model
-    from neurokd.train.loop import model_spec_for
+    from neurokd.train.setup import model_spec_for
 
     try:
         rec = recipe(args.dataset, args.arch, args.num_samples, args.epochs, args.threads, args.tag)

@@ -228,13 +228,11 @@ def _targets(res: dict) -> dict:
 
 
 def _plot(res: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from neurokd.plotting import new_figure, save_png
 
     archs = [a for a in res if a in SHAPES]
-    fig, axes = plt.subplots(2, len(archs), figsize=(5 * len(archs), 7), squeeze=False)
+    fig = new_figure(figsize=(5 * len(archs), 7))
+    axes = fig.subplots(2, len(archs), squeeze=False)
     for j, arch in enumerate(archs):
         Ts = sorted(int(t) for t in res[arch])
         for i, (key, label) in enumerate([("peak_mb", "peak training memory (MB)"), ("step_s", "s / training step")]):
@@ -257,8 +255,7 @@ def _plot(res: dict, path: Path) -> None:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)
 
 
 def main() -> None:

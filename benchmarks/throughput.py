@@ -1,17 +1,28 @@
-"""Throughput: neurokd SNN vs the same network written with snnTorch 1.0 (``snn.Leaky`` in a per-step loop).
+"""Throughput: neurokd's SNN vs the same network in snnTorch 1.0 and SpikingJelly 2.0 (benchmarks/peers.py).
 
 Cases: ``cnn`` on digits-shaped input (1x8x8) and ``resnet19`` on random 3x32x32 input, T = 4 and 8, batch 32.
 For each case: inference samples/s (no grad) and training-step samples/s (forward + backward + SGD step).
-Both implementations run in this one process, measured in alternating rounds so machine noise hits both.
-Writes ``benchmarks/results/throughput.json`` with ``ratio = neurokd / snnTorch`` per case and mode (both fp32,
-like for like: the target), plus ``ratio_bf16``: neurokd with ``train.cpu_bf16`` (bfloat16 autocast, what
-``--train.cpu_bf16 true`` does) over the same fp32 snnTorch net. One profiled call per implementation gives the
-share of time spent in convolutions (``*_conv_share``) and ``ratio_conv_bound``: snnTorch's time over neurokd's
-convolution time alone, the ratio neurokd would reach if everything besides its convolutions took no time (CPU
-only; null on CUDA, where op time is asynchronous to the host). ``--device cuda`` times both on a GPU (synchronized
-after every call; autocast there is bfloat16 too) and writes ``throughput_cuda.json``.
+Every implementation runs in this one process, measured in alternating rounds so machine noise hits all alike;
+the best round counts. neurokd runs as shipped: time chunks sized automatically (``time_chunk`` None; the chunks
+used are recorded), channels-last, inference on the BN-folded deployment form.
 
-    python benchmarks/throughput.py [--quick] [--threads N] [--heap-reuse] [--device cpu|cuda]
+Writes ``benchmarks/results/throughput.json``; per case and mode:
+
+- ``ratio`` = neurokd / snnTorch (both fp32, like for like: the target), ``ratio_spikingjelly`` = neurokd /
+  SpikingJelly (fp32), ``ratio_bf16`` = neurokd with ``train.cpu_bf16`` (bfloat16 autocast) over fp32 snnTorch;
+- ``gflop_per_sample`` (conv + linear FLOPs, T steps; training 3x forward: benchmarks/roofline.py),
+  ``gflops`` (achieved GFLOP/s per implementation) and ``peak_share_fp32`` / ``peak_share_bf16``: achieved over
+  this machine's measured fp32 / bf16 peak (``peak_gflops``: the better of a large GEMM and a large convolution,
+  measured in the same run), so "near the limit" is a number;
+- with ``--bf16-peers``: snnTorch and SpikingJelly under bfloat16 autocast too (``<peer>_bf16_samples_per_s``,
+  ``ratio_bf16_vs_<peer>_bf16``);
+- CPU only: one profiled call per implementation gives the share of time in convolutions (``*_conv_share``)
+  and ``ratio_conv_bound`` = snnTorch's time over neurokd's convolution time alone.
+
+A peer library that is missing or fails is recorded under ``peers_unavailable`` with the reason; its fields
+are null. ``--device cuda`` times on a GPU (synchronized after every call) and writes ``throughput_cuda.json``.
+
+    python benchmarks/throughput.py [--quick | --smoke] [--threads N] [--heap-reuse] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -20,10 +31,12 @@ import argparse
 import copy
 import json
 import platform
+import tempfile
 import time
 from pathlib import Path
 
-import snntorch as snn
+import peers
+import roofline
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,96 +44,25 @@ from torch.profiler import ProfilerActivity, profile
 
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.models.fold import inference_model
+from neurokd.snn import chunked
 
 RESULTS = Path(__file__).parent / "results" / "throughput.json"
-BETA, THRESHOLD = 0.5, 1.0
+CORE = ("neurokd", "neurokd_bf16", *peers.PEERS)  # always in a row's dicts (null when a peer is missing)
+IMPLS = (*CORE, *(f"{p}_bf16" for p in peers.PEERS))
+
+
+def neurokd_spec(arch: str, input_shape: list[int], T: int, kind: str = "snn") -> ModelSpec:
+    return ModelSpec(arch=arch, kind=kind, T=T, num_classes=10, input_shape=input_shape,
+                     neuron=NeuronSpec(beta=peers.BETA, threshold=peers.THRESHOLD, reset="zero", surrogate="atan"))
 
 
 def neurokd_net(arch: str, input_shape: list[int], T: int) -> nn.Module:
-    spec = ModelSpec(arch=arch, kind="snn", T=T, num_classes=10, input_shape=input_shape,
-                     neuron=NeuronSpec(beta=BETA, threshold=THRESHOLD, reset="zero", surrogate="atan"))
-    return build_model(spec)
+    return build_model(neurokd_spec(arch, input_shape, T))
 
 
-def _leaky() -> snn.Leaky:
-    return snn.Leaky(beta=BETA, threshold=THRESHOLD, reset_mechanism="zero")
-
-
-class SnnTorchCNN(nn.Module):
-    """neurokd's ``cnn`` (3 conv-BN-LIF stages, flatten, linear) in snnTorch's per-step style."""
-
-    def __init__(self, T: int, cin: int = 1, hw: int = 8, width: int = 16, classes: int = 10):
-        super().__init__()
-        self.T = T
-        chans, strides = [width, 2 * width, 4 * width], [1, 2, 2]
-        self.convs, self.bns, self.lifs = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
-        c = cin
-        for co, s in zip(chans, strides):
-            self.convs.append(nn.Conv2d(c, co, 3, s, 1, bias=False))
-            self.bns.append(nn.BatchNorm2d(co))
-            self.lifs.append(_leaky())
-            hw = (hw + 2 - 3) // s + 1
-            c = co
-        self.fc = nn.Linear(c * hw * hw, classes)
-
-    def forward(self, x):
-        mems = [lif.init_leaky() for lif in self.lifs]
-        out = 0
-        for _t in range(self.T):
-            h = x
-            for i, (conv, bn, lif) in enumerate(zip(self.convs, self.bns, self.lifs)):
-                h, mems[i] = lif(bn(conv(h)), mems[i])
-            out = out + self.fc(h.flatten(1))
-        return out / self.T
-
-
-class _Block(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.lif1 = _leaky()
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.down = None
-        if stride != 1 or cin != cout:
-            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-        self.lif2 = _leaky()
-
-    def forward(self, x, m1, m2):
-        h, m1 = self.lif1(self.bn1(self.conv1(x)), m1)
-        h = self.bn2(self.conv2(h))
-        s, m2 = self.lif2(h + (x if self.down is None else self.down(x)), m2)
-        return s, m1, m2
-
-
-class SnnTorchResNet19(nn.Module):
-    """neurokd's ``resnet19`` (128/256/512 x [3, 3, 2] BasicBlocks, LIF after the add) in snnTorch style."""
-
-    def __init__(self, T: int, classes: int = 10):
-        super().__init__()
-        self.T = T
-        self.conv = nn.Conv2d(3, 128, 3, 1, 1, bias=False)
-        self.bn = nn.BatchNorm2d(128)
-        self.lif = _leaky()
-        blocks, c = [], 128
-        for i, (co, n) in enumerate(zip([128, 256, 512], [3, 3, 2])):
-            for j in range(n):
-                blocks.append(_Block(c, co, 2 if (i > 0 and j == 0) else 1))
-                c = co
-        self.blocks = nn.ModuleList(blocks)
-        self.fc = nn.Linear(512, classes)
-
-    def forward(self, x):
-        m0 = self.lif.init_leaky()
-        mems = [[b.lif1.init_leaky(), b.lif2.init_leaky()] for b in self.blocks]
-        out = 0
-        for _t in range(self.T):
-            h, m0 = self.lif(self.bn(self.conv(x)), m0)
-            for b, m in zip(self.blocks, mems):
-                h, m[0], m[1] = b(h, m[0], m[1])
-            out = out + self.fc(F.adaptive_avg_pool2d(h, 1).flatten(1))
-        return out / self.T
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _time_round(fn, min_seconds: float, device: torch.device) -> float:
@@ -128,8 +70,7 @@ def _time_round(fn, min_seconds: float, device: torch.device) -> float:
     n, t0 = 0, time.perf_counter()
     while True:
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        _sync(device)
         n += 1
         dt = time.perf_counter() - t0
         if dt >= min_seconds:
@@ -146,39 +87,68 @@ def conv_share(fn) -> float:
     return conv / total if total else 0.0
 
 
-def measure(case: dict, rounds: int, min_seconds: float, device: torch.device) -> list[dict]:
+def build_nets(case: dict, device: torch.device,
+               bf16_peers: bool = False) -> tuple[dict[str, nn.Module], dict[str, str]]:
+    """The implementations of one case with equal weights (neurokd's initialisation copied into the peers; with
+    ``bf16_peers`` also each peer under bfloat16 autocast, ``<peer>_bf16``), and the reasons of those that could
+    not be built."""
     torch.manual_seed(0)
-    T, B, shape = case["T"], case["batch"], case["input_shape"]
-    nets = {"neurokd": neurokd_net(case["arch"], shape, T),
-            "snntorch": SnnTorchCNN(T) if case["arch"] == "cnn" else SnnTorchResNet19(T)}
+    T, shape = case["T"], case["input_shape"]
+    nets: dict[str, nn.Module] = {"neurokd": neurokd_net(case["arch"], shape, T)}
     nets["neurokd_bf16"] = copy.deepcopy(nets["neurokd"])
+    missing = {}
+    for peer in peers.PEERS:
+        net, reason = peers.build(peer, case["arch"], T, shape)
+        if net is None:
+            missing[peer] = reason
+            continue
+        peers.copy_weights(nets["neurokd"], net)
+        nets[peer] = net
+        if bf16_peers:
+            nets[f"{peer}_bf16"] = copy.deepcopy(net)
     nets = {k: m.to(device) for k, m in nets.items()}
+    if device.type == "cpu" or case["arch"] != "cnn":
+        for k in ("neurokd", "neurokd_bf16"):
+            nets[k].to(memory_format=torch.channels_last)  # what `neurokd train` does for 2-D convs
+    return nets, missing
+
+
+def _chunks(model: nn.Module, case: dict) -> list[int] | None:
+    """The time chunks neurokd runs this case in (None: all T steps folded at once)."""
+    p = chunked.plan(model, case["T"], case["batch"], tuple(case["input_shape"]), model.time_chunk)
+    return list(p.sizes) if p else None
+
+
+def measure(case: dict, rounds: int, min_seconds: float, device: torch.device, peaks: dict,
+            bf16_peers: bool = False) -> list[dict]:
+    T, B, shape = case["T"], case["batch"], case["input_shape"]
+    nets, missing = build_nets(case, device, bf16_peers)
     x = torch.rand(B, *shape, device=device)
     y = torch.randint(0, 10, (B,), device=device)
     x_cl = x.contiguous(memory_format=torch.channels_last)
-    for k in ("neurokd", "neurokd_bf16"):
-        nets[k].to(memory_format=torch.channels_last)  # what `neurokd train` does for 2-D convs
     opts = {k: torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9) for k, m in nets.items()}
-    inputs = {"neurokd": x_cl, "neurokd_bf16": x_cl, "snntorch": x}
+    inputs = {k: (x_cl if k.startswith("neurokd") else x) for k in nets}
     # inference path: neurokd's deployment form (BN folded into the convs, as `neurokd eval` and the exporters do)
-    infer = {k: inference_model(nets[k]) for k in ("neurokd", "neurokd_bf16")}
-    infer["snntorch"] = nets["snntorch"].eval()
+    infer = {k: inference_model(nets[k]) if k.startswith("neurokd") else nets[k].eval() for k in nets}
+    flops = roofline.step_flops(build_model(neurokd_spec(case["arch"], shape, T, kind="ann")), shape) * T
 
     def forward(k):
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=k == "neurokd_bf16"):
+        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=k.endswith("_bf16")):
             infer[k](inputs[k])
 
     def train_step(k):
         nets[k].train()
         opts[k].zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=k == "neurokd_bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=k.endswith("_bf16")):
             logits = nets[k](inputs[k])
         F.cross_entropy(logits.float(), y).backward()
         opts[k].step()
 
     out = []
-    for mode, fn in [("forward", forward), ("train", train_step)]:
-        for k in nets:  # warm-up (allocator, oneDNN primitive caches)
+    for mode, fn, model in [("forward", forward, infer["neurokd"]), ("train", train_step, nets["neurokd"])]:
+        model.train(mode == "train")
+        chunks = _chunks(model, case)
+        for k in nets:  # warm-up (allocator, oneDNN primitive caches, the chunk plan's trace)
             fn(k)
             fn(k)
         times: dict[str, list[float]] = {k: [] for k in nets}
@@ -186,43 +156,114 @@ def measure(case: dict, rounds: int, min_seconds: float, device: torch.device) -
             for k in nets:
                 times[k].append(_time_round(lambda k=k, fn=fn: fn(k), min_seconds, device))
         sps = {k: B / min(v) for k, v in times.items()}  # best round: least disturbed by other load
-        share = ({k: conv_share(lambda k=k, fn=fn: fn(k)) for k in ("neurokd", "snntorch")} if device.type == "cpu"
-                 else None)
-        out.append({**{k: v for k, v in case.items() if k != "input_shape"}, "input_shape": shape, "mode": mode,
-                    "neurokd_samples_per_s": round(sps["neurokd"], 2),
-                    "snntorch_samples_per_s": round(sps["snntorch"], 2),
-                    "neurokd_bf16_samples_per_s": round(sps["neurokd_bf16"], 2),
-                    "ratio": round(sps["neurokd"] / sps["snntorch"], 3),
-                    "ratio_bf16": round(sps["neurokd_bf16"] / sps["snntorch"], 3),
-                    "neurokd_conv_share": share and round(share["neurokd"], 3),
-                    "snntorch_conv_share": share and round(share["snntorch"], 3),
-                    "ratio_conv_bound": share and round(sps["neurokd"] / sps["snntorch"] / share["neurokd"], 3)})
+        share = ({k: conv_share(lambda k=k, fn=fn: fn(k)) for k in ("neurokd", "snntorch") if k in nets}
+                 if device.type == "cpu" else None)
+        out.append(_result(case, mode, sps, share, flops * (3 if mode == "train" else 1), peaks, chunks, missing))
         print(json.dumps(out[-1]), flush=True)
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="1 round, short timing (smoke test)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    ap.add_argument("--heap-reuse", action="store_true",
-                    help="train.cpu_heap_reuse for the whole process (both libraries); default out: "
-                         "throughput_heap_reuse.json")
-    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default out for cuda: throughput_cuda.json)")
-    ap.add_argument("--out", type=Path, default=None)
-    args = ap.parse_args()
+def _ratio(sps: dict, a: str, b: str) -> float | None:
+    return round(sps[a] / sps[b], 3) if a in sps and b in sps else None
+
+
+def _result(case, mode, sps, share, flop_per_sample, peaks, chunks, missing) -> dict:
+    gflops = {k: round(sps[k] * flop_per_sample / 1e9, 2) if k in sps else None
+              for k in IMPLS if k in CORE or k in sps}
+    sj = "spikingjelly"
+    return {
+        **{k: v for k, v in case.items() if k != "input_shape"}, "input_shape": case["input_shape"], "mode": mode,
+        "neurokd_samples_per_s": round(sps["neurokd"], 2),
+        "snntorch_samples_per_s": round(sps["snntorch"], 2) if "snntorch" in sps else None,
+        "neurokd_bf16_samples_per_s": round(sps["neurokd_bf16"], 2),
+        "spikingjelly_samples_per_s": round(sps[sj], 2) if sj in sps else None,
+        "ratio": _ratio(sps, "neurokd", "snntorch"),
+        "ratio_bf16": _ratio(sps, "neurokd_bf16", "snntorch"),
+        "ratio_spikingjelly": _ratio(sps, "neurokd", sj),
+        "ratio_bf16_spikingjelly": _ratio(sps, "neurokd_bf16", sj),
+        **{f"{p}_bf16_samples_per_s": round(sps[f"{p}_bf16"], 2) for p in peers.PEERS if f"{p}_bf16" in sps},
+        **{f"ratio_bf16_vs_{p}_bf16": _ratio(sps, "neurokd_bf16", f"{p}_bf16")
+           for p in peers.PEERS if f"{p}_bf16" in sps},
+        "neurokd_conv_share": share and round(share["neurokd"], 3),
+        "snntorch_conv_share": share and share.get("snntorch") and round(share["snntorch"], 3),
+        "ratio_conv_bound": (share and "snntorch" in sps
+                             and round(sps["neurokd"] / sps["snntorch"] / share["neurokd"], 3)) or None,
+        "neurokd_time_chunks": chunks,
+        "gflop_per_sample": round(flop_per_sample / 1e9, 4),
+        "gflops": gflops,
+        "peak_share_fp32": {k: roofline.share(g, peaks["fp32"]["peak"]) for k, g in gflops.items()},
+        "peak_share_bf16": {k: roofline.share(g, peaks["bf16"]["peak"]) for k, g in gflops.items()},
+        "unavailable": missing or None,
+    }
+
+
+def _device(name: str) -> torch.device:
     try:
-        device = torch.device(args.device)
+        device = torch.device(name)
     except RuntimeError:
         device = None
     if device is None or device.type not in ("cpu", "cuda"):
-        raise SystemExit(f"--device {args.device}: choose cpu or cuda[:N]")
+        raise SystemExit(f"--device {name}: choose cpu or cuda[:N]")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit(f"--device {args.device}: this torch build sees no CUDA device")
+        raise SystemExit(f"--device {name}: this torch build ({torch.__version__}) sees no CUDA device")
+    return device
+
+
+def run(device: torch.device, cases: list[dict], rounds: int, min_s: float, peak_scale: float = 1.0,
+        heap_reuse: bool = False, bf16_peers: bool = False) -> dict:
+    """Measure the peaks, then every case; the report as written to the JSON file."""
+    peaks = {name: roofline.measure_peak(dt, device, scale=peak_scale)
+             for name, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
+    print(json.dumps({"peak_gflops": peaks}), flush=True)
+    results = [r for c in cases for r in measure(c, rounds, min_s, device, peaks, bf16_peers)]
+
+    def lowest(key):
+        vals = [r[key] for r in results if r[key] is not None]
+        return min(vals) if vals else None
+
+    return {
+        "benchmark": "throughput",
+        "torch": torch.__version__, "snntorch": peers.version("snntorch"),
+        "spikingjelly": peers.version("spikingjelly"), "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(), "rounds": rounds,
+        "cpu_heap_reuse": heap_reuse, "bf16_peers": bf16_peers, "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "peak_gflops": peaks,
+        "peers_unavailable": {k: v for r in results for k, v in (r["unavailable"] or {}).items()} or None,
+        "results": results,
+        "min_ratio": lowest("ratio"),
+        "min_ratio_bf16": lowest("ratio_bf16"),
+        "min_ratio_spikingjelly": lowest("ratio_spikingjelly"),
+    }
+
+
+def default_cases(batch: int = 32, smoke: bool = False) -> list[dict]:
+    if smoke:  # every code path at toy sizes: seconds, not minutes
+        return [{"arch": "cnn", "input_shape": [1, 8, 8], "T": 4, "batch": batch},
+                {"arch": "resnet19", "input_shape": [3, 8, 8], "T": 2, "batch": batch}]
+    return [{"arch": a, "input_shape": s, "T": T, "batch": batch}
+            for a, s in [("cnn", [1, 8, 8]), ("resnet19", [3, 32, 32])] for T in (4, 8)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1 round, short timing (full-size cases)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="toy sizes, 1 short round, small peak problems; writes to the temp folder by default")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--heap-reuse", action="store_true",
+                    help="train.cpu_heap_reuse for the whole process (every library); default out: "
+                         "throughput_heap_reuse.json")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default out for cuda: throughput_cuda.json)")
+    ap.add_argument("--bf16-peers", action="store_true",
+                    help="also time snnTorch and SpikingJelly under bfloat16 autocast (<peer>_bf16)")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    device = _device(args.device)
     if args.out is None:
         name = "throughput_cuda.json" if device.type == "cuda" else (
             "throughput_heap_reuse.json" if args.heap_reuse else RESULTS.name)
-        args.out = RESULTS.with_name(name)
+        args.out = Path(tempfile.gettempdir()) / f"smoke_{name}" if args.smoke else RESULTS.with_name(name)
     if args.heap_reuse:
         from neurokd.train.cpu_heap import reuse_heap_memory
 
@@ -230,25 +271,16 @@ def main() -> None:
             raise SystemExit("--heap-reuse needs glibc's allocator (Linux)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    rounds, min_s = (1, 0.2) if args.quick else (3, 2.0)
-    cases = [{"arch": a, "input_shape": s, "T": T, "batch": 32}
-             for a, s in [("cnn", [1, 8, 8]), ("resnet19", [3, 32, 32])] for T in (4, 8)]
-    results = [r for c in cases for r in measure(c, rounds, min_s, device)]
-    report = {
-        "benchmark": "throughput",
-        "torch": torch.__version__, "snntorch": snn.__version__, "threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(), "rounds": rounds,
-        "cpu_heap_reuse": args.heap_reuse, "device": str(device),
-        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "results": results,
-        "min_ratio": min(r["ratio"] for r in results),
-        "min_ratio_bf16": min(r["ratio_bf16"] for r in results),
-    }
+    rounds, min_s = (1, 0.05) if args.smoke else (1, 0.2) if args.quick else (3, 2.0)
+    cases = default_cases(batch=4 if args.smoke else 32, smoke=args.smoke)
+    report = run(device, cases, rounds, min_s, peak_scale=0.125 if args.smoke else 1.0, heap_reuse=args.heap_reuse,
+                 bf16_peers=args.bf16_peers)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     from neurokd.io import write_json
 
     write_json(args.out, report)
-    print(f"min ratio {report['min_ratio']:.2f} -> {args.out}")
+    print(f"min ratio vs snnTorch {report['min_ratio']}, vs SpikingJelly {report['min_ratio_spikingjelly']} "
+          f"-> {args.out}")
 
 
 if __name__ == "__main__":

@@ -7,28 +7,22 @@
 - :mod:`neurokd.hardware.energy`: energy per inference per chip, with the kinds of the constants used.
 - :mod:`neurokd.hardware.mapping`: core allocation (Loihi, Loihi 2, TrueNorth) and whether the network fits.
 - :mod:`neurokd.hardware.report`: Markdown, LaTeX, JSON and PNG reports; :mod:`neurokd.hardware.analyse` builds one.
+- :mod:`neurokd.hardware.neurobench`: run NeuroBench's own ``Benchmark`` on a neurokd model (optional dependency).
 
 Names are imported lazily so that the ``neurokd`` command stays quick to start.
 """
 
-from __future__ import annotations
+from neurokd.lazy import lazy_exports
 
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "count": "neurokd.hardware.counting", "Counts": "neurokd.hardware.counting", "LayerCounts": "neurokd.hardware.counting",
-    "record_activity": "neurokd.hardware.activity", "ActivityHooks": "neurokd.hardware.activity",
-    "load_profile": "neurokd.hardware.chips", "resolve_chip": "neurokd.hardware.chips", "builtin_chips": "neurokd.hardware.chips",
-    "estimate_energy": "neurokd.hardware.energy", "map_network": "neurokd.hardware.mapping", "analyse": "neurokd.hardware.analyse",
-    "HardwareReport": "neurokd.hardware.report", "write_report": "neurokd.hardware.report",
+_MEMBERS = {
+    "count": "neurokd.hardware.counting", "Counts": "neurokd.hardware.counting",
+    "LayerCounts": "neurokd.hardware.counting", "record_activity": "neurokd.hardware.activity",
+    "ActivityHooks": "neurokd.hardware.activity", "load_profile": "neurokd.hardware.chips",
+    "resolve_chip": "neurokd.hardware.chips", "builtin_chips": "neurokd.hardware.chips",
+    "estimate_energy": "neurokd.hardware.energy", "map_network": "neurokd.hardware.mapping",
+    "analyse": "neurokd.hardware.analyse", "HardwareReport": "neurokd.hardware.report",
+    "write_report": "neurokd.hardware.report",
+    "neurobench_model": "neurokd.hardware.neurobench", "run_neurobench": "neurokd.hardware.neurobench",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'hardware' has no attribute {name!r}")
-
-
-__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _MEMBERS)
+__all__ = sorted(_MEMBERS)

@@ -12,7 +12,11 @@ convention, which ``tests/hardware/test_neurobench.py`` checks us against):
 - **dense** operations: the same count with every input and every weight taken as nonzero (all connections;
   padding borders still respected).
 - **neuron updates**: neurons x T (every neuron is updated at every step of a clocked simulation).
-- **spikes**, **firing rate** = spikes / (neurons x T), per layer and per time step.
+- **membrane updates** (NeuroBench's ``MembraneUpdates``): every neuron at the first step, then the (neuron,
+  step) pairs whose post-reset membrane potential changed from the previous step: a neuron with no input and
+  a resting membrane is not updated (what an event-driven chip skips).
+- **spikes**, **firing rate** = spikes / (neurons x T), per layer and per time step; NeuroBench's
+  ``ActivationSparsity`` = 1 - firing rate.
 
 How it is exact and cheap: a layer's pair count for one input is ``sum_p mask[p] * fanout[p]``, with
 ``fanout[p]`` the number of (output, nonzero weight) connections of input element ``p`` (computed once per
@@ -24,13 +28,13 @@ sum is an integer below 2^24 (checked), else in float64.
 from __future__ import annotations
 
 import math
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from neurokd.hardware.activity import (
     ActivityHooks,
@@ -41,7 +45,8 @@ from neurokd.hardware.activity import (
     time_steps,
 )
 from neurokd.models import count_parameters
-from neurokd.snn import LIF
+from neurokd.progress import bar as progress_bar
+from neurokd.snn import LIF, spiking_neurons
 
 FLOAT32_EXACT = 1 << 24
 
@@ -122,6 +127,7 @@ class LayerCounts:
     # neuron layers
     neurons: int | None = None
     neuron_updates: float | None = None
+    membrane_updates: float | None = None
     spikes: float | None = None
     firing_rate: float | None = None
     spikes_per_step: list[float] | None = None
@@ -172,6 +178,11 @@ class Counts:
         return self._sum("neuron_updates", "neuron")
 
     @property
+    def membrane_updates(self) -> float:
+        """NeuroBench's ``MembraneUpdates``: membranes that changed (all at the first step), per sample."""
+        return self._sum("membrane_updates", "neuron")
+
+    @property
     def spikes(self) -> float:
         return self._sum("spikes", "neuron")
 
@@ -203,12 +214,21 @@ class Counts:
             raise KeyError(f"unknown count {name!r}; choose one of {COUNT_NAMES}")
         return float(getattr(self, name))
 
+    def neurobench(self) -> dict[str, float | None]:
+        """The same counts under NeuroBench 2.3's metric names (:data:`NEUROBENCH_DEFINITIONS`), per sample."""
+        fr = self.firing_rate
+        return {"Effective_ACs": self.synops, "Effective_MACs": self.macs, "Dense": self.dense,
+                "ActivationSparsity": None if fr is None else 1.0 - fr,
+                "MembraneUpdates": self.membrane_updates if self.network == "snn" else None}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "network": self.network, "T": self.T, "samples": self.samples, "encoder": self.encoder,
             "accuracy": self.accuracy, "per": "sample (summed over T time steps)",
+            "neurobench": self.neurobench(),
             "totals": {"synops": self.synops, "macs": self.macs, "dense": self.dense,
-                       "neuron_updates": self.neuron_updates, "spikes": self.spikes, "neurons": self.neurons,
+                       "neuron_updates": self.neuron_updates, "membrane_updates": self.membrane_updates,
+                       "spikes": self.spikes, "neurons": self.neurons,
                        "firing_rate": self.firing_rate, "params": self.params,
                        "synaptic_weights": self.synaptic_weights, "nonzero_weights": self.nonzero_weights},
             "input_kind": self.input_kind, "mac_layers": self.mac_layer_roles(),
@@ -217,7 +237,23 @@ class Counts:
         }
 
 
-COUNT_NAMES: tuple[str, ...] = ("synops", "macs", "dense", "neuron_updates", "spikes")
+COUNT_NAMES: tuple[str, ...] = ("synops", "macs", "dense", "neuron_updates", "membrane_updates", "spikes")
+# NeuroBench 2.3's workload metrics (neurobench.metrics.workload) and how each relates to neurokd's counts
+NEUROBENCH_DEFINITIONS: dict[str, str] = {
+    "Effective_ACs": "= synops: (nonzero input, nonzero weight) pairs of connection layers whose input is binary "
+                     "(SynapticOperations); the same definition",
+    "Effective_MACs": "= macs: the same pairs for connection layers whose input is not binary; the same "
+                      "definition (NeuroBench decides per layer call from the input, neurokd does so for an SNN; "
+                      "for an ANN neurokd counts every layer as MACs)",
+    "Dense": "= dense: every connection, each input and weight taken as nonzero; the same definition",
+    "ActivationSparsity": "= 1 - firing_rate: zero outputs / all outputs of the spiking layers over the T steps; "
+                          "the same definition (not measured for an ANN: its ReLU outputs are not recorded)",
+    "MembraneUpdates": "= membrane_updates: every neuron at the first step, then each (neuron, step) whose "
+                       "post-reset membrane changed; the same definition. It differs from neurokd's "
+                       "neuron_updates = neurons x T, which counts every neuron at every step as a clocked chip "
+                       "(Loihi) updates it and as the energy models price it; MembraneUpdates leaves out resting "
+                       "neurons (no input, no leak to apply), so it is <= neuron_updates",
+}
 # what produced a connection layer's input: the model input, a pooling layer, a neuron layer, a connection layer,
 # or something unwatched (a residual sum, a copy)
 INPUT_SOURCES: tuple[str, ...] = ("input", "pool", "neuron", "synapse", "other")
@@ -288,12 +324,14 @@ class _Accumulator:
     def _neuron(self, ev: LayerEvent) -> None:
         T = ev.y.shape[0]
         e = self._entry(self.neu, ev, spikes=torch.zeros(T, dtype=torch.float64, device=ev.y.device),
-                        neurons=ev.y[0, 0].numel())
+                        neurons=ev.y[0, 0].numel(), membrane_updates=0)
         y = ev.y.reshape(T, -1)
         if y.shape[1] < FLOAT32_EXACT and isinstance(ev.module, LIF):
             e["spikes"] += y.sum(1)  # LIF/IF emit exactly 0/1: an exact float32 sum (< 2^24 per step)
         else:
             e["spikes"] += torch.count_nonzero(y, dim=1)  # graded or multi-valued output: count nonzero
+        if isinstance(ev.module, LIF) and ev.module.membranes is not None:  # kept by count() (keep_membranes)
+            e["membrane_updates"] += membrane_updates(ev.module.membranes)
 
 
     def result(self, samples: int) -> list[LayerCounts]:
@@ -318,11 +356,32 @@ class _Accumulator:
                 neurons = e["neurons"]
                 out.append(LayerCounts(
                     name=name, type=type(e["module"]).__name__, kind="neuron", neurons=neurons,
-                    neuron_updates=float(neurons * self.T), spikes=math.fsum(spikes),
+                    neuron_updates=float(neurons * self.T), membrane_updates=e["membrane_updates"] / n,
+                    spikes=math.fsum(spikes),
                     firing_rate=math.fsum(spikes) / (neurons * self.T),
                     spikes_per_step=spikes, firing_rate_per_step=[s / neurons for s in spikes],
                 ))
         return out
+
+
+def membrane_updates(membranes: Tensor) -> int:
+    """NeuroBench's ``MembraneUpdates`` of one layer's post-reset membranes ``[T, B, ...]`` (summed over the
+    batch): every neuron at the first step plus, at each later step, the neurons whose membrane differs from
+    the step before."""
+    return membranes[0].numel() + int(torch.count_nonzero(membranes[1:] != membranes[:-1]))
+
+
+@contextmanager
+def _keeping_membranes(model: nn.Module) -> Iterator[None]:
+    """Let every LIF/IF layer keep its post-reset membranes for the duration (no extra arithmetic)."""
+    neurons = spiking_neurons(model)
+    for m in neurons:
+        m.keep_membranes = True
+    try:
+        yield
+    finally:
+        for m in neurons:
+            m.keep_membranes, m.membranes = False, None
 
 
 @torch.no_grad()
@@ -344,9 +403,10 @@ def count(model: nn.Module, inputs: Any, T: int | None = None, spiking: bool | N
     was_training = model.training
     model.eval()
     batches = iter_batches(inputs)
-    bar = tqdm(batches, desc="counting", leave=False, disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(batches, desc="counting", enabled=progress)
     try:
-        with ActivityHooks(model, acc, T=T, kinds=("synapse", "neuron")):
+        # pooling layers are watched only so that a layer fed by one is labelled "after pooling" (first batch)
+        with ActivityHooks(model, acc, T=T, kinds=("synapse", "neuron", "pool")), _keeping_membranes(model):
             for x, y in bar:
                 if max_samples is not None and samples >= max_samples:
                     break
@@ -397,9 +457,13 @@ def _annotate(counts: Counts) -> None:
                            + ", ".join(f"{name} ({role})" for name, role in roles.items()))
         c.notes.append("neuron updates = neurons x T (clocked simulation); the output layer's readout units are "
                        "not spiking neurons and are not counted")
+        c.notes.append("membrane updates (NeuroBench MembraneUpdates) count only the membranes that changed: every "
+                       "neuron at the first step, then those that received input or still leaked; <= neuron "
+                       "updates")
     else:
         c.notes.append("ANN: every connection-layer operation is a MAC; 'dense' counts all of them (what a CPU/GPU "
                        "executes), 'macs' only those with a nonzero input activation and weight")
 
 
-__all__ = ["COUNT_NAMES", "Counts", "LayerCounts", "count", "is_binary"]
+__all__ = ["COUNT_NAMES", "NEUROBENCH_DEFINITIONS", "Counts", "LayerCounts", "count", "is_binary",
+           "membrane_updates"]

@@ -2,18 +2,23 @@
 
 Model (stated in every mapping's ``assumptions``):
 
-- Every connection layer's output elements are compartments (neurons) on the chip; a core holds a rectangular
-  block of them (``[channels, *spatial]`` for convolutions, a run of outputs for linear layers). Blocks are
-  chosen per layer: the fewest cores whose blocks satisfy every per-core limit the profile gives.
+- A neuron layer's compartments (neurons) are what a core holds, a rectangular block of them (``[channels,
+  *spatial]`` after convolutions, a run of outputs after linear layers), together with the synapses of *every*
+  connection layer feeding that neuron layer: a residual block's output neurons receive conv2's synapses plus
+  the shortcut's (its downsample convolution, or one identity synapse per neuron from the block input). The
+  layer is named after its first connection layer (``stage1.0.conv2``); the final readout layer, fed by no
+  neuron, is mapped the same way. Blocks are chosen per layer: the fewest cores whose blocks satisfy every
+  per-core limit the profile gives.
 - Per-core limits: ``neurons_per_core``; ``synaptic_memory_per_core`` >= synapses x ``weight_bits`` (a synapse
   is one nonzero weight on one connection: convolution weights are stored per connection, no weight sharing;
   list headers, delays and tags are not counted, so this is a lower bound); ``fan_in_axons_per_core`` >=
   distinct input neurons feeding the block; ``fan_out_axons_per_core`` >= sum over the block's neurons of the
   number of destination cores their spikes must reach; ``fan_out_cores_per_neuron`` >= a neuron's destination
   cores (TrueNorth). Chip limits: ``cores_per_chip``, ``neurons_per_chip``, ``synapses_per_chip``.
-- Connections are traced from one forward pass (which neuron layer feeds which connection layer); fan-in and
-  fan-out are exact for that connectivity (zero weights, padding, stride, dilation and groups included).
-  Identity residual connections are not modelled.
+- Connections are traced from one forward pass (which neuron layer feeds which connection layer, and which
+  connection layers and shortcuts are added into which neuron layer); fan-in (distinct input neurons, summed
+  over the incoming synapse layers, which come from different neuron layers) and fan-out are exact for that
+  connectivity (zero weights, padding, stride, dilation and groups included).
 
 A limit the profile does not give is listed as *unchecked*, with the profile's reason; it is never assumed.
 """
@@ -27,6 +32,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 
 from neurokd.hardware.activity import ActivityHooks, LayerEvent, model_device
 from neurokd.hardware.chips import ChipProfile
@@ -54,6 +60,7 @@ class LayerMapping:
     fits: bool
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)  # the synapse layers into it (a residual add: several)
 
 
 @dataclass
@@ -91,45 +98,126 @@ class _Node:
 
 
 @dataclass
+class _Member:
+    """One synapse layer into a mapped layer: a connection layer (``node``), or an identity shortcut (``node``
+    None: one synapse per neuron from the same position of ``source_neuron``)."""
+
+    node: _Node | None
+    source_neuron: str | None  # the neuron layer whose spikes are its input (None: external or pooled)
+    source: str | None = None  # the mapped layer holding source_neuron's compartments (None: not traced)
+    binary_input: bool = True
+    pool: str | None = None  # the pooling layer whose output is its input, if any
+
+
+@dataclass
 class _Layer:
-    """A connection layer and where its input comes from."""
+    """A mapped layer: the compartments that one neuron layer (or the readout) integrates, and its inputs."""
 
-    node: _Node
-    source: str | None = None  # the connection layer whose neurons feed this one (None: not traced)
-    source_neuron: str | None = None  # the neuron layer whose spikes are this layer's input (None: external)
-    dest_count: Tensor | None = None  # per output element: number of consumer cores (filled by consumers)
+    name: str
+    out_shape: tuple[int, ...]
+    members: list[_Member]
+    dest_count: Tensor | None = None  # per compartment: number of consumer cores (filled by consumers)
+
+    @property
+    def type(self) -> str:
+        return " + ".join(type(m.node.module).__name__ if m.node else "identity" for m in self.members)
 
 
-def trace_layers(model: nn.Module, example: Tensor) -> list[_Layer]:
-    """Connection layers in execution order, each linked to the connection layer driving its input neurons."""
-    nodes: list[_Node] = []
-    alive: list[Tensor] = []  # holding every traced tensor keeps its address from being reused by another
+_ADDS = {torch.add, torch.Tensor.add, torch.Tensor.add_, torch.Tensor.__add__, torch.Tensor.__radd__,
+         torch.Tensor.__iadd__}
+
+
+class _AddTracer(TorchFunctionMode):
+    """Calls ``on_add(output, inputs)`` for every tensor addition (a residual ``out + identity``)."""
+
+    def __init__(self, on_add):
+        super().__init__()
+        self.on_add = on_add
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func in _ADDS and isinstance(out, Tensor):
+            self.on_add(out, [a for a in args[:2] if isinstance(a, Tensor)])
+        return out
+
+
+def _trace_events(model: nn.Module, example: Tensor) -> tuple[list[tuple[str, Any]], list[Tensor]]:
+    """Layer events and additions of one forward pass, in execution order: ``("node", _Node)`` and
+    ``("add", (out_ptr, in_ptrs))``. The returned tensors keep every traced address from being reused."""
+    events: list[tuple[str, Any]] = []
+    alive: list[Tensor] = []
 
     def keep(ev: LayerEvent) -> None:
         alive.extend((ev.x, ev.y))
-        nodes.append(_Node(ev.name, ev.module, ev.kind, ev.x.data_ptr(), ev.y.data_ptr(),
-                           tuple(ev.x.shape[2:]), tuple(ev.y.shape[2:]), is_binary(ev.x)))
+        events.append(("node", _Node(ev.name, ev.module, ev.kind, ev.x.data_ptr(), ev.y.data_ptr(),
+                                     tuple(ev.x.shape[2:]), tuple(ev.y.shape[2:]), is_binary(ev.x))))
+
+    def add(out: Tensor, ins: list[Tensor]) -> None:
+        alive.extend([out, *ins])
+        events.append(("add", (out.data_ptr(), [a.data_ptr() for a in ins])))
 
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), ActivityHooks(model, keep, kinds=("synapse", "neuron")):
+        with torch.no_grad(), ActivityHooks(model, keep, kinds=("synapse", "neuron", "pool")), _AddTracer(add):
             model(example.to(model_device(model)))
     finally:
         model.train(was_training)
-    producer: dict[int, _Node] = {}
-    driver: dict[str, str] = {}  # neuron layer -> connection layer whose output it integrates
-    layers: list[_Layer] = []
-    for node in nodes:
-        src = producer.get(node.in_ptr)
+    return events, alive
+
+
+def trace_layers(model: nn.Module, example: Tensor) -> list[_Layer]:
+    """Mapped layers in execution order: each neuron layer's compartments with every synapse layer added into
+    them (connection layers and identity shortcuts), and each remaining connection layer on its own."""
+    events, _alive = _trace_events(model, example)
+    producer: dict[int, Any] = {}  # tensor address -> _Node or ("add", [producers])
+    layers: dict[str, _Layer] = {}  # by the name of their first connection layer
+    owner: dict[str, str] = {}  # neuron layer -> the mapped layer of its compartments
+    grouped: set[str] = set()
+    for what, item in events:
+        if what == "add":
+            out_ptr, in_ptrs = item
+            producer[out_ptr] = ("add", [producer.get(p) for p in in_ptrs])
+            continue
+        node = item
         if node.kind == "neuron":
-            if src is not None and src.kind == "synapse":
-                driver[node.name] = src.name
-        else:
-            neuron = src.name if (src is not None and src.kind == "neuron") else None
-            layers.append(_Layer(node, driver.get(neuron) if neuron else None, neuron))
+            feeds = _feeds(producer.get(node.in_ptr))
+            convs = [f for f in feeds if isinstance(f, _Node) and f.kind == "synapse"]
+            if convs:
+                members = [_member(f, producer) if isinstance(f, _Node) and f.kind == "synapse"
+                           else _Member(None, f[1]) for f in feeds if isinstance(f, _Node) or f[0] == "identity"]
+                layers[convs[0].name] = _Layer(convs[0].name, convs[0].out_shape, members)
+                owner[node.name] = convs[0].name
+                grouped.update(c.name for c in convs)
         producer[node.out_ptr] = node
-    return layers
+    synapses = [item for what, item in events if what == "node" and item.kind == "synapse"]
+    for node in synapses:  # connection layers no neuron integrates (the readout)
+        if node.name not in grouped:
+            layers[node.name] = _Layer(node.name, node.out_shape, [_member(node, producer)])
+    for layer in layers.values():
+        for m in layer.members:
+            m.source = owner.get(m.source_neuron) if m.source_neuron else None
+    order = [n.name for n in synapses]
+    return sorted(layers.values(), key=lambda la: order.index(la.name))
+
+
+def _feeds(entry: Any) -> list[Any]:
+    """What a neuron layer's input sums: connection layers (``_Node``), ``("identity", neuron name)`` for a
+    neuron layer's spikes added as they are, ``("other",)`` for anything else (the input, pooling)."""
+    if isinstance(entry, tuple) and entry[0] == "add":
+        return [f for e in entry[1] for f in _feeds(e)]
+    if isinstance(entry, _Node) and entry.kind == "synapse":
+        return [entry]
+    if isinstance(entry, _Node) and entry.kind == "neuron":
+        return [("identity", entry.name)]
+    return [("other",)]
+
+
+def _member(node: _Node, producer: dict[int, Any]) -> _Member:
+    src = producer.get(node.in_ptr)
+    neuron = src.name if isinstance(src, _Node) and src.kind == "neuron" else None
+    pool = src.name if isinstance(src, _Node) and src.kind == "pool" else None
+    return _Member(node, neuron, binary_input=node.binary_input, pool=pool)
 
 
 # ----------------------------------------------------------------------------------------------- geometry
@@ -221,29 +309,57 @@ class _Connectivity:
             return grad_input((out.shape[0], *self.node.in_shape), self.nz, out, m.stride, m.padding,
                               m.dilation, m.groups)
 
-    def fan_in(self, block: tuple[int, ...], want_dest: bool) -> tuple[int, Tensor | None]:
-        """Largest number of distinct inputs of any block; with ``want_dest`` also, per input element, the
-        number of blocks it feeds."""
+    def fan_in(self, block: tuple[int, ...], want_dest: bool) -> tuple[Tensor, Tensor | None]:
+        """Distinct inputs of every block (row-major over the grid of blocks); with ``want_dest`` also, per input
+        element, the number of blocks it feeds."""
         shape = self.node.out_shape
         if all(b == 1 for b in block):  # one neuron per block: its inputs are its synapses, no union needed
             ones = torch.ones((1, *shape))
             dest = None
             if want_dest:
                 dest = (ones @ self.nz)[0] if not self.is_conv else self._grad_input(ones)[0]
-            return int(self.synapses_per_neuron().max()), dest
+            return self.synapses_per_neuron().reshape(-1), dest
         ids = _block_ids(shape, block)
         n_blocks = int(ids.max()) + 1
         per = max(1, _CHUNK_ELEMENTS // max(math.prod(shape), math.prod(self.node.in_shape)))
-        best = 0
+        counts = torch.zeros(n_blocks, dtype=torch.float64)
         dest = torch.zeros(self.node.in_shape) if want_dest else None
         for start in range(0, n_blocks, per):
             stop = min(n_blocks, start + per)
             ind = (ids.unsqueeze(0) == torch.arange(start, stop).reshape(-1, *([1] * len(shape)))).float()
             masks = self.input_masks(ind)
-            best = max(best, int(masks.reshape(masks.shape[0], -1).sum(1).max()))
+            counts[start:stop] = masks.reshape(masks.shape[0], -1).sum(1).double()
             if dest is not None:
                 dest += masks.sum(0)
-        return best, dest
+        return counts, dest
+
+
+class _Inputs:
+    """Every synapse layer into one mapped layer (connection layers and identity shortcuts), summed: per-neuron
+    synapses and per-block distinct inputs. The inputs of a residual block's output neurons come from different
+    neuron layers, so their distinct inputs add up (for two inputs from the same layer the sum is an upper
+    bound)."""
+
+    def __init__(self, layer: _Layer):
+        self.layer = layer
+        self.conns = [_Connectivity(m.node) if m.node is not None else None for m in layer.members]
+        self.ones = torch.ones(layer.out_shape, dtype=torch.float64)
+
+    def synapses_per_neuron(self) -> Tensor:
+        return sum((c.synapses_per_neuron() if c is not None else self.ones) for c in self.conns)
+
+    def fan_in(self, block: tuple[int, ...], want_dest: bool) -> tuple[int, list[Tensor | None]]:
+        """The largest distinct-input count of any block; with ``want_dest``, per input, how many blocks each of
+        its source neurons feeds (an identity input: exactly one)."""
+        total, dests = None, []
+        for c in self.conns:
+            if c is None:
+                per, dest = _block_sums(self.ones, block).reshape(-1), (self.ones.float() if want_dest else None)
+            else:
+                per, dest = c.fan_in(block, want_dest)
+            total = per if total is None else total + per
+            dests.append(dest)
+        return int(total.max()), dests
 
 
 # ----------------------------------------------------------------------------------------------- mapping
@@ -294,78 +410,98 @@ def map_network(model: nn.Module, example: Tensor, profile: ChipProfile, weight_
     elif example.ndim > 1:
         example = example[:1]
     layers = trace_layers(model, example)
-    by_name = {layer.node.name: layer for layer in layers}
+    by_name = {layer.name: layer for layer in layers}
     unmapped_consumers: dict[str, list[str]] = {}  # layer -> its consumers that fit no core (fan-out unknown)
     mapped: dict[str, LayerMapping] = {}
+    limits = (mem, fan_in_lim, fan_out_lim)
     for layer in reversed(layers):  # consumers first: their blocks decide their sources' fan-out
-        node = layer.node
-        conn = _Connectivity(node)
-        syn = conn.synapses_per_neuron()
-        dest_out = None if node.name in unmapped_consumers else layer.dest_count
-        reasons: list[str] = []
-        notes: list[str] = []
-        if node.name in unmapped_consumers:
-            notes.append("fan-out not checked: its consumer " + ", ".join(unmapped_consumers[node.name])
-                         + " fits no core")
-        chosen = None
-        last_fail = _single_neuron_failure(syn, dest_out, weight_bits, mem, fan_in_lim, fan_out_lim)
-        for block in [] if last_fail else _candidates(node.out_shape, int(npc)):
-            syn_bytes = float(_block_sums(syn, block).max()) * weight_bits / 8
-            if mem is not None and syn_bytes > mem:
-                last_fail = f"synaptic memory {syn_bytes:.0f} B > {mem:.0f} B per core"
-                continue
-            fan_out = int(_block_sums(dest_out, block).max()) if dest_out is not None else None
-            if fan_out_lim is not None and fan_out is not None and fan_out > fan_out_lim:
-                last_fail = f"fan-out {fan_out} output routes > {fan_out_lim:.0f} per core"
-                continue
-            fan_in, _ = conn.fan_in(block, want_dest=False) if fan_in_lim is not None else (None, None)
-            if fan_in_lim is not None and fan_in > fan_in_lim:
-                last_fail = f"fan-in {fan_in} input axons > {fan_in_lim:.0f} per core"
-                continue
-            chosen = (block, syn_bytes, fan_in, fan_out)
-            break
-        fits = chosen is not None
-        if chosen is None:
-            # nothing fits: describe one neuron per core, but its core count is no allocation (None)
-            block = tuple(1 for _ in node.out_shape)
-            reasons.append(f"not even one neuron per core fits: {last_fail}")
-            syn_bytes = float(syn.max()) * weight_bits / 8
-            fan_out = int(dest_out.max()) if dest_out is not None else None
-            fan_in = int(syn.max())
-            if layer.source is not None:  # this layer's blocks are unknown, so its source's fan-out is too
-                unmapped_consumers.setdefault(layer.source, []).append(node.name)
+        lm, dests = _map_layer(layer, unmapped_consumers.get(layer.name), int(npc), weight_bits, limits)
+        if lm.cores is None:  # this layer's blocks are unknown, so its sources' fan-out is too
+            for m in layer.members:
+                if m.source is not None:
+                    unmapped_consumers.setdefault(m.source, []).append(layer.name)
         else:
-            block, syn_bytes, fan_in, fan_out = chosen
-            fan_in_exact, dest_in = conn.fan_in(block, want_dest=layer.source is not None)
-            if fan_in is None:
-                fan_in = fan_in_exact
-            if layer.source is not None and dest_in is not None:
-                src = by_name[layer.source]
-                flat = dest_in.reshape(src.node.out_shape)
-                src.dest_count = flat if src.dest_count is None else src.dest_count + flat
-        if fan_out_neuron is not None and dest_out is not None and float(dest_out.max()) > fan_out_neuron:
-            fits = False
-            reasons.append(f"a neuron's spikes must reach {int(dest_out.max())} cores > {fan_out_neuron:.0f} "
-                           "destination per neuron")
-        if layer.source_neuron is None:
-            src_desc = ("binary input" if node.binary_input else "non-binary input") + (
-                " not produced by spiking neurons (the model input, or pooling)")
-        elif layer.source is None:
-            src_desc = (f"spikes of {layer.source_neuron} (whose input is not one connection layer, e.g. a "
-                        "residual sum: its fan-out is not checked)")
-        else:
-            src_desc = f"spikes of {layer.source}"
-        cores = math.prod(math.ceil(d / b) for d, b in zip(node.out_shape, block)) if chosen is not None else None
-        mapped[node.name] = LayerMapping(
-            name=node.name, type=type(node.module).__name__, neurons=math.prod(node.out_shape),
-            synapses=int(syn.sum()), block=list(block), cores=cores, max_neurons_per_core=math.prod(block),
-            max_synapse_bytes_per_core=syn_bytes, max_fan_in=fan_in, max_fan_out=fan_out, source=src_desc,
-            fits=fits, reasons=reasons, notes=notes,
-        )
-    result.layers = [mapped[layer.node.name] for layer in layers]
+            for m, dest in zip(layer.members, dests):
+                if m.source is not None and dest is not None:
+                    src = by_name[m.source]
+                    flat = dest.reshape(src.out_shape)
+                    src.dest_count = flat if src.dest_count is None else src.dest_count + flat
+        if fan_out_neuron is not None and layer.dest_count is not None and \
+                float(layer.dest_count.max()) > fan_out_neuron:
+            lm.fits = False
+            lm.reasons.append(f"a neuron's spikes must reach {int(layer.dest_count.max())} cores > "
+                              f"{fan_out_neuron:.0f} destination per neuron")
+        mapped[layer.name] = lm
+    result.layers = [mapped[layer.name] for layer in layers]
     _totals(result, profile, weight_bits)
     result.assumptions = _assumptions(weight_bits)
     return result
+
+
+def _map_layer(layer: _Layer, unmapped: list[str] | None, npc: int, weight_bits: int,
+               limits: tuple[float | None, float | None, float | None]) -> tuple[LayerMapping, list[Tensor | None]]:
+    """The fewest-core block of one layer that meets every per-core limit (``limits``: synaptic memory, fan-in,
+    fan-out; None where the profile gives none); one neuron per core and no allocation when nothing fits. Also
+    returns, per input, how many of the chosen blocks each source neuron feeds (see :meth:`_Inputs.fan_in`)."""
+    mem, fan_in_lim, fan_out_lim = limits
+    inputs = _Inputs(layer)
+    syn = inputs.synapses_per_neuron()
+    dest_out = None if unmapped else layer.dest_count
+    notes = [f"fan-out not checked: its consumer {', '.join(unmapped)} fits no core"] if unmapped else []
+    chosen = None
+    last_fail = _single_neuron_failure(syn, dest_out, weight_bits, mem, fan_in_lim, fan_out_lim)
+    for block in [] if last_fail else _candidates(layer.out_shape, npc):
+        syn_bytes = float(_block_sums(syn, block).max()) * weight_bits / 8
+        if mem is not None and syn_bytes > mem:
+            last_fail = f"synaptic memory {syn_bytes:.0f} B > {mem:.0f} B per core"
+            continue
+        fan_out = int(_block_sums(dest_out, block).max()) if dest_out is not None else None
+        if fan_out_lim is not None and fan_out is not None and fan_out > fan_out_lim:
+            last_fail = f"fan-out {fan_out} output routes > {fan_out_lim:.0f} per core"
+            continue
+        fan_in = inputs.fan_in(block, want_dest=False)[0] if fan_in_lim is not None else None
+        if fan_in_lim is not None and fan_in > fan_in_lim:
+            last_fail = f"fan-in {fan_in} input axons > {fan_in_lim:.0f} per core"
+            continue
+        chosen = (block, syn_bytes, fan_in, fan_out)
+        break
+    reasons, dests = [], []
+    if chosen is None:
+        # nothing fits: describe one neuron per core, but its core count is no allocation (None)
+        reasons.append(f"not even one neuron per core fits: {last_fail}")
+        block = tuple(1 for _ in layer.out_shape)
+        chosen = (block, float(syn.max()) * weight_bits / 8, int(syn.max()),
+                  int(dest_out.max()) if dest_out is not None else None)
+        cores = None
+    else:
+        cores = math.prod(math.ceil(d / b) for d, b in zip(layer.out_shape, chosen[0]))
+        fan_in, dests = inputs.fan_in(chosen[0], want_dest=True)
+        chosen = (*chosen[:2], fan_in, chosen[3])
+    block, syn_bytes, fan_in, fan_out = chosen
+    return LayerMapping(
+        name=layer.name, type=layer.type, neurons=math.prod(layer.out_shape), synapses=int(syn.sum()),
+        block=list(block), cores=cores, max_neurons_per_core=math.prod(block), max_synapse_bytes_per_core=syn_bytes,
+        max_fan_in=fan_in, max_fan_out=fan_out, source=_describe_inputs(layer), fits=cores is not None,
+        reasons=reasons, notes=notes,
+        inputs=[m.node.name if m.node is not None else f"identity from {m.source_neuron}" for m in layer.members]
+    ), dests
+
+
+def _describe_inputs(layer: _Layer) -> str:
+    """Where a layer's inputs come from, e.g. ``spikes of stage1.0.conv1 + identity: spikes of stem.0``."""
+    parts = []
+    for m in layer.members:
+        kind = "binary input" if m.binary_input else "non-binary input"
+        if m.pool is not None:
+            text = f"{kind}: the output of pooling layer {m.pool}"
+        elif m.source_neuron is None:
+            text = f"{kind} not produced by spiking neurons (the model input)"
+        elif m.source is None:
+            text = f"spikes of {m.source_neuron} (not fed by a connection layer: its fan-out is not checked)"
+        else:
+            text = f"spikes of {m.source}"
+        parts.append(text if m.node is not None else f"identity: {text}")
+    return " + ".join(parts)
 
 
 def _totals(result: ChipMapping, profile: ChipProfile, weight_bits: int) -> None:
@@ -415,8 +551,9 @@ def _assumptions(weight_bits: int) -> list[str]:
         "each connection layer's outputs are compartments; a core holds one rectangular block of them",
         f"synaptic memory = stored synapses x {weight_bits} bits (no convolutional weight sharing; list headers, "
         "delays and tags not counted: a lower bound)",
-        "fan-in = distinct input neurons feeding a core; fan-out = sum over a core's neurons of destination cores",
-        "connectivity traced from one forward pass; identity residual connections are not modelled",
+        "fan-in = distinct input neurons feeding a core, over every synapse layer into the neuron layer (a residual "
+        "block's output neurons: conv2 plus the shortcut); fan-out = sum over a core's neurons of destination cores",
+        "connectivity traced from one forward pass; an identity shortcut is one synapse per neuron",
         "the output layer's readout units are mapped like neurons",
     ]
 

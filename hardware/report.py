@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from neurokd.hardware.counting import Counts
+from neurokd.hardware.counting import NEUROBENCH_DEFINITIONS, Counts
 from neurokd.hardware.energy import CONVENTION_TEXT, EnergyEstimate, energy_ratio
 from neurokd.hardware.mapping import ChipMapping
-from neurokd.io import atomic_path, write_json, write_text
+from neurokd.io import write_json, write_text
+from neurokd.plotting import new_figure, save_png
 from neurokd.tables import markdown_table
 
 
@@ -42,14 +43,17 @@ class HardwareReport:
         return self.energies[0].convention if self.energies else "full"
 
     def summary(self) -> dict[str, Any]:
-        """The compact block the demo puts in ``summary.json`` (all per sample)."""
-        ann_macs = self.ann.dense if self.ann is not None else None
+        """The compact block the demo puts in ``summary.json`` (all per sample). The ANN has two MAC figures:
+        dense (every connection: what a CPU/GPU executes, what its energy is priced on) and effective (nonzero
+        activation x nonzero weight; None for an ANN twin, which only gives the dense count)."""
+        a = self.ann
         return {
             "per": "sample",
             "T": self.snn.T,
             "synops_per_sample": self.snn.synops,
-            "snn_macs_per_sample": self.snn.macs,
-            "ann_macs_per_sample": ann_macs,
+            "snn_effective_macs_per_sample": self.snn.macs,
+            "ann_dense_macs_per_sample": a.dense if a is not None else None,
+            "ann_effective_macs_per_sample": a.macs if a is not None and self.ann_effective else None,
             "firing_rate": self.snn.firing_rate,
             "energy_convention": self.convention,
             "energy_uj": {e.key: e.total_uj for e in self.energies},
@@ -69,6 +73,9 @@ class HardwareReport:
                 "energy": "estimate: counts x cited per-operation energies; each term lists its constants' kinds",
                 "energy_convention": CONVENTION_TEXT[self.convention],
                 "mapping": "resource check under the stated assumptions",
+                "neurobench": "snn.neurobench / ann.neurobench: the same counts under NeuroBench 2.3's metric "
+                              "names (neurokd.hardware.neurobench runs NeuroBench's own Benchmark on the model)",
+                "neurobench_definitions": NEUROBENCH_DEFINITIONS,
             },
             "meta": self.meta,
             "weight_bits": self.weight_bits,
@@ -128,12 +135,17 @@ def totals_rows(r: HardwareReport, num=fmt, missing: str = "-") -> list[list[Any
     s, a = r.snn, r.ann
     eff = a is not None and r.ann_effective
     rows = [
-        ["effective ACs (SynOps, binary input)", num(s.synops), missing, "exact"],
-        ["effective MACs (non-binary input)", num(s.macs), num(a.macs) if eff else missing, "exact"],
-        ["dense operations (all connections)", num(s.dense), num(a.dense) if a else missing, "exact"],
+        ["effective ACs (SynOps, binary input; NeuroBench Effective_ACs)", num(s.synops), missing, "exact"],
+        ["effective MACs (non-binary input; NeuroBench Effective_MACs)", num(s.macs), num(a.macs) if eff else missing,
+         "exact"],
+        ["dense operations (all connections; NeuroBench Dense)", num(s.dense), num(a.dense) if a else missing,
+         "exact"],
         ["neuron updates (neurons x T)", num(s.neuron_updates), missing, "exact"],
+        ["membrane updates (changed membranes; NeuroBench MembraneUpdates)", num(s.membrane_updates), missing,
+         "exact"],
         ["spikes", num(s.spikes), missing, "exact"],
-        ["firing rate (spikes / (neurons x T))", num(s.firing_rate), missing, "exact"],
+        ["firing rate (spikes / (neurons x T); NeuroBench ActivationSparsity = 1 - rate)", num(s.firing_rate),
+         missing, "exact"],
         ["parameters", num(s.params), num(a.params) if a else missing, "exact"],
         [f"parameter memory at {r.weight_bits} bits (bytes)", num(s.memory_bytes(r.weight_bits)),
          num(a.memory_bytes(r.weight_bits)) if a else missing, "exact"],
@@ -314,14 +326,12 @@ def report_figure(r: HardwareReport):
     """Figure of per-layer operations (ACs / MACs stacked, dense as a marker; log scale) and per-layer firing
     rates (mean bar, one marker per time step). Legends sit outside the plotting areas, so they never cover a
     bar, and the axis limits leave room around every marker."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
 
     syn = [lc for lc in r.snn.layers if lc.kind == "synapse"]
     neu = [lc for lc in r.snn.layers if lc.kind == "neuron"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.2))
+    fig = new_figure(figsize=(13, 5.2))
+    ax1, ax2 = fig.subplots(1, 2)
     xs = list(range(len(syn)))
     acs, macs, dense = [lc.acs or 0 for lc in syn], [lc.macs or 0 for lc in syn], [lc.dense or 0 for lc in syn]
     ax1.bar(xs, acs, label="effective ACs (SynOps)", color="tab:blue")
@@ -340,7 +350,7 @@ def report_figure(r: HardwareReport):
     steps = [lc.firing_rate_per_step or [0.0] * r.snn.T for lc in neu]
     for t in range(r.snn.T):
         ax2.plot(xn, [rates[t] for rates in steps], "o", markersize=3,
-                 color=plt.cm.viridis(t / max(r.snn.T - 1, 1)), label=f"t={t + 1}" if r.snn.T <= 8 else None)
+                 color=colormaps["viridis"](t / max(r.snn.T - 1, 1)), label=f"t={t + 1}" if r.snn.T <= 8 else None)
     peak = max([lc.firing_rate or 0 for lc in neu] + [v for rates in steps for v in rates] + [1e-3])
     ax2.set_ylim(-0.04 * peak, peak * 1.12)  # a marker at 0 or at the peak stays whole inside the axes
     ax2.set_xlim(-0.7, len(neu) - 0.3)
@@ -355,12 +365,7 @@ def report_figure(r: HardwareReport):
 
 def plot(r: HardwareReport, path: Path) -> None:
     """Write :func:`report_figure` as a PNG (atomically)."""
-    import matplotlib.pyplot as plt
-
-    fig = report_figure(r)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_png(report_figure(r), path, dpi=120)
 
 
 def write_report(r: HardwareReport, out_dir: str | Path, stem: str = "report") -> dict[str, Path]:

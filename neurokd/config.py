@@ -10,19 +10,23 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from neurokd.configlib import build_config
+from neurokd.configlib import Checked, build_config
+from neurokd.convert.names import METHOD_CHOICES
+from neurokd.data.names import DATASETS
+from neurokd.distill.methods import METHODS
 from neurokd.errors import ConfigError
-from neurokd.models.spec import ModelSpec
+from neurokd.models.spec import ARCHS, ModelSpec
+
+LOG_SINKS: tuple[str, ...] = ("csv", "tensorboard")  # train.log_to (neurokd.train.loggers implements each)
 
 
 @dataclass
-class DataConfig:
-    name: Literal[
-        "digits", "mnist1d", "cifar10", "cifar100", "imagefolder",
-        "saccade-digits", "nmnist", "dvsgesture", "cifar10dvs",
-    ] = field(default="digits", metadata={"help": "dataset"})
+class DataConfig(Checked):
+    KEY: ClassVar[str] = "data"
+
+    name: Literal[DATASETS] = field(default="digits", metadata={"help": "dataset"})  # type: ignore[valid-type]
     root: str | None = field(default=None, metadata={"help": "folder with the dataset files (cifar, imagefolder, DVS)"})
     batch_size: int = field(default=64, metadata={"min": 1, "help": "training batch size"})
     eval_batch_size: int = field(default=256, metadata={"min": 1, "help": "evaluation batch size"})
@@ -50,6 +54,7 @@ class DataConfig:
     )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         n = self.num_samples
         if n is None:
             return
@@ -62,7 +67,9 @@ class DataConfig:
 
 
 @dataclass
-class OptimConfig:
+class OptimConfig(Checked):
+    KEY: ClassVar[str] = "optim"
+
     name: Literal["sgd", "adamw"] = field(default="adamw", metadata={"help": "optimizer"})
     lr: float = field(default=1e-3, metadata={"gt": 0.0, "help": "peak learning rate"})
     weight_decay: float = field(default=0.0, metadata={"min": 0.0, "help": "weight decay (not on BN/bias)"})
@@ -74,7 +81,9 @@ class OptimConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Checked):
+    KEY: ClassVar[str] = "train"
+
     device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N"})
     amp: bool = field(default=True, metadata={"help": "mixed precision (fp16 + loss scaling) on CUDA"})
     cpu_heap_reuse: bool = field(
@@ -89,8 +98,25 @@ class TrainConfig:
     )
     channels_last: bool = field(default=True, metadata={"help": "channels-last memory format for 2-D convs"})
     deterministic: bool = field(default=True, metadata={"help": "deterministic algorithms"})
-    threads: int | None = field(default=None, metadata={"min": 1, "help": "CPU threads (torch default if None)"})
-    progress: bool = field(default=True, metadata={"help": "progress bars"})
+    threads: int | None = field(
+        default=None,
+        metadata={"min": 1, "help": "CPU threads (default: torch's, at most the CPUs this process may use; "
+                                    "OMP_NUM_THREADS/MKL_NUM_THREADS when set)"},
+    )
+    time_chunk: int | None = field(
+        default=None,
+        metadata={"min": 1, "help": "SNN: time steps per chunk of a forward pass (default: on CPU as many as keep "
+                                    "the largest activation within 16 MiB, neurokd.snn.folding.CHUNK_BYTES; on GPU "
+                                    "all; >= model.T folds all steps at once). Spikes and BatchNorm statistics are "
+                                    "the same either way"},
+    )
+    progress: bool = field(default=True, metadata={"help": "progress bars (drawn only on a terminal; the one line "
+                                                          "per epoch is written either way)"})
+    log_to: list[Literal[LOG_SINKS]] = field(  # type: ignore[valid-type]
+        default_factory=list,
+        metadata={"help": "extra epoch logs in the run folder besides metrics.jsonl: csv (metrics.csv), tensorboard "
+                          "(tensorboard/ event files; needs the tensorboard package)"},
+    )
     checkpoint_every: int = field(default=1, metadata={"min": 1, "help": "checkpoint every N epochs"})
     keep_checkpoints: int = field(default=2, metadata={"min": 1, "help": "epoch checkpoints kept"})
     sync_bn: bool = field(
@@ -114,10 +140,12 @@ class TrainConfig:
 
 
 @dataclass
-class DistillConfig:
+class DistillConfig(Checked):
     """Knowledge distillation from a frozen teacher (``neurokd distill``); ``method: none`` is plain training."""
+    KEY: ClassVar[str] = "distill"
 
-    method: Literal["none", "response", "feature", "response+feature", "blockwise"] = field(
+
+    method: Literal[METHODS] = field(  # type: ignore[valid-type]
         default="none", metadata={"help": "KD method (none = cross-entropy only; blockwise = hybrid block-wise "
                                           "replacement)"}
     )
@@ -164,9 +192,8 @@ class DistillConfig:
         default=0, metadata={"min": 0, "help": "blockwise: 0 = all hybrids from epoch 1; N = hybrid k of B (depth "
                                                "order) joins at epoch 1 + floor((k-1)*N/B)"}
     )
-    teacher_arch: Literal[
-        "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34", "resnet1d"
-    ] | None = field(default=None, metadata={"help": "zoo arch of a bare state-dict teacher (inferred if None)"})
+    teacher_arch: Literal[ARCHS] | None = field(  # type: ignore[valid-type]
+        default=None, metadata={"help": "zoo arch of a bare state-dict teacher (inferred if None)"})
     init: Literal["random", "converted"] = field(
         default="random",
         metadata={"help": "student's starting point: random weights, or converted: the teacher converted to an IF "
@@ -176,15 +203,17 @@ class DistillConfig:
 
 
 @dataclass
-class ConvertConfig:
-    """ANN-to-SNN conversion (``neurokd convert``; ``distill.init: converted`` uses method, percentile and
-    calibration_samples)."""
+class ConvertConfig(Checked):
+    """ANN-to-SNN conversion (``neurokd convert``; ``distill.init: converted`` uses method, percentile,
+    calibration_samples and initial_membrane)."""
+
+    KEY: ClassVar[str] = "convert"
 
     teacher: str | None = field(
         default=None, metadata={"help": "ANN to convert: run folder, model file or zoo state dict (.safetensors, "
                                         ".pt/.pth)"}
     )
-    method: Literal["auto", "threshold-balance", "qcfs"] = field(
+    method: Literal[METHOD_CHOICES] = field(  # type: ignore[valid-type]
         default="auto", metadata={"help": "threshold-balance (data-based, Rueckauer 2017), qcfs (a teacher trained "
                                           "with model.activation qcfs, Bu 2022), or auto (qcfs for a QCFS teacher)"}
     )
@@ -204,7 +233,7 @@ class ConvertConfig:
 
 
 @dataclass
-class RunConfig:
+class RunConfig(Checked):
     name: str = field(default="run", metadata={"help": "run name (folder under out_dir)"})
     out_dir: str = field(default="runs", metadata={"help": "parent folder of run folders"})
     seed: int = field(default=0, metadata={"min": 0, "help": "random seed"})
@@ -216,6 +245,7 @@ class RunConfig:
     convert: ConvertConfig = field(default_factory=ConvertConfig)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_run_name(self.name)
 
     @property
@@ -242,3 +272,14 @@ def merge_data_config(base: dict[str, Any], overrides: dict[str, Any]) -> DataCo
     merged = dict(base)
     merged.update({k.removeprefix("data."): v for k, v in overrides.items()})
     return build_config(DataConfig, overrides=merged)
+
+
+# The data keys that say which data a model runs on (recorded in exported files, so they can be evaluated alone).
+DATA_IDENTITY_KEYS: tuple[str, ...] = ("name", "root", "val_fraction", "image_size", "num_samples", "time_bins",
+                                       "bin_ms", "denoise_ms")
+
+
+def data_identity(cfg: DataConfig) -> dict[str, Any]:
+    """The :data:`DATA_IDENTITY_KEYS` of ``cfg`` that are set (an exported file's ``data`` metadata)."""
+    return {k: getattr(cfg, k) for k in DATA_IDENTITY_KEYS if getattr(cfg, k) is not None}
+

@@ -16,7 +16,7 @@ import re
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 
 import yaml
 
@@ -99,6 +99,23 @@ def _coerce(value: Any, tp: Any, path: str, meta: typing.Mapping[str, Any]) -> A
     raise TypeError(f"unsupported config type {tp} at {path}")
 
 
+class Checked:
+    """Mixin for config dataclasses: constructing one validates (and coerces) every field as
+    :func:`parse_dataclass` does, so ``OptimConfig(lr="fast")`` is a ConfigError naming ``optim.lr`` and nested
+    sections may be given as plain dicts. ``KEY`` is the section's dotted path in the config file."""
+
+    KEY: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            tp, value = hints[f.name], getattr(self, f.name)
+            if dataclasses.is_dataclass(tp) and isinstance(value, tp):
+                continue  # validated when it was built
+            path = f"{self.KEY}.{f.name}" if self.KEY else f.name
+            object.__setattr__(self, f.name, _coerce(value, tp, path, f.metadata))
+
+
 def parse_dataclass(cls: type, data: dict[str, Any], path: str = "") -> Any:
     """Validate ``data`` into an instance of dataclass ``cls``; unknown keys and bad values raise ConfigError."""
     hints = typing.get_type_hints(cls)
@@ -153,12 +170,26 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def build_config(cls: type, files: list[str | Path] | None = None, overrides: dict[str, Any] | None = None) -> Any:
     """Merge YAML files (later wins) and dotted overrides, then validate into ``cls``."""
+    return parse_dataclass(cls, merge_sources(files, overrides))
+
+
+def merge_sources(files: list[str | Path] | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The plain tree of YAML files (later wins) with dotted overrides on top, not yet validated."""
     tree: dict[str, Any] = {}
     for f in files or []:
         _deep_merge(tree, load_yaml(f))
     for dotted, value in (overrides or {}).items():
         _set_path(tree, dotted, value)
-    return parse_dataclass(cls, tree)
+    return tree
+
+
+def leaf_keys(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted keys of the leaves of a plain config tree (what a user set)."""
+    out = []
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        out.extend(leaf_keys(value, dotted + ".") if isinstance(value, dict) else [dotted])
+    return out
 
 
 def _deep_merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
@@ -188,15 +219,21 @@ def leaf_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, dataclasses
 def add_config_arguments(
     parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (), prefix: str = ""
 ) -> None:
-    """Add ``--<prefix><section>.<key> VALUE`` for every leaf of ``cls``; values are parsed as YAML scalars."""
+    """Add ``--<prefix><section>.<key> VALUE`` for every leaf of ``cls``; values are parsed as YAML scalars.
+    A true/false key is also a switch: ``--key`` alone means true and ``--no-key`` false."""
     group = parser.add_argument_group("config keys (override the YAML files)")
     for dotted, tp, f in leaf_fields(cls, prefix):
         if dotted in skip:
             continue
-        group.add_argument(
-            f"--{dotted}", dest=f"cfg:{dotted}", metavar=dotted.split(".")[-1].upper(), default=argparse.SUPPRESS,
-            help=f"{f.metadata.get('help', '')} [{_type_name(tp)}]",
-        )
+        text = f"{f.metadata.get('help', '')} [{_type_name(tp)}]"
+        if tp is bool:
+            group.add_argument(f"--{dotted}", dest=f"cfg:{dotted}", metavar="BOOL", nargs="?", const="true",
+                               default=argparse.SUPPRESS, help=text + " (--no-" + dotted + ": false)")
+            group.add_argument(f"--no-{dotted}", dest=f"cfg:{dotted}", action="store_const", const="false",
+                               default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        else:
+            group.add_argument(f"--{dotted}", dest=f"cfg:{dotted}", metavar=dotted.split(".")[-1].upper(),
+                               default=argparse.SUPPRESS, help=text)
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:

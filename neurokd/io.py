@@ -24,6 +24,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _follow_umask(fd)
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
@@ -49,9 +50,19 @@ def atomic_tmp_path(path: str | os.PathLike) -> Path:
     return Path(tmp)
 
 
+def _follow_umask(fd: int) -> None:
+    """Give a mkstemp file the mode ``open()`` would under the current umask (0644 under 022): mkstemp's private
+    0600 would make every artefact unreadable to the user's group and others."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    with contextlib.suppress(OSError):  # a filesystem without modes keeps mkstemp's
+        os.fchmod(fd, 0o666 & ~umask)
+
+
 def commit_tmp(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
     """fsync ``tmp`` and atomically rename it to ``path``."""
     with open(tmp, "rb") as fh:
+        _follow_umask(fh.fileno())  # here, not at mkstemp: a writer (safetensors) may have replaced the file
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     _fsync_dir(Path(path).parent)

@@ -1,4 +1,5 @@
 import os
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,3 +16,17 @@ def _cache_dir(tmp_path_factory):
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture
+def neurokd(capsys):
+    """Run the ``neurokd`` command in this process (a subprocess would spend seconds importing torch):
+    ``neurokd(*args) -> (returncode, stdout, stderr)``."""
+    from neurokd.cli import main
+
+    def run(*args):
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+    return run

@@ -24,13 +24,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # repository folder -> the package it installs as (pyproject.toml's package-dir)
 SOURCES = {"neurokd": "neurokd", "exporters": "neurokd.exporters", "hardware": "neurokd.hardware"}
-APPLICATION = ("neurokd.cli", "neurokd.demo", "neurokd.registry", "neurokd.api", "neurokd.__main__")
+APPLICATION = ("neurokd.cli", "neurokd.demo", "neurokd.registry", "neurokd.api", "neurokd.sources", "neurokd.__main__")
 DEPLOYMENT = ("neurokd.exporters", "neurokd.hardware")
 LAYER_NAMES = ("core", "deployment", "application")
 # a dotted module path of an upper layer, as code or a string would spell it (``exporters.nir`` too: the old name)
 _UPPER_NAME = {
-    0: re.compile(r"\b(neurokd\.(exporters|hardware|cli|demo|registry|api)|(?<![\w.])(exporters|hardware)\.[a-z_])"),
-    1: re.compile(r"\bneurokd\.(cli|demo|registry|api)\b"),
+    0: re.compile(r"\b(neurokd\.(exporters|hardware|cli|demo|registry|api|sources)|(?<![\w.])(exporters|hardware)\.[a-z_])"),
+    1: re.compile(r"\bneurokd\.(cli|demo|registry|api|sources)\b"),
 }
 
 
@@ -57,6 +57,15 @@ class Module:
     path: Path
     tree: ast.Module
 
+    def lazy_members(self) -> dict[str, str]:
+        """A lazy package's ``_MEMBERS = {"name": "module", ...}`` (:mod:`neurokd.lazy`): what its names import."""
+        for node in self.tree.body:
+            if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "_MEMBERS"
+                                                     for t in node.targets) and isinstance(node.value, ast.Dict)):
+                return {k.value: v.value for k, v in zip(node.value.keys, node.value.values)
+                        if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)}
+        return {}
+
 
 def discover(sources: dict[str, str] = SOURCES, root: Path = ROOT) -> dict[str, Module]:
     mods = {}
@@ -69,9 +78,11 @@ def discover(sources: dict[str, str] = SOURCES, root: Path = ROOT) -> dict[str, 
     return mods
 
 
-def imports_of(mod: Module, known: set[str]) -> list[tuple[str, int]]:
-    """``(imported neurokd module, line)`` for every import statement anywhere in the module."""
-    out = []
+def imports_of(mod: Module, mods: dict[str, Module]) -> list[tuple[str, int]]:
+    """``(imported neurokd module, line)`` for every import statement anywhere in the module; a name imported from
+    a lazy package counts as an import of the module that defines it, and a lazy package imports its members."""
+    known = set(mods)
+    out = [(target, 1) for target in mod.lazy_members().values()]
     package = mod.name if mod.path.name == "__init__.py" else mod.name.rpartition(".")[0]
     for node in ast.walk(mod.tree):
         if isinstance(node, ast.Import):
@@ -81,8 +92,10 @@ def imports_of(mod: Module, known: set[str]) -> list[tuple[str, int]]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            # `from pkg import sub` imports the submodule pkg.sub when there is one
-            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+            # `from pkg import sub` imports the submodule pkg.sub when there is one, a lazy member its module
+            lazy = mods[base].lazy_members() if base in mods else {}
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else lazy.get(a.name, base)
+                       for a in node.names]
         else:
             continue
         out.extend((t, node.lineno) for t in targets if _within(t, "neurokd"))
@@ -96,7 +109,7 @@ def strings_of(mod: Module) -> list[tuple[str, int]]:
 def upward_imports(mods: dict[str, Module]) -> list[str]:
     bad = []
     for mod in mods.values():
-        for target, line in imports_of(mod, set(mods)):
+        for target, line in imports_of(mod, mods):
             low, high = layer_of(mod.name), layer_of(target)
             if high > low or (low == high == 1 and _group(mod.name) != _group(target)):
                 bad.append(f"{mod.path.relative_to(ROOT)}:{line}: {mod.name} ({_group(mod.name)}) imports "
@@ -120,7 +133,7 @@ def upward_strings(mods: dict[str, Module]) -> list[str]:
 
 def import_cycles(mods: dict[str, Module]) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan), i.e. every import cycle."""
-    graph = {m: sorted({t for t, _ in imports_of(mod, set(mods)) if t in mods and t != m}) for m, mod in mods.items()}
+    graph = {m: sorted({t for t, _ in imports_of(mod, mods) if t in mods and t != m}) for m, mod in mods.items()}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []

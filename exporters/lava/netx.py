@@ -75,6 +75,16 @@ class FlattenLayer:
     kind: str = field(default="flatten", init=False)
 
 
+def conv_output_shape(weight_shape: tuple[int, ...], in_shape: tuple[int, ...], stride: tuple[int, int],
+                      padding: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int, int]:
+    """(C, H, W) output of a 2-D convolution with weights ``(out, in/groups, kH, kW)`` on a (C, H, W) input."""
+    _, h, w = in_shape
+    kh, kw = weight_shape[2:]
+    ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    return (int(weight_shape[0]), int(ho), int(wo))
+
+
 @dataclass
 class ConvLayer:
     """2-D convolution + CUBA neurons. ``shape`` is the output (C, H, W)."""
@@ -96,11 +106,7 @@ class ConvLayer:
 
     def output_shape(self, in_shape: tuple[int, ...]) -> tuple[int, int, int]:
         """(C, H, W) output of this convolution on an input of (C, H, W) ``in_shape``."""
-        _, h, w = in_shape
-        kh, kw = self.weight.shape[2:]
-        ho = (h + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1
-        wo = (w + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1
-        return (int(self.weight.shape[0]), int(ho), int(wo))
+        return conv_output_shape(self.weight.shape, in_shape, self.stride, self.padding, self.dilation)
 
 
 @dataclass

@@ -121,16 +121,21 @@ class _Reader:
         except ValueError as e:
             raise self.fail(where, str(e)) from None
 
-    def read(self) -> NetxNetwork:
+    def open(self):
+        """The file, opened read-only with h5py (one-line errors for a missing or non-HDF5 file)."""
         import h5py
 
         if not self.path.is_file():
             raise NetxFormatError(f"{self.path}: no such file")
         try:
-            f = h5py.File(self.path, "r")
+            return h5py.File(self.path, "r")
         except OSError as e:
             raise NetxFormatError(f"{self.path}: not a readable HDF5 file ({str(e).split(';')[0]})") from None
-        with f:
+
+    def read(self) -> NetxNetwork:
+        import h5py
+
+        with self.open() as f:
             if "layer" not in f or not isinstance(f["layer"], h5py.Group):
                 raise self.fail("/", "no 'layer' group; not a netx network description")
             keys = list(f["layer"].keys())

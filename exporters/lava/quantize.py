@@ -240,6 +240,17 @@ def _pick_scale(limits: dict[str, float]) -> tuple[float, str]:
     return limits[name], name
 
 
+def exact_threshold(name: str, theta: float | None, scale: float) -> tuple[int | None, float]:
+    """``(vThMant, scale)``: the threshold mantissa ``floor(theta S)`` and the scale ``vThMant / theta`` at which
+    it is exact (``(None, scale)`` for a readout without threshold)."""
+    if theta is None:
+        return None, scale
+    v_th = int(math.floor(theta * scale))
+    if v_th < 1:
+        raise ExportError(f"{name}: threshold {theta} quantizes to 0 at scale {scale:.3g}")
+    return v_th, v_th / theta
+
+
 @dataclass
 class _Quantized:
     w_int: np.ndarray
@@ -289,12 +300,7 @@ def _quantize_layer(blk: _Block, w: np.ndarray, b: np.ndarray, x_max: float, inp
         limits["threshold"] = VTH_MAX / theta
     scale, limit = _pick_scale(limits)
     while True:
-        v_th = None
-        if theta is not None:
-            v_th = int(math.floor(theta * scale))
-            if v_th < 1:
-                raise ExportError(f"{blk.name}: threshold {theta} quantizes to 0 at scale {scale:.3g}")
-            scale = v_th / theta  # the threshold is exact
+        v_th, scale = exact_threshold(blk.name, theta, scale)
         w_scale = scale / input_scale
         w_int = np.clip(np.rint(w * w_scale), -WEIGHT_LEVELS, WEIGHT_LEVELS).astype(np.int64)
         b_int = np.clip(np.rint(b * scale), -BIAS_MAX, BIAS_MAX).astype(np.int64)
@@ -319,6 +325,44 @@ def _quantize_layer(blk: _Block, w: np.ndarray, b: np.ndarray, x_max: float, inp
                       report)
 
 
+def input_range(spec, calibration: torch.Tensor | np.ndarray | None, input_max: float | None,
+                input_bits: int) -> tuple[float, bool, int]:
+    """``(x_max, signed, levels)`` of the integer input: the largest ``|x|`` (from ``calibration`` inputs or
+    ``input_max``), whether inputs go negative, and the levels per sign; ``(1, False, 1)`` for binary spikes."""
+    if not 2 <= input_bits <= 16:
+        raise ExportError(f"input_bits must be in [2, 16], got {input_bits}")
+    if spec.encoder != "direct":
+        return 1.0, False, 1
+    if calibration is not None:
+        x = np.asarray(calibration.detach().cpu() if isinstance(calibration, torch.Tensor) else calibration,
+                       dtype=np.float64)
+        if x.size == 0 or not np.all(np.isfinite(x)):
+            raise ExportError("calibration inputs are empty or hold NaN/inf")
+        x_max = float(np.abs(x).max()) if input_max is None else float(input_max)
+        x_signed = bool(x.min() < 0)
+    elif input_max is not None:
+        x_max, x_signed = float(input_max), True
+    else:
+        raise ExportError("direct-encoded SNN: pass calibration inputs or input_max to set the input range")
+    if not x_max > 0:
+        raise ExportError(f"input range must be positive, got max |x| = {x_max}")
+    return x_max, x_signed, (1 << (input_bits - 1)) - 1 if x_signed else (1 << input_bits) - 1
+
+
+def export_meta(spec, report: QuantReport, input_signed: bool, input_bits: int, readout_scale: float) -> dict:
+    """The metadata neurokd writes into every exported file: what :func:`~neurokd.exporters.lava.simulation.simulate`
+    needs to encode inputs and decode the readout, plus the source model's description and the report."""
+    direct = spec.encoder == "direct"
+    return {
+        "T": int(spec.T), "encoder": spec.encoder, "input_scale": report.input_scale, "input_signed": input_signed,
+        "input_levels": report.input_levels, "input_message_bits": input_bits if direct else 0,
+        "model_input_shape": [int(s) for s in spec.input_shape], "readout": "membrane",
+        "readout_scale": readout_scale, "num_classes": int(spec.num_classes), "arch": spec.arch,
+        "report": report.to_dict(),
+        "neuron_reset": "zero", "initial_membrane": 0.0,  # the only neuron Lava runs (checked in _check_model)
+    }
+
+
 def quantize_model(model: nn.Module, calibration: torch.Tensor | np.ndarray | None = None,
                    input_max: float | None = None, input_bits: int = 8) -> tuple[NetxNetwork, QuantReport]:
     """Fold BN and quantize a neurokd SNN to a :class:`NetxNetwork`; returns it with its report.
@@ -330,33 +374,12 @@ def quantize_model(model: nn.Module, calibration: torch.Tensor | np.ndarray | No
 
     _check_model(model)
     spec = model.spec
-    if not 2 <= input_bits <= 16:
-        raise ExportError(f"input_bits must be in [2, 16], got {input_bits}")
     blocks = _blocks(model_ops(fold_batchnorm(model)))
     T = int(spec.T)
     in_shape = tuple(int(s) for s in spec.input_shape)
     net_in_shape = (in_shape[0], 1, in_shape[1]) if len(in_shape) == 2 else in_shape
     direct = spec.encoder == "direct"
-
-    # input range and sign
-    x_signed = False
-    if direct:
-        if calibration is not None:
-            x = np.asarray(calibration.detach().cpu() if isinstance(calibration, torch.Tensor) else calibration,
-                           dtype=np.float64)
-            if x.size == 0 or not np.all(np.isfinite(x)):
-                raise ExportError("calibration inputs are empty or hold NaN/inf")
-            x_max = float(np.abs(x).max()) if input_max is None else float(input_max)
-            x_signed = bool(x.min() < 0)
-        elif input_max is not None:
-            x_max, x_signed = float(input_max), True
-        else:
-            raise ExportError("direct-encoded SNN: pass calibration inputs or input_max to set the input range")
-        if not x_max > 0:
-            raise ExportError(f"input range must be positive, got max |x| = {x_max}")
-    else:
-        x_max = 1.0
-    in_levels = ((1 << (input_bits - 1)) - 1 if x_signed else (1 << input_bits) - 1) if direct else 1
+    x_max, x_signed, in_levels = input_range(spec, calibration, input_max, input_bits)
 
     layers: list[Any] = [InputLayer(net_in_shape)]
     quants: list[LayerQuant] = []
@@ -386,11 +409,5 @@ def quantize_model(model: nn.Module, calibration: torch.Tensor | np.ndarray | No
             readout_scale = q.report.scale
     report = QuantReport(spec.encoder, input_scale, in_levels if direct else 1,
                          0.5 / input_scale if direct else 0.0, quants)
-    meta = {
-        "T": T, "encoder": spec.encoder, "input_scale": input_scale, "input_signed": x_signed,
-        "input_levels": in_levels, "input_message_bits": input_bits if direct else 0,
-        "model_input_shape": list(in_shape), "readout": "membrane", "readout_scale": readout_scale,
-        "num_classes": int(spec.num_classes), "arch": spec.arch, "report": report.to_dict(),
-        "neuron_reset": "zero", "initial_membrane": 0.0,  # the only neuron netx runs (checked in _check_model)
-    }
+    meta = export_meta(spec, report, x_signed, input_bits, readout_scale)
     return NetxNetwork(layers, meta), report

@@ -1,16 +1,18 @@
-"""``simulate(path, inputs, backend)``: run an exported ``.net`` file on float inputs, NumPy or Lava.
+"""``simulate(path, inputs, backend)``: run an exported ``.net`` or ``.lava`` file on float inputs, NumPy or Lava.
 
 Both backends produce a physical-time :class:`~neurokd.exporters.lava.numpy_sim.Trace`; this module encodes the inputs
 the way the file says (``encoder``, ``input_scale``), runs the backend, and aligns the latency so results are
 in the SNN's own time steps:
 
-- Layer ``i`` (0-based conv/dense layer) processes step ``k`` of a sample at physical step ``p = 2 + i + k``
-  (the source sends frame ``k`` at ``p = k + 1``; each layer adds one step). Every layer is reset at the start
-  of its own window (netx ``reset_interval = T``, ``reset_offset = 1``, which netx turns into a per-layer
-  phase ``2 + i``), so samples can be streamed back to back through Lava with no idle steps, and a sample's
-  result equals a fresh run on that sample alone.
-- The readout (the last layer's membrane) is read at the end of its window, ``p = T + L`` for the first
-  sample (``L`` layers), and decoded to the time-mean of the float logits: ``v / (64 * readout_scale * T)``.
+- A population at depth ``d`` (layer ``i`` of a chain: ``d = 1 + i``; see :mod:`~neurokd.exporters.lava.graph`)
+  processes step ``k`` of a sample at physical step ``p = 1 + d + k`` (the source sends frame ``k`` at
+  ``p = k + 1``; each projection adds one step, plus its delay). Every population is reset at the start of its
+  own window (``reset_interval = T``, ``reset_offset = 1``, which netx turns into a per-layer phase ``1 + d``),
+  so samples can be streamed back to back through Lava with no idle steps, and a sample's result equals a fresh
+  run on that sample alone.
+- The readout (the last population's membrane) is read at the end of its window, ``p = T + L`` for the first
+  sample (latency ``L``: the readout's depth), and decoded to the time-mean of the float logits:
+  ``v / (64 * readout_scale * T)``.
 
 The NumPy model runs samples side by side in a batch (each from a fresh state over ``T + L`` steps); Lava runs
 one stream of ``N * T + L`` steps through one network (its start-up costs seconds, so keep ``N`` modest).
@@ -26,8 +28,9 @@ import numpy as np
 
 from neurokd.errors import UserError
 from neurokd.exporters.lava import numpy_sim
+from neurokd.exporters.lava.files import read_lava
+from neurokd.exporters.lava.graph import LavaGraph
 from neurokd.exporters.lava.netx import NetxFormatError, NetxNetwork
-from neurokd.exporters.lava.netx_reader import read_netx
 
 BACKENDS = ("numpy", "lava")
 RESET_OFFSET = 1  # netx adds 1 + layer index: layer i resets at p = 2 + i (mod T), its window start
@@ -39,7 +42,8 @@ class SimResult:
 
     ``logits``: ``[N, K]`` fixed-point readout decoded to float units (the SNN's time-mean logits);
     ``v_out``: ``[N, K]`` raw readout membranes (integers, ``<< 6`` units); ``spike_counts``: ``[N, L]``
-    spikes per sample in each conv/dense layer; ``spikes``: per layer ``[N, T, *shape]`` bool (when recorded).
+    spikes per sample in each population (netx: conv/dense layer); ``spikes``: per population ``[N, T, *shape]``
+    bool (when recorded); ``latency``: steps from an input frame to the readout.
     """
 
     backend: str
@@ -51,15 +55,11 @@ class SimResult:
     layer_sizes: list[int]
     T: int
     seconds: float
+    latency: int
 
     @property
     def n(self) -> int:
         return int(self.logits.shape[0])
-
-    @property
-    def latency(self) -> int:
-        """Time steps from an input frame to the readout layer: one per conv/dense layer."""
-        return len(self.layer_names)
 
     @property
     def predictions(self) -> np.ndarray:
@@ -82,7 +82,7 @@ class SimResult:
         return [c / (s * self.T) for c, s in zip(self.spikes_per_sample(), self.layer_sizes)]
 
 
-def _meta(net: NetxNetwork, path: Path) -> dict:
+def _meta(net: NetxNetwork | LavaGraph, path: Path) -> dict:
     need = ("T", "encoder", "input_scale", "readout_scale", "model_input_shape")
     missing = [k for k in need if k not in net.meta]
     if missing:
@@ -92,7 +92,7 @@ def _meta(net: NetxNetwork, path: Path) -> dict:
     return net.meta
 
 
-def encode_inputs(net: NetxNetwork, inputs: np.ndarray, seed: int = 0) -> np.ndarray:
+def encode_inputs(net: NetxNetwork | LavaGraph, inputs: np.ndarray, seed: int = 0) -> np.ndarray:
     """Float inputs -> integer frames ``[N, T, *net_input_shape]`` as the file's input layer expects them.
 
     ``inputs``: static ``[N, *input_shape]`` (repeated over T / Poisson-sampled per step) or a time-major
@@ -113,7 +113,7 @@ def encode_inputs(net: NetxNetwork, inputs: np.ndarray, seed: int = 0) -> np.nda
                         f" (or [T={T}, N, ...])")
     if not np.all(np.isfinite(seq)):
         raise UserError("inputs hold NaN/inf")
-    return quantize_input(meta, seq.reshape(seq.shape[0], T, *net.input_shape), np.random.default_rng(seed))
+    return quantize_input(meta, seq.reshape(seq.shape[0], T, *tuple(net.input_shape)), np.random.default_rng(seed))
 
 
 def quantize_input(meta: dict, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -126,61 +126,65 @@ def quantize_input(meta: dict, x: np.ndarray, rng: np.random.Generator) -> np.nd
     return np.clip(np.rint(x * float(meta["input_scale"])), lo, levels).astype(np.int64)
 
 
-def _align(trace: numpy_sim.Trace, n: int, T: int, streamed: bool, record: bool):
+def _align(trace: numpy_sim.Trace, depths: list[int], n: int, T: int, streamed: bool, record: bool):
     """Per-sample windows of a physical trace (see module doc); ``streamed``: samples follow each other in
     time in batch element 0 (Lava), else each batch element is one sample starting at step 1 (NumPy)."""
-    L = len(trace.spikes)
     start = np.arange(n) * T if streamed else np.zeros(n, int)
     batch = np.zeros(n, int) if streamed else np.arange(n)
     steps = start[:, None] + np.arange(T)[None]  # [n, T]
-    spikes, counts = [], np.zeros((n, L), np.int64)
-    for i, s in enumerate(trace.spikes):
-        win = s[batch[:, None], 1 + i + steps]  # [n, T, *shape]
+    spikes, counts = [], np.zeros((n, len(depths)), np.int64)
+    for i, (s, d) in enumerate(zip(trace.spikes, depths)):
+        win = s[batch[:, None], d + steps]  # [n, T, *shape]
         counts[:, i] = win.reshape(n, -1).sum(1)
         if record:
             spikes.append(win)
-    v_out = trace.v_last[batch, start + T + L - 1]
+    v_out = trace.v_last[batch, start + T + depths[-1] - 1]
     return v_out, counts, (spikes if record else None)
 
 
 def simulate(path: str | Path, inputs: np.ndarray, backend: str = "numpy", batch_size: int = 128,
              record_spikes: bool = False, progress: bool = False, seed: int = 0) -> SimResult:
-    """Run the neurokd ``.net`` file at ``path`` on ``inputs`` (see :func:`encode_inputs`).
+    """Run the neurokd ``.net`` or ``.lava`` file at ``path`` on ``inputs`` (see :func:`encode_inputs`).
 
     ``backend="numpy"``: the bit-accurate NumPy model (no Lava needed), ``batch_size`` samples at a time.
-    ``backend="lava"``: lava-dl's netx loader on Lava's fixed-point CPU simulator, all samples in one stream.
+    ``backend="lava"``: Lava's fixed-point CPU simulator, all samples in one stream: lava-dl's netx loader for a
+    ``.net`` file, the process network of :mod:`~neurokd.exporters.lava.graph_processes` for a ``.lava`` graph.
     """
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
     path = Path(path)
-    net = read_netx(path)
+    net = read_lava(path)
     meta = _meta(net, path)
     T = int(meta["T"])
     frames = encode_inputs(net, inputs, seed)
     n = frames.shape[0]
-    L = len(net.synaptic_layers)
+    graph = numpy_sim.as_graph(net)
+    depths = graph.depths()
+    L = depths[-1]
     t0 = time.perf_counter()
     if backend == "numpy":
-        from tqdm import tqdm
+        from neurokd.progress import bar
 
         parts = []
-        for lo in tqdm(range(0, n, batch_size), desc="numpy sim", unit="batch", disable=not progress):
+        for lo in bar(range(0, n, batch_size), desc="numpy sim", unit="batch", enabled=progress):
             chunk = frames[lo:lo + batch_size]
             stream = np.concatenate([chunk, np.zeros((chunk.shape[0], L, *chunk.shape[2:]), np.int64)], 1)
-            trace = numpy_sim.run(net, stream, reset_interval=T, reset_offset=RESET_OFFSET)
-            parts.append(_align(trace, chunk.shape[0], T, False, record_spikes))
+            trace = numpy_sim.run(graph, stream, reset_interval=T, reset_offset=RESET_OFFSET)
+            parts.append(_align(trace, depths, chunk.shape[0], T, False, record_spikes))
         v_out = np.concatenate([p[0] for p in parts])
         counts = np.concatenate([p[1] for p in parts])
-        spikes = [np.concatenate([p[2][i] for p in parts]) for i in range(L)] if record_spikes else None
+        spikes = [np.concatenate([p[2][i] for p in parts]) for i in range(len(depths))] if record_spikes else None
     else:
-        from neurokd.exporters.lava.lava_run import run_lava
+        from neurokd.exporters.lava.lava_run import run_lava, run_lava_graph
 
         stream = np.concatenate([frames.reshape(n * T, *frames.shape[2:]),
                                  np.zeros((L, *frames.shape[2:]), np.int64)])
-        trace = run_lava(path, stream, int(meta.get("input_message_bits", 0)), T, RESET_OFFSET, progress)
-        v_out, counts, spikes = _align(trace, n, T, True, record_spikes)
+        bits = int(meta.get("input_message_bits", 0))
+        trace = (run_lava_graph(net, stream, bits, T, RESET_OFFSET, progress) if isinstance(net, LavaGraph)
+                 else run_lava(path, stream, bits, T, RESET_OFFSET, progress))
+        v_out, counts, spikes = _align(trace, depths, n, T, True, record_spikes)
     seconds = time.perf_counter() - t0
     logits = v_out / (float(1 << numpy_sim.SHIFT) * float(meta["readout_scale"]) * T)
-    names = [str(la.attrs.get("name", f"layer{i}")) for i, la in enumerate(net.synaptic_layers)]
-    sizes = [int(np.prod(la.shape)) for la in net.synaptic_layers]
-    return SimResult(backend, logits, v_out, counts, spikes, names, sizes, T, seconds)
+    names = [p.name for p in graph.populations]
+    sizes = [p.size for p in graph.populations]
+    return SimResult(backend, logits, v_out, counts, spikes, names, sizes, T, seconds, L)

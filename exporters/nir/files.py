@@ -8,6 +8,7 @@ truncated), is a NIR graph, and parses; each failure is a :class:`neurokd.errors
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import h5py
@@ -21,19 +22,34 @@ KNOWN_TYPES = ("Affine", "AvgPool2d", "Conv1d", "Conv2d", "CubaLI", "CubaLIF", "
                "Input", "LI", "LIF", "Linear", "NIRGraph", "Output", "Scale", "SumPool2d", "Threshold")
 
 
-def save(graph: nir.NIRGraph, path: str | os.PathLike, compression: str | None = None) -> Path:
+def save(graph: nir.NIRGraph, path: str | os.PathLike, compression: str | None = None,
+         nir_version: str | None = None) -> Path:
     """Write ``graph`` to ``path`` with ``nir.write``, atomically. Returns the path.
 
     ``compression``: None (default) or ``"gzip"`` (nir's own default). Float weights barely compress, so gzip
     mostly shrinks the constant per-neuron arrays: for the resnet19 SNN the file is 48 MB instead of 79 MB,
     but export + import take ~5x longer (benchmarks/nir_roundtrip.py). Both are plain HDF5 that any NIR
     reader loads.
+
+    ``nir_version``: ``"1.0.8"`` (default) or ``"1.0.4"``, a file that nir 1.0.4's reader (Sinabs, Rockpool)
+    loads, with the meaning of the fields it cannot hold moved into metadata and a one-line warning of what an
+    older reader may interpret differently (``neurokd.exporters.nir.legacy``).
     """
+    from neurokd.exporters.nir import legacy
+
+    version = legacy.check_version(nir_version)
     path = Path(path)
     if path.is_dir():
         raise UserError(f"NIR output {path}: is a folder; give a file name such as {path / 'model.nir'}")
     with atomic_path(path) as tmp:
-        nir.write(tmp, graph, compression=compression)
+        if version == legacy.CURRENT:
+            nir.write(tmp, graph, compression=compression)
+        else:
+            nir.write(tmp, legacy.legacy_graph(graph), compression=compression)
+            with h5py.File(tmp, "r+") as f:
+                legacy.strip_to_legacy(f, version)
+    if version != legacy.CURRENT:
+        warnings.warn(legacy.warning(version), UserWarning, stacklevel=2)
     return path
 
 

@@ -38,6 +38,7 @@ from neurokd.errors import UserError
 from neurokd.exporters.nir.convention import DEFAULT_DT, DiscreteNeuron, close_to, plain_metadata, torch_dim
 from neurokd.exporters.nir.files import read
 from neurokd.exporters.nir.network import Gain, NIRNetwork
+from neurokd.exporters.nir.order import topological_order
 from neurokd.snn.functional import RESETS
 from neurokd.snn.neurons import IF, LIF
 
@@ -134,28 +135,16 @@ def _structure(graph: nir.NIRGraph, ctx: _Ctx) -> tuple[str, str, list[str]]:
                 raise UserError(f"NIR graph {ctx.source}: edge ({a!r}, {b!r}) names node '{end}', which does "
                                 "not exist")
     preds = _predecessors(graph)
-    indeg = {n: len(p) for n, p in preds.items()}
-    ready = [n for n in graph.nodes if indeg[n] == 0]
-    for n in ready:
-        if n != inputs[0]:
+    for n, p in preds.items():
+        if not p and n != inputs[0]:
             raise ctx.fail(n, graph.nodes[n], "has no incoming edge (only the Input node may be a root)")
-    succ: dict[str, list[str]] = {n: [] for n in graph.nodes}
-    for a, b in graph.edges:
-        succ[a].append(b)
-    order: list[str] = []
-    while ready:
-        n = ready.pop(0)
-        order.append(n)
-        for m in succ[n]:
-            indeg[m] -= 1
-            if indeg[m] == 0:
-                ready.append(m)
+    order = topological_order(graph)
     if len(order) != len(graph.nodes):
         stuck = next(n for n in graph.nodes if n not in order)
         raise ctx.fail(stuck, graph.nodes[stuck], "is on a cycle: recurrent connections are not supported")
     if inputs[0] in [b for _, b in graph.edges]:
         raise ctx.fail(inputs[0], graph.nodes[inputs[0]], "has incoming edges")
-    if succ[outputs[0]]:
+    if any(a == outputs[0] for a, _ in graph.edges):
         raise ctx.fail(outputs[0], graph.nodes[outputs[0]], "has outgoing edges")
     return inputs[0], outputs[0], [n for n in order if n not in (inputs[0], outputs[0])]
 
@@ -248,7 +237,9 @@ def _conv(node: nir.Conv1d | nir.Conv2d, name: str, ctx: _Ctx) -> list[nn.Module
 
 
 def _avgpool(node: nir.AvgPool2d, name: str, ctx: _Ctx) -> list[nn.Module]:
-    meta = plain_metadata(node.metadata)
+    # a NIR 1.0.4 file keeps an AvgPool2d's metadata in the graph's (its node type has none; nir/legacy.py)
+    moved = ctx.graph_meta.get("node_metadata")
+    meta = plain_metadata(node.metadata) or plain_metadata(moved.get(name) if isinstance(moved, dict) else None)
     if meta.get("torch_module") == "AdaptiveAvgPool2d":
         return [nn.AdaptiveAvgPool2d(tuple(int(d) for d in meta["output_size"]))]
     return [nn.AvgPool2d(_ints(node.kernel_size, 2), _ints(node.stride, 2), _ints(node.padding, 2))]

@@ -9,6 +9,7 @@ import nir
 import numpy as np
 
 from neurokd.exporters.nir.convention import DEFAULT_DT, plain_metadata
+from neurokd.exporters.nir.order import topological_order
 
 NODE_HEADERS = ["node", "type", "input", "output", "params", "neuron"]
 SYNAPTIC_FIELDS = ("weight", "bias", "scale")
@@ -45,7 +46,7 @@ def _neuron(node: nir.NIRNode, dt: float) -> str:
 
 
 def node_rows(graph: nir.NIRGraph) -> list[list[Any]]:
-    """Rows for :data:`NODE_HEADERS`, in edge order from the input. Shapes come from nir's type inference
+    """Rows for :data:`NODE_HEADERS`, every node after the nodes that feed it. Shapes come from nir's type inference
     (on a copy; ``?`` where a legacy graph cannot be inferred)."""
     g = copy.deepcopy(graph)
     try:
@@ -65,18 +66,8 @@ def node_rows(graph: nir.NIRGraph) -> list[list[Any]]:
 
 
 def _ordered(graph: nir.NIRGraph) -> list[str]:
-    """Breadth-first from the Input node(s), then anything unreachable, each node once."""
-    succ: dict[str, list[str]] = {n: [] for n in graph.nodes}
-    for a, b in graph.edges:
-        if a in succ:
-            succ[a].append(b)
-    order = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
-    i = 0
-    while i < len(order):
-        for m in succ[order[i]]:
-            if m not in order and m in graph.nodes:
-                order.append(m)
-        i += 1
+    """Topological order (every node after its inputs), then anything on a cycle, each node once."""
+    order = topological_order(graph)
     return order + [n for n in graph.nodes if n not in order]
 
 

@@ -5,6 +5,9 @@ the application layer: it imports the core, the exporters and the hardware packa
 keep heavy imports inside their run functions, so building the parser stays cheap.
 
 User errors (:class:`neurokd.errors.UserError`) print one line and exit with code 2.
+
+The process's OpenMP policy (:func:`neurokd.runtime.apply_process_policy`: threads sleep instead of spinning
+while they wait) is set here, before the command modules import torch: OpenMP reads it once, when it loads.
 """
 
 from __future__ import annotations
@@ -13,7 +16,11 @@ import argparse
 import sys
 from types import ModuleType
 
-from neurokd.cli import (
+from neurokd.runtime import apply_process_policy
+
+apply_process_policy()
+
+from neurokd.cli import (  # noqa: E402  (after the OpenMP policy: these import torch)
     convert_cmd,
     demo_cmd,
     distill_cmd,
@@ -23,10 +30,11 @@ from neurokd.cli import (
     robustness_cmd,
     simulate_cmd,
     stream_cmd,
+    stream_file_cmd,
     train_cmds,
 )
-from neurokd.errors import UserError
-from neurokd.version import __version__
+from neurokd.errors import UserError  # noqa: E402
+from neurokd.version import __version__  # noqa: E402
 
 COMMANDS: list[ModuleType] = [
     train_cmds,
@@ -36,6 +44,7 @@ COMMANDS: list[ModuleType] = [
     robustness_cmd,
     demo_cmd,
     stream_cmd,
+    stream_file_cmd,
     export_cmd,
     simulate_cmd,
     report_cmd,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-from typing import Any
 
 from neurokd.cli.common import add_run_arguments
 from neurokd.config import DistillConfig, OptimConfig
@@ -40,28 +38,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def teacher_run_defaults(teacher: str) -> dict[str, Any]:
-    """``data.*`` and ``seed`` of the teacher's run folder (or the folder of its model file) as overrides; empty
-    when it has no ``config.yaml``."""
-    from neurokd.train.loop import load_saved_config
-
-    path = Path(teacher)
-    folder = path if path.is_dir() else path.parent
-    if not (folder / "config.yaml").is_file():
-        return {}
-    saved = load_saved_config(folder)
-    return {"seed": saved.seed, **{f"data.{k}": v for k, v in vars(saved.data).items()}}
-
-
 def run(args: argparse.Namespace) -> int:
-    from neurokd.config import RunConfig
-    from neurokd.configlib import build_config, overrides_from_args
-    from neurokd.convert import convert
+    from neurokd.cli.common import config_from_args
+    from neurokd.configlib import overrides_from_args
+    from neurokd.convert.run import convert, teacher_data
 
-    overrides = overrides_from_args(args)
-    base = {} if args.config or "data.name" in overrides else teacher_run_defaults(args.teacher)
-    cfg = build_config(RunConfig, args.config, {**base, **overrides, "model.kind": "snn",
-                                                "convert.teacher": args.teacher})
+    given = overrides_from_args(args)
+    base = {} if args.config or "data.name" in given else teacher_data(args.teacher)
+    forced = {**{k: v for k, v in base.items() if k not in given}, "model.kind": "snn",
+              "convert.teacher": args.teacher}
+    cfg, _keys = config_from_args(args, forced=forced)
     result = convert(cfg, overwrite=args.overwrite)
     s = result.summary
     print(f"{s['name']}: {s['conversion']} conversion -> snn {s['arch']} T={s['T']} on {s['dataset']}  "

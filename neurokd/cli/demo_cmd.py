@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from neurokd.cli.common import at_least
+
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="run the end-to-end demo on digits",
                        description="Train a teacher and SNN students on digits and print a results table.")
     p.add_argument("--out", default="runs/demo", help="demo folder (summary.json goes here)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--T", type=int, default=4, help="SNN time steps")
+    p.add_argument("--T", type=at_least(1), default=4, help="SNN time steps")
     p.add_argument("--dvs", action="store_true", help="also run the event-camera (DVS) pipeline")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -19,9 +21,5 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from neurokd.demo import run_demo
 
-    if args.T < 1:
-        from neurokd.errors import UserError
-
-        raise UserError(f"--T must be >= 1, got {args.T}")
     run_demo(args.out, seed=args.seed, T=args.T, progress=not args.no_progress, dvs=args.dvs)
     return 0

@@ -41,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
     from neurokd.distill import distill
     from neurokd.train.distributed import is_main_process
 
-    cfg = config_from_args(args)
+    cfg, changes = config_from_args(args)
     if not args.resume and cfg.distill.method == "none":
         cfg.distill.method = "response"  # the command's default method
-    result = distill(cfg, resume=args.resume, overwrite=args.overwrite)
+    result = distill(cfg, resume=args.resume, overwrite=args.overwrite, changes=changes)
     s = result.summary
     if not is_main_process():  # under torchrun every process trains; rank 0 reports
         return 0

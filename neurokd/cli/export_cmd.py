@@ -4,7 +4,8 @@ Each target has its own command module (``nir_cmd``, ``lava_cmd``); this module 
 
 - :data:`TARGETS`: target name -> module with ``register_export(targets)``, which adds its own sub-parser to
   ``neurokd export`` (``targets.add_parser(name, ...)``) and sets ``func`` to its run function.
-- :data:`INSPECTORS`: file suffix -> module with ``inspect_file(path: Path, as_json: bool) -> int``.
+- :data:`INSPECTORS`: file suffix -> module with ``inspect_file(path: Path, json_target: str | None) -> int``
+  (``--json [FILE]``: see :func:`neurokd.cli.common.emit_json`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 from neurokd.cli import lava_cmd, nir_cmd
+from neurokd.cli.common import add_json_argument
 
 TARGETS: dict[str, ModuleType] = {
     "nir": nir_cmd,
@@ -25,6 +27,7 @@ INSPECTORS: dict[str, ModuleType] = {
     ".h5": nir_cmd,
     ".hdf5": nir_cmd,
     ".net": lava_cmd,
+    ".lava": lava_cmd,
 }
 
 
@@ -39,7 +42,7 @@ def register(sub) -> None:
     q = sub.add_parser("inspect", help="describe an exported file (" + ", ".join(sorted(INSPECTORS)) + ")",
                        description="Print an exported network's metadata and node table.")
     q.add_argument("file", metavar="FILE", help="exported file, e.g. model.nir")
-    q.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    add_json_argument(q, "the metadata and node table")
     q.set_defaults(func=run_inspect)
 
 

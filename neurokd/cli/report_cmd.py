@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from neurokd.config import DataConfig
-from neurokd.configlib import add_config_arguments, overrides_from_args
+from neurokd.cli.common import add_data_arguments, at_least
+from neurokd.configlib import overrides_from_args
+from neurokd.hardware.chips import builtin_chips
 
 
 def register(sub) -> None:
@@ -16,15 +17,15 @@ def register(sub) -> None:
         description="Count synaptic operations of a trained SNN on real data, estimate energy per inference on "
                     "cited chip profiles and check whether it fits a chip. Writes report.md, report.tex, "
                     "report.json and report.png.")
-    p.add_argument("run", metavar="RUN", help="SNN run folder, model.safetensors or checkpoint")
+    p.add_argument("run", metavar="RUN", help="SNN run folder, model.safetensors, checkpoint or .nir file")
     p.add_argument("--teacher", metavar="RUN", default=None,
                    help="ANN teacher run to count on the same samples (default: the ANN twin's dense MACs)")
     p.add_argument("--chip", action="append", default=[], metavar="CHIP",
-                   help="chip profile: a built-in name (cmos-45nm, loihi, loihi2, truenorth, spinnaker2, speck), "
+                   help=f"chip profile: a built-in name ({', '.join(builtin_chips())}), "
                         "name:variant (cmos-45nm:int8) or a profile YAML file; repeatable (default: all built-in)")
     p.add_argument("--split", choices=["train", "val", "test"], default="test", help="data split to count on")
-    p.add_argument("--T", type=int, default=None, help="run the SNN with this many time steps")
-    p.add_argument("--max-samples", type=int, default=None, help="count at most this many samples")
+    p.add_argument("--T", type=at_least(1), default=None, help="run the SNN with this many time steps")
+    p.add_argument("--max-samples", type=at_least(1), default=None, help="count at most this many samples")
     p.add_argument("--weight-bits", type=int, default=8, help="weight precision for memory and mapping (bits)")
     p.add_argument("--energy-convention", choices=["full", "plain"], default="full",
                    help="SNN energy: full = every operation the chip profile prices (neuron updates included); "
@@ -33,17 +34,13 @@ def register(sub) -> None:
                    help="inference latency for profiles with a static power (static energy = power x latency)")
     p.add_argument("--out", default=None, help="output folder (default: RUN/report)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    add_config_arguments(p, DataConfig, prefix="data.")
+    add_data_arguments(p)
     p.set_defaults(func=run)
 
 
 def _check_args(args: argparse.Namespace) -> None:
     from neurokd.errors import UserError
 
-    if args.T is not None and args.T < 1:
-        raise UserError(f"--T must be >= 1, got {args.T}")
-    if args.max_samples is not None and args.max_samples < 1:
-        raise UserError(f"--max-samples must be >= 1, got {args.max_samples}")
     if not 1 <= args.weight_bits <= 64:
         raise UserError(f"--weight-bits must be between 1 and 64, got {args.weight_bits}")
     if args.latency_ms is not None and not 0 < args.latency_ms < float("inf"):
@@ -51,46 +48,44 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neurokd import load_model
-    from neurokd.data import load_dataset, make_loaders
     from neurokd.errors import UserError
     from neurokd.hardware.analyse import analyse
-    from neurokd.hardware.chips import builtin_chips, resolve_chip
+    from neurokd.hardware.chips import resolve_chip
     from neurokd.hardware.report import ENERGY_HEADERS, energy_rows, write_report
-    from neurokd.loading import run_data_config
+    from neurokd.runs import Run
+    from neurokd.sources import open_model
     from neurokd.tables import markdown_table
 
     _check_args(args)
     chips = args.chip or list(builtin_chips())
     for spec in chips:  # fail on a bad profile before any counting
         resolve_chip(spec)
-    model = load_model(args.run)
-    if not model.is_snn:
-        raise UserError(f"{args.run}: is an ANN ({model.spec.arch}); `neurokd report` needs an SNN run "
+    source = open_model(args.run, T=args.T)
+    if source.kind == "lava":
+        raise UserError(f"{args.run}: `neurokd report` counts a float SNN's activity; give its run folder or its "
+                        ".nir export (the fixed-point network's spikes per layer: `neurokd simulate lava --json`)")
+    model = source.model
+    if not source.is_snn:
+        raise UserError(f"{args.run}: is an ANN ({source.arch}); `neurokd report` needs an SNN run "
                         "(pass the ANN with --teacher)")
-    if args.T is not None:
-        model.set_T(args.T)
     teacher = None
     if args.teacher is not None:
-        teacher = load_model(args.teacher)
+        teacher = Run.open(args.teacher).model()
         if teacher.is_snn:
             raise UserError(f"--teacher {args.teacher}: is an SNN; give the ANN teacher's run")
         if list(teacher.spec.input_shape or []) != list(model.spec.input_shape or []):
             raise UserError(f"--teacher {args.teacher}: input shape {teacher.spec.input_shape} differs from the "
                             f"SNN's {model.spec.input_shape}")
-    dcfg = run_data_config(args.run, overrides_from_args(args))
-    splits = load_dataset(dcfg, T=model.T)  # event data is binned into the model's T frames unless set
+    split = source.split(args.split, overrides_from_args(args))  # events: binned into the model's T frames
+    splits, loader = split.data, split.loader
     if splits.time_bins is not None and splits.time_bins != model.T:
         raise UserError(f"dataset '{splits.name}': {splits.time_bins} event frames per sample (data.time_bins) but "
                         f"the SNN runs T={model.T}; pass --T {splits.time_bins} or --data.time_bins {model.T}")
-    loader = dict(zip(["train", "val", "test"], make_loaders(splits, dcfg, 0)))[args.split]
-    loader.shuffle, loader.augment = False, None
     if len(loader.dataset) == 0:
         raise UserError(f"dataset '{splits.name}': the {args.split} split is empty")
     run_path = Path(args.run)
     out = Path(args.out) if args.out else (run_path if run_path.is_dir() else run_path.parent) / "report"
-    meta = {"run": str(args.run), "model": f"{model.spec.arch} SNN ({model.spec.neuron.type}, "
-            f"reset {model.spec.neuron.reset})", "dataset": splits.name, "split": args.split,
+    meta = {"run": str(args.run), "model": source.description, "dataset": splits.name, "split": args.split,
             "teacher": args.teacher}
     report = analyse(model, loader, chips, teacher=teacher, title=run_path.name if run_path.is_dir() else
                      run_path.stem, meta=meta, weight_bits=args.weight_bits,

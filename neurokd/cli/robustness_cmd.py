@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from neurokd.config import DataConfig
-from neurokd.configlib import add_config_arguments, overrides_from_args
+from neurokd.cli.common import add_data_arguments, at_least
+from neurokd.configlib import overrides_from_args
 
 
 def register(sub) -> None:
@@ -18,9 +18,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the corruptions")
     p.add_argument("--corruptions", default=None, help="comma-separated subset of the suite (default: all)")
     p.add_argument("--split", choices=["val", "test"], default="test", help="split to corrupt")
-    p.add_argument("--T", type=int, default=None, help="evaluate SNNs with this many time steps")
+    p.add_argument("--T", type=at_least(1), default=None, help="evaluate SNNs with this many time steps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_config_arguments(p, DataConfig, prefix="data.")
+    add_data_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -42,7 +42,6 @@ def _labels(runs: list[str], names: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from neurokd import load_model
     from neurokd.data import load_dataset
     from neurokd.errors import UserError
     from neurokd.eval.robustness import (
@@ -52,19 +51,13 @@ def run(args: argparse.Namespace) -> int:
         save_robustness_plot,
     )
     from neurokd.io import write_json, write_text
-    from neurokd.loading import run_data_config
+    from neurokd.runs import Run
 
-    if args.T is not None and args.T < 1:
-        raise UserError(f"--T must be >= 1, got {args.T}")
     labels = _labels(args.runs, args.names)
-    models = {}
-    for label, path in zip(labels, args.runs):
-        model = load_model(path)
-        if args.T is not None and model.is_snn:
-            model.set_T(args.T)
-        models[label] = model
-    dcfg = run_data_config(args.runs[0], overrides_from_args(args))
-    splits = load_dataset(dcfg, T=next((m.T for m in models.values() if m.is_snn), None))
+    runs = [Run.open(path) for path in args.runs]
+    models = {label: run.model(T=args.T) for label, run in zip(labels, runs)}
+    splits = load_dataset(runs[0].data_config(overrides_from_args(args)), runs[0].seed,
+                          T=next((m.T for m in models.values() if m.is_snn), None))
     for label, model in models.items():
         if list(model.spec.input_shape or []) != list(splits.input_shape):
             raise UserError(

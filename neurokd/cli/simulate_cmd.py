@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from neurokd.cli import lava_cmd
+from neurokd.cli import lava_cmd, nir_cmd
 
 TARGETS: dict[str, ModuleType] = {
     "lava": lava_cmd,
+    "nir": nir_cmd,
 }
 
 

@@ -6,12 +6,14 @@ import argparse
 import json
 import sys
 
+from neurokd.cli.common import add_json_argument, emit_json
+
 
 def register(sub) -> None:
     text = "stream an event file through a trained SNN in fixed time windows (prediction + latency per window)"
     p = sub.add_parser("stream", help=text, description=text)
     p.add_argument("model", metavar="MODEL",
-                   help="SNN run folder, model.safetensors or checkpoint; or a Loihi 2 .net file (loihi-fixed)")
+                   help="SNN run folder, model.safetensors or checkpoint; or a Loihi 2 .net / .lava file (loihi-fixed)")
     p.add_argument("--events", required=True, metavar="FILE",
                    help="event file: .npy (structured x, y, t, p), .bin (N-MNIST) or .aedat4")
     p.add_argument("--window-ms", type=float, default=None,
@@ -21,7 +23,7 @@ def register(sub) -> None:
                    help="clear the network state every N windows (default: the training T; 0 = never)")
     p.add_argument("--backend", default=None,
                    help="stream backend: torch (float SNN, the default) or loihi-fixed (the Loihi 2 fixed-point "
-                        "network on the bit-accurate NumPy model; the default for a .net MODEL)")
+                        "network on the bit-accurate NumPy model; the default for a .net / .lava MODEL)")
     p.add_argument("--input-max", type=float, default=None,
                    help="loihi-fixed from a float model: largest event count per pixel and bin, sets the input "
                         "quantization (default: measured on the run folder's training split)")
@@ -31,7 +33,7 @@ def register(sub) -> None:
                    help="run up to N windows that are already waiting in one call (catch-up; same predictions)")
     p.add_argument("--labels", metavar="FILE", default=None,
                    help="JSON list of labels, one per segment of --reset-every windows: reports accuracy")
-    p.add_argument("--json", metavar="OUT", default=None, help="write the full report (every window) as JSON")
+    add_json_argument(p, "the full report (summary and every window)")
     p.add_argument("--plot", metavar="PNG", default=None, help="plot events and latency per window")
     p.add_argument("--print-windows", action="store_true", help="print one JSON line per window")
     p.add_argument("--threads", type=int, default=1,
@@ -41,18 +43,16 @@ def register(sub) -> None:
 
 def _training_defaults(model_path: str) -> dict:
     """Sensor size, bin length and T the model was trained with, when its run folder says so."""
-    from pathlib import Path
-
     from neurokd.data.events import INFO
     from neurokd.errors import UserError
-    from neurokd.train.loop import load_saved_config
+    from neurokd.runs import Run
 
-    folder = Path(model_path)
-    if not (folder.is_dir() and (folder / "config.yaml").is_file()):
-        return {}
     try:
-        cfg = load_saved_config(folder)
+        run = Run.open(model_path)
+        cfg = run.config if run.has_config else None
     except UserError:
+        return {}
+    if cfg is None:
         return {}
     info = INFO.get(cfg.data.name)
     if info is None:
@@ -64,45 +64,40 @@ def _training_defaults(model_path: str) -> dict:
 
 def _training_input_max(model_path: str) -> float:
     """Largest event count in one pixel and bin over the training split of the model's run folder."""
-    from pathlib import Path
-
     import numpy as np
 
-    from neurokd.data import load_dataset
     from neurokd.errors import UserError
-    from neurokd.train.loop import load_saved_config
+    from neurokd.runs import Run
 
-    folder = Path(model_path)
     if not _training_defaults(model_path):
         raise UserError(f"{model_path} is not a run folder trained on an event dataset: give --input-max (the "
                         "largest event count per pixel and bin) to quantize it for --backend loihi-fixed")
-    cfg = load_saved_config(folder)
-    train = load_dataset(cfg.data, cfg.seed, T=cfg.model.T).train
+    run = Run.open(model_path)
+    train = run.split("train", T=run.config.model.T).dataset
     return float(max(np.abs(train.frames(i)).max() for i in range(len(train))))
 
 
 def run(args: argparse.Namespace) -> int:
-    from neurokd import load_model
     from neurokd.errors import UserError
-    from neurokd.io import write_json
     from neurokd.registry import make_backend
-    from neurokd.stream import open_events, run_stream, segment_accuracy
+    from neurokd.runs import Run
+    from neurokd.stream import open_events, read_labels, run_stream, segment_accuracy
     from neurokd.tables import markdown_table
 
     if args.steps_per_window < 1 or args.max_batch < 1 or args.threads < 1:
         raise UserError("--steps-per-window, --max-batch and --threads must be >= 1")
     if args.window_ms is not None and not 0 < args.window_ms < float("inf"):
         raise UserError(f"--window-ms must be a positive number of milliseconds, got {args.window_ms}")
-    if args.model.endswith(".net"):
+    if args.model.endswith((".net", ".lava")):
         if args.backend not in (None, "loihi-fixed"):
-            raise UserError(f"{args.model} is a Loihi 2 .net file: stream it with --backend loihi-fixed")
+            raise UserError(f"{args.model} is a Loihi 2 network file: stream it with --backend loihi-fixed")
         backend = make_backend("loihi-fixed", args.model, threads=args.threads)
     else:
         name = args.backend or "torch"
         options = {"threads": args.threads}
         if name == "loihi-fixed":
             options["input_max"] = args.input_max if args.input_max is not None else _training_input_max(args.model)
-        backend = make_backend(name, load_model(args.model), **options)
+        backend = make_backend(name, Run.open(args.model).model(), **options)
     defaults = _training_defaults(args.model)
     P, H, W = backend.input_shape
     sensor = defaults.get("sensor_size", (W, H, P))
@@ -120,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if horizon and not 0 < reset_every * args.steps_per_window <= horizon:
         raise UserError(f"--backend loihi-fixed integrates its readout for at most the exported T={horizon} steps:"
                         f" give --reset-every between 1 and {horizon // args.steps_per_window}")
-    labels = _read_labels(args.labels) if args.labels else None
+    labels = read_labels(args.labels) if args.labels else None
     source = open_events(args.events, sensor)
     first = source.first_t or 0
     origin = 0 if first < window_us else first  # recordings on their own clock start at 0; absolute clocks at t0
@@ -134,32 +129,18 @@ def run(args: argparse.Namespace) -> int:
     summary = report.summary()
     if labels is not None and reset_every:
         summary["accuracy"] = segment_accuracy(report, labels, reset_every)
-    if args.json:
-        write_json(args.json, {"summary": summary, "windows": [w.__dict__ for w in report.windows]})
-    if args.plot:
-        from neurokd.stream.plot import plot_report
-
-        plot_report(report, args.plot)
     keys = ["windows", "events", "events_per_s", "realtime_factor", "p50_window_ms", "p95_window_ms"]
     if args.realtime:
         summary["backlog_seconds"] = round(summary["wall_seconds"] - summary["stream_seconds"], 6)
         keys.append("backlog_seconds")
     keys += ["accuracy"] if "accuracy" in summary else []
-    print(markdown_table(keys, [[summary[k] for k in keys]]))
+    if args.plot:
+        from neurokd.stream.plot import plot_report
+
+        plot_report(report, args.plot)
+    if not emit_json(args.json, {"summary": summary, "windows": [w.__dict__ for w in report.windows]}):
+        print(markdown_table(keys, [[summary[k] for k in keys]]))
     if report.stopped:
         print(f"neurokd: stream stopped after {len(report.windows)} windows", file=sys.stderr)
         raise UserError(report.stopped)
     return 0
-
-
-def _read_labels(path: str) -> list[int]:
-    from neurokd.errors import UserError
-
-    try:
-        with open(path) as fh:
-            labels = json.load(fh)
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"labels file {path}: cannot read a JSON list ({e.__class__.__name__})") from None
-    if not isinstance(labels, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
-        raise UserError(f"labels file {path}: expected a JSON list of integer class labels")
-    return labels

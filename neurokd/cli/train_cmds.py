@@ -29,8 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from neurokd.train import run_training
     from neurokd.train.distributed import is_main_process
 
-    cfg = config_from_args(args, forced={"model.kind": args.kind})
-    result = run_training(cfg, resume=args.resume, overwrite=args.overwrite)
+    cfg, changes = config_from_args(args, forced={"model.kind": args.kind})
+    result = run_training(cfg, resume=args.resume, overwrite=args.overwrite, changes=changes)
     s = result.summary
     if not is_main_process():  # under torchrun every process trains; rank 0 reports
         return 0

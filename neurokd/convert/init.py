@@ -72,3 +72,4 @@ def init_student_from_teacher(spec: ModelSpec, teacher: nn.Module, splits: DataS
     apply_neuron_spec(student, spec.neuron)  # student.spec is spec: the run records these values
     student.load_state_dict(conversion.model.state_dict())
     return student, conversion
+

@@ -19,16 +19,16 @@ from typing import Literal
 
 from torch import Tensor
 
+from neurokd.convert.names import METHODS
 from neurokd.convert.scales import percentile_scales, qcfs_scales
 from neurokd.convert.topology import topology
 from neurokd.convert.twin import converted_twin
-from neurokd.errors import UserError
+from neurokd.errors import ConfigError, UserError
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.models.base import TwinNet
 from neurokd.models.thresholds import spiking_layer_names
 
-Method = Literal["threshold-balance", "qcfs"]
-METHODS: tuple[str, ...] = ("threshold-balance", "qcfs")
+Method = Literal[METHODS]  # type: ignore[valid-type]
 QCFS_INITIAL_MEMBRANE = 0.5  # the shift phi = 1/2 of QCFS, as a fraction of each threshold
 
 
@@ -52,9 +52,9 @@ def resolve_method(method: str, ann: TwinNet) -> Method:
     if method == "auto":
         return "qcfs" if qcfs_trained else "threshold-balance"
     if method not in METHODS:
-        raise UserError(f"config key 'convert.method': expected auto or one of {', '.join(METHODS)}, got {method!r}")
+        raise ConfigError(f"config key 'convert.method': expected auto or one of {', '.join(METHODS)}, got {method!r}")
     if method == "qcfs" and not qcfs_trained:
-        raise UserError("config key 'convert.method': qcfs converts a teacher trained with model.activation qcfs; "
+        raise ConfigError("config key 'convert.method': qcfs converts a teacher trained with model.activation qcfs; "
                         "this one uses ReLU: use threshold-balance (or train a QCFS teacher)")
     return method  # type: ignore[return-value]
 

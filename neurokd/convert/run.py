@@ -5,9 +5,10 @@ eval, export, report, stream):
 
     <out_dir>/<name>/config.yaml        effective configuration (the SNN's model spec, data, convert section)
                      model.safetensors  the SNN; its spec holds the per-layer thresholds and initial membrane,
-                                        the file's extra metadata the conversion (method, scales, teacher)
+                                        the file's extra metadata the conversion (method, teacher, scales)
                      model.json         the spec, for people
-                     summary.json       test accuracy of the SNN and the teacher, conversion seconds, scales
+                     summary.json       test accuracy of the SNN and the teacher, conversion seconds, scales,
+                                        thresholds
 
 The dataset is the one the teacher learned (the CLI takes it from the teacher's run folder): threshold balancing
 calibrates on its training split, and both networks are scored on its test split.
@@ -25,14 +26,14 @@ from neurokd.config import RunConfig
 from neurokd.convert.calibration import calibration_batches, input_scale
 from neurokd.convert.methods import Conversion, convert_model
 from neurokd.data import DataSplits, load_dataset, make_loaders
+from neurokd.data.preprocessing import input_preprocessing
 from neurokd.distill.teachers import load_teacher
 from neurokd.errors import ConfigError
 from neurokd.eval.accuracy import evaluate
-from neurokd.io import write_json, write_yaml
 from neurokd.models import count_parameters
 from neurokd.models.base import TwinNet
-from neurokd.train.checkpoint import save_model_file
-from neurokd.train.loop import check_run_dir, configure_torch, prepare_run_dir, resolve_device
+from neurokd.runs import Run
+from neurokd.train.setup import configure_torch, resolve_device
 
 
 @dataclass
@@ -47,7 +48,7 @@ def convert(cfg: RunConfig, *, teacher: nn.Module | None = None, splits: DataSpl
     """Convert ``cfg.convert.teacher`` (or ``teacher``) into an SNN running ``cfg.model.T`` steps and write the
     run folder ``cfg.run_dir``. ``cfg.model`` contributes T, the encoder and the surrogate settings kept for
     fine-tuning; the architecture is the teacher's."""
-    check_run_dir(cfg, resume=False, overwrite=overwrite)  # refuse before any work
+    Run.check(cfg, resume=False, overwrite=overwrite)  # refuse before any work
     configure_torch(cfg)
     source = teacher if teacher is not None else cfg.convert.teacher
     if source is None:
@@ -69,14 +70,25 @@ def convert(cfg: RunConfig, *, teacher: nn.Module | None = None, splits: DataSpl
     cfg.convert.method = conversion.method  # what auto chose
     cfg.convert.teacher = str(source) if teacher is None else f"<{type(teacher).__name__} module>"
     summary = conversion_summary(cfg, conversion, splits, test, teacher_acc, str(device))
-    run_dir = prepare_run_dir(cfg, resume=False, overwrite=overwrite)
-    write_yaml(run_dir / "config.yaml", cfg.to_dict())
-    write_json(run_dir / "model.json", cfg.model.to_dict())
+    run = Run.create(cfg, resume=False, overwrite=overwrite)
+    run.write_config(cfg)
     model = conversion.model.cpu()
-    save_model_file(run_dir / "model.safetensors", model, cfg.model.to_dict(),
-                    extra={"conversion": {k: summary[k] for k in ("conversion", "teacher", "scales")}})
-    write_json(run_dir / "summary.json", summary)
-    return ConvertResult(run_dir, model, summary)
+    run.save_model(model, cfg.model.to_dict(), preprocessing=input_preprocessing(splits, cfg.data),
+                   extra={"conversion": {k: summary[k] for k in ("conversion", "teacher", "scales")}})
+    run.write_summary(summary)
+    return ConvertResult(run.folder, model, summary)
+
+
+def teacher_data(teacher: str | Path) -> dict[str, Any]:
+    """``seed`` and ``data.*`` of the teacher's run folder (or of the folder around its model file) as dotted
+    overrides: the dataset it learned, which the conversion calibrates and scores on. Empty for a bare state dict
+    and for a path that does not exist (:func:`convert` says so)."""
+    if not Path(teacher).exists():
+        return {}
+    run = Run.open(teacher)
+    if not run.has_config:
+        return {}
+    return {"seed": run.seed, **{f"data.{k}": v for k, v in vars(run.config.data).items()}}
 
 
 def conversion_summary(cfg: RunConfig, conversion: Conversion, splits: DataSplits, test: dict[str, Any],
@@ -98,4 +110,4 @@ def conversion_summary(cfg: RunConfig, conversion: Conversion, splits: DataSplit
     }
 
 
-__all__ = ["ConvertResult", "convert", "conversion_summary"]
+__all__ = ["ConvertResult", "conversion_summary", "convert", "teacher_data"]

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from neurokd.errors import UserError
+from neurokd.errors import ConfigError, UserError
 from neurokd.models.qcfs import QCFS
 
 MAX_VALUES = 1 << 22  # positive activations kept per layer for the percentile (a seeded subsample beyond that)
@@ -31,7 +31,7 @@ def percentile_scales(ann: nn.Module, activations: list[str], batches: Iterable[
     value gets scale 1 (its neurons never fire either way).
     """
     if not 0 < percentile <= 100:
-        raise UserError(f"config key 'convert.percentile': must be in (0, 100], got {percentile}")
+        raise ConfigError(f"config key 'convert.percentile': must be in (0, 100], got {percentile}")
     modules = dict(ann.named_modules())
     kept: dict[str, list[Tensor]] = {a: [] for a in activations}
     g = torch.Generator().manual_seed(0)

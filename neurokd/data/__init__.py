@@ -1,56 +1,17 @@
-"""Datasets: ``load_dataset(cfg)`` -> :class:`DataSplits`; ``make_loaders`` -> train/val/test loaders."""
+"""Datasets: ``load_dataset(cfg)`` -> :class:`DataSplits`; ``make_loaders`` -> train/val/test loaders;
+``load_split`` -> one :class:`Split`. Names: :mod:`neurokd.data.names`.
 
-from __future__ import annotations
+Members are imported on first use, so ``neurokd.data.names`` is light.
+"""
 
-from neurokd.data.augment import build_augment
-from neurokd.data.base import ArrayDataset, DataSplits, Loader, Normalize
-from neurokd.errors import ConfigError
+from neurokd.lazy import lazy_exports
 
-DATASETS = ("digits", "mnist1d", "cifar10", "cifar100", "imagefolder", "saccade-digits", "nmnist", "dvsgesture",
-            "cifar10dvs")
-
-
-def load_dataset(cfg, seed: int = 0, T: int | None = None, progress: bool = True) -> DataSplits:
-    """Load the dataset named by ``cfg.name`` (a :class:`neurokd.config.DataConfig`).
-
-    Event datasets are binned into ``cfg.time_bins`` frames per sample, by default ``T`` (the model's steps).
-    ``progress``: a progress bar (saccade-digits) or a notice (a large mnist1d ``num_samples``) while a dataset is
-    generated on first use (cached after).
-    """
-    if cfg.name == "digits":
-        from neurokd.data import digits
-
-        return digits.load(cfg.val_fraction)
-    if cfg.name == "mnist1d":
-        from neurokd.data import mnist1d
-
-        return mnist1d.load(cfg.val_fraction, cfg.num_samples, progress)
-    if cfg.name in ("cifar10", "cifar100"):
-        from neurokd.data import cifar
-
-        return cifar.load(cfg.name, cfg.root, cfg.val_fraction, cfg.download)
-    if cfg.name == "imagefolder":
-        from neurokd.data import imagefolder
-
-        return imagefolder.load(cfg.root, cfg.val_fraction, cfg.image_size, seed)
-    if cfg.name in ("saccade-digits", "nmnist", "dvsgesture", "cifar10dvs"):
-        from neurokd.data import events
-
-        return events.load(cfg, T, progress)
-    raise ConfigError(f"config key 'data.name': unknown dataset {cfg.name!r}; choose one of {DATASETS}")
-
-
-def make_loaders(splits: DataSplits, cfg, seed: int) -> tuple[Loader, Loader, Loader]:
-    """Shuffled, augmented train loader; plain val/test loaders."""
-    augment = None
-    if cfg.augment:
-        if len(splits.input_shape) != 3:
-            raise ConfigError(f"config key 'data.augment': image augmentations need 2-D images, {splits.name} is 1-D")
-        augment = build_augment(cfg.augment, tuple(splits.input_shape[1:]))
-    train = Loader(splits.train, cfg.batch_size, True, seed, augment, cfg.num_workers)
-    val = Loader(splits.val, cfg.eval_batch_size, False, seed, None, cfg.num_workers)
-    test = Loader(splits.test, cfg.eval_batch_size, False, seed, None, cfg.num_workers)
-    return train, val, test
-
-
-__all__ = ["DATASETS", "ArrayDataset", "DataSplits", "Loader", "Normalize", "load_dataset", "make_loaders"]
+_MEMBERS = {
+    "DATASETS": "neurokd.data.names", "EVENT_DATASETS": "neurokd.data.names", "SPLITS": "neurokd.data.names",
+    "ArrayDataset": "neurokd.data.base", "DataSplits": "neurokd.data.base", "Loader": "neurokd.data.base",
+    "Normalize": "neurokd.data.base", "Split": "neurokd.data.base",
+    "load_dataset": "neurokd.data.load", "load_split": "neurokd.data.load", "make_loaders": "neurokd.data.load",
+    "take_split": "neurokd.data.load",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _MEMBERS)
+__all__ = sorted(_MEMBERS)

@@ -183,3 +183,33 @@ class Loader:
             if normalize is not None:
                 x = normalize(x)
             yield x, y.long()
+
+
+
+@dataclass
+class Split:
+    """One split of a dataset as evaluation and export read it: in order, unaugmented, evaluation batches."""
+
+    name: str  # "train", "val" or "test"
+    data: DataSplits
+    loader: Loader
+
+    @property
+    def dataset(self) -> Dataset:
+        return self.loader.dataset
+
+    def tensors(self, limit: int | None = None) -> tuple[Tensor, Tensor]:
+        """``(x, y)`` of the first ``limit`` samples (all when None); event data is time-major, ``x [T, N, ...]``."""
+        axis = 1 if self.data.time_bins else 0  # the sample axis
+        xs, ys, n = [], [], 0
+        for x, y in self.loader:
+            xs.append(x)
+            ys.append(y)
+            n += len(y)
+            if limit is not None and n >= limit:
+                break
+        x, y = torch.cat(xs, axis), torch.cat(ys)
+        if limit is None:
+            return x, y
+        return x.narrow(axis, 0, min(limit, x.shape[axis])), y[:limit]
+

@@ -16,7 +16,6 @@ streams the test set through the exported fixed-point network (the ``loihi-fixed
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -39,21 +38,6 @@ DVS_KD = {"distill.method": "response", "distill.alpha": 0.5, "distill.tau": 4.0
 EXPORT_STAGES: list[Callable[[DemoContext], None]] = [stage_nir, stage_lava, stage_hardware]
 
 
-def write_test_stream(splits, folder: Path) -> tuple[Path, Path, int]:
-    """The test split as one stream file (recording ``i`` at ``[i*D, (i+1)*D)``) plus its labels file."""
-    from neurokd.data.events import INFO, write_events_npy
-    from neurokd.io import write_text
-    from neurokd.stream import concat_recordings
-
-    test = splits.test
-    duration = INFO[splits.name].duration_us
-    events = concat_recordings([test.events(i) for i in range(len(test))], duration)
-    stream, labels = folder / "test_stream.npy", folder / "test_stream.labels.json"
-    write_events_npy(stream, events)
-    write_text(labels, json.dumps(test.y.tolist()) + "\n")
-    return stream, labels, duration
-
-
 def stream_test_set(model, splits, folder: Path, backend: str = "torch", threads: int | None = 1) -> dict[str, Any]:
     """Stream the test split (one bin per window, reset per recording) through ``backend`` and return the
     stream summary plus ``stream_acc`` (the prediction at each recording's last window vs its label).
@@ -66,13 +50,13 @@ def stream_test_set(model, splits, folder: Path, backend: str = "torch", threads
 
     from neurokd.data.events import INFO
     from neurokd.registry import make_backend
-    from neurokd.stream import open_events, run_stream, segment_accuracy
+    from neurokd.stream import open_events, run_stream, segment_accuracy, write_stream_file
 
     info = INFO[splits.name]
     T = splits.time_bins
     stream = folder / "test_stream.npy"
     if not stream.is_file():
-        write_test_stream(splits, folder)
+        write_stream_file(splits, "test", stream)
     duration = info.duration_us
     before = torch.get_num_threads()
     try:

@@ -7,9 +7,10 @@ import sys
 from neurokd.data import make_loaders
 from neurokd.demo.context import DemoContext
 from neurokd.hardware.analyse import analyse
+from neurokd.hardware.chips import builtin_chips
 from neurokd.hardware.report import write_report
 
-DEMO_CHIPS = ["cmos-45nm", "loihi", "loihi2", "truenorth", "spinnaker2", "speck"]
+DEMO_CHIPS = list(builtin_chips())  # every built-in profile
 
 
 def stage_hardware(ctx: DemoContext) -> None:
@@ -27,5 +28,8 @@ def stage_hardware(ctx: DemoContext) -> None:
     ctx.summary["hardware"] = {"model": key, **report.summary(), "report": str(paths["md"])}
     s = report.summary()
     energy = ", ".join(f"{chip} {uj:.3g}" for chip, uj in s["energy_uj"].items() if uj is not None)
-    print(f"hardware: {key} SynOps {s['synops_per_sample']:.4g}/sample vs teacher MACs "
-          f"{s['ann_macs_per_sample']:.4g}/sample; energy uJ/sample: {energy}", file=sys.stderr)
+    effective = s["ann_effective_macs_per_sample"]
+    print(f"hardware: {key} SynOps {s['synops_per_sample']:.4g}/sample vs teacher dense MACs "
+          f"{s['ann_dense_macs_per_sample']:.4g}/sample"
+          + (f" (effective {effective:.4g})" if effective is not None else "")
+          + f"; energy uJ/sample: {energy}", file=sys.stderr)

@@ -17,7 +17,7 @@ from neurokd.data import load_dataset
 from neurokd.demo.context import TABLE_HEADERS, DemoContext
 from neurokd.demo.dvs import stage_dvs
 from neurokd.demo.hardware_stage import stage_hardware
-from neurokd.demo.lava_stage import stage_lava
+from neurokd.demo.lava_stage import stage_lava, stage_lava_residual
 from neurokd.demo.nir_stage import stage_nir
 from neurokd.demo.training import stage_snn, stage_snn_blockwise, stage_snn_kd, stage_teacher
 from neurokd.io import write_text
@@ -31,6 +31,7 @@ STAGES: list[Callable[[DemoContext], None]] = [
     stage_snn_blockwise,
     stage_nir,
     stage_lava,
+    stage_lava_residual,
     stage_hardware,
     stage_dvs,  # only with --dvs
 ]

@@ -1,6 +1,7 @@
 """ANN-to-SNN knowledge distillation: response KD, per-step KD, feature KD with adapters (KDSNN, seed 001) and
 block-wise hybrid replacement (BRD, seed 000).
 
+- :mod:`neurokd.distill.methods`: the method names.
 - :mod:`neurokd.distill.losses`: ``response_kd`` (the one KD implementation), ``response_kd_per_step``,
   ``kd_term``, ``feature_l2``.
 - :mod:`neurokd.distill.taps`: forward-hook feature recording at stage outputs or named modules.
@@ -9,13 +10,18 @@ block-wise hybrid replacement (BRD, seed 000).
 - :mod:`neurokd.distill.objective`: :class:`DistillObjective` for the training loop.
 - :mod:`neurokd.distill.blockwise`: :class:`BlockwiseObjective`, block-wise hybrid replacement (seed 000).
 - :mod:`neurokd.distill.run`: ``distill(cfg)``, the ``neurokd distill`` job (fresh or ``--resume``).
+
+Members are imported on first use, so ``neurokd.distill.methods`` is light.
 """
 
-from neurokd.distill.blockwise import BlockwiseObjective
-from neurokd.distill.losses import KDLoss, feature_l2, kd_term, response_kd, response_kd_per_step
-from neurokd.distill.objective import METHODS, DistillObjective
-from neurokd.distill.run import distill
-from neurokd.distill.teachers import load_teacher
+from neurokd.lazy import lazy_exports
 
-__all__ = ["METHODS", "BlockwiseObjective", "DistillObjective", "KDLoss", "distill", "feature_l2", "kd_term", "load_teacher",
-           "response_kd", "response_kd_per_step"]
+_MEMBERS = {
+    "METHODS": "neurokd.distill.methods", "KD_METHODS": "neurokd.distill.methods",
+    "BlockwiseObjective": "neurokd.distill.blockwise", "DistillObjective": "neurokd.distill.objective",
+    "KDLoss": "neurokd.distill.losses", "feature_l2": "neurokd.distill.losses", "kd_term": "neurokd.distill.losses",
+    "response_kd": "neurokd.distill.losses", "response_kd_per_step": "neurokd.distill.losses",
+    "distill": "neurokd.distill.run", "load_teacher": "neurokd.distill.teachers",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _MEMBERS)
+__all__ = sorted(_MEMBERS)

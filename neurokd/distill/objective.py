@@ -25,14 +25,12 @@ from torch import Tensor, nn
 from neurokd.config import DistillConfig
 from neurokd.distill.adapters import make_adapter
 from neurokd.distill.losses import feature_l2, response_kd, response_kd_per_step
+from neurokd.distill.methods import DISTILL_METHODS, KD_METHODS
 from neurokd.distill.taps import FeatureRecorder, TapPair, model_T, parse_taps, time_mean
 from neurokd.distill.teachers import freeze
 from neurokd.errors import ConfigError, UserError
 from neurokd.snn.ratebp import DEFAULT_CHUNK
 from neurokd.train.objective import Objective, StepOutput
-
-METHODS = ("response", "feature", "response+feature")  # DistillObjective's; blockwise has its own objective
-ALL_METHODS = (*METHODS, "blockwise")
 
 
 def method_label(cfg: DistillConfig) -> str:
@@ -41,9 +39,9 @@ def method_label(cfg: DistillConfig) -> str:
 
 
 def check_distill_config(cfg: DistillConfig, student_is_snn: bool) -> None:
-    if cfg.method not in ALL_METHODS:
+    if cfg.method not in DISTILL_METHODS:
         raise ConfigError(
-            f"config key 'distill.method': {cfg.method!r} does not distill; choose one of {', '.join(ALL_METHODS)}"
+            f"config key 'distill.method': {cfg.method!r} does not distill; choose one of {', '.join(DISTILL_METHODS)}"
         )
     if cfg.per_step and "response" not in cfg.method:
         raise ConfigError("config key 'distill.per_step': applies to response KD; use method response or "
@@ -87,7 +85,7 @@ class DistillObjective(TeacherObjective):
     ):
         super().__init__()
         check_distill_config(cfg, getattr(probe_student, "is_snn", False))
-        if cfg.method not in METHODS:
+        if cfg.method not in KD_METHODS:
             raise ConfigError(f"config key 'distill.method': {cfg.method} is not a DistillObjective method; use "
                               "neurokd.distill.run.build_distill_objective")
         self.cfg = cfg
@@ -208,4 +206,4 @@ def _adapter_text(adapter: nn.Module) -> str:
     return " + ".join(names)
 
 
-__all__ = ["ALL_METHODS", "METHODS", "DistillObjective", "check_distill_config", "method_label"]
+__all__ = ["DistillObjective", "check_distill_config", "method_label"]

@@ -1,4 +1,5 @@
-"""``distill(cfg)``: train a student under a :class:`DistillObjective` built from ``cfg.distill``.
+"""``distill(cfg)``: train a student under a :class:`DistillObjective` (or :class:`BlockwiseObjective`) built from
+``cfg.distill``: one call to the training loop, which sets the run up once and hands it to the objective builder.
 
 The run folder is self-describing: ``config.yaml`` holds the ``distill`` section (method, teacher path, weights,
 temperature, taps, ...), so ``resume=True`` rebuilds the same teacher, objective and adapter shapes from the
@@ -8,6 +9,8 @@ given as a Python module is not recorded in the config: pass it again to resume.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import torch
@@ -15,22 +18,16 @@ from torch import nn
 
 from neurokd.config import RunConfig
 from neurokd.convert.init import init_student_from_teacher
-from neurokd.data import DataSplits, load_dataset, make_loaders
+from neurokd.data import DataSplits
 from neurokd.distill.blockwise import BlockwiseObjective
 from neurokd.distill.objective import DistillObjective, check_distill_config
 from neurokd.distill.teachers import load_teacher
 from neurokd.errors import ConfigError
 from neurokd.eval.accuracy import evaluate
-from neurokd.train import distributed as ddp
-from neurokd.train.loop import (
-    TrainResult,
-    build_configured_model,
-    configure_torch,
-    effective_config,
-    model_spec_for,
-    resolve_device,
-    run_training,
-)
+from neurokd.models.base import TwinNet
+from neurokd.train.loop import TrainResult, run_training
+from neurokd.train.objective import Objective
+from neurokd.train.setup import RunSetup, build_configured_model
 
 CALIBRATION_SAMPLES = 512  # training inputs that measure the teacher's feature statistics (aligner_init)
 
@@ -39,8 +36,8 @@ def build_distill_objective(
     cfg: RunConfig, splits: DataSplits, teacher: nn.Module | None = None
 ) -> tuple[DistillObjective | BlockwiseObjective, nn.Module]:
     """The objective for ``cfg.distill`` and the frozen teacher it uses (loaded from ``cfg.distill.teacher``
-    unless ``teacher`` is given)."""
-    spec = model_spec_for(cfg, splits)
+    unless ``teacher`` is given). ``cfg.model`` is the completed spec (:func:`~neurokd.train.setup.prepare_run`)."""
+    spec = cfg.model
     check_distill_config(cfg.distill, spec.kind == "snn")
     source = teacher if teacher is not None else cfg.distill.teacher
     if source is None:
@@ -71,40 +68,47 @@ def distill(
     resume: bool = False,
     overwrite: bool = False,
     summary_extra: dict[str, Any] | None = None,
+    changes: Iterable[str] = (),
 ) -> TrainResult:
-    """Distill ``cfg.distill``'s teacher into the student ``cfg.model`` and write the run folder."""
-    cfg = effective_config(cfg, resume)
-    with ddp.distributed_session(cfg.train.device) as info:
-        configure_torch(cfg)
-        splits = splits or load_dataset(cfg.data, cfg.seed, T=cfg.model.T, progress=cfg.train.progress)
-        objective, teacher_module = build_distill_objective(cfg, splits, teacher)
-        student = None
-        if cfg.distill.init == "converted":  # the student starts as the converted teacher (neurokd.convert.init)
-            student, conversion = init_student_from_teacher(model_spec_for(cfg, splits), teacher_module, splits,
-                                                            cfg.convert, cfg.data.eval_batch_size)
-            cfg.model = student.spec
-            summary_extra = {"init": "converted", "conversion": conversion.method, **(summary_extra or {})}
-        device = resolve_device(ddp.process_device(cfg.train.device, info))
-        test_loader = make_loaders(splits, cfg.data, cfg.seed)[2]
-        if info.enabled:  # each process scores its share of the test split
-            test_loader.shard(info.rank, info.world, by_batch=False)
-        teacher_acc = evaluate(teacher_module.to(device), test_loader, device,
-                               reduce=ddp.all_sum if info.enabled else None)["acc"]
-        return _distill(cfg, teacher, teacher_module, objective, teacher_acc, splits, resume, overwrite,
-                        summary_extra, student)
+    """Distill ``cfg.distill``'s teacher (or ``teacher``, any ``nn.Module``) into the student ``cfg.model`` and
+    write the run folder: :func:`~neurokd.train.run_training` with the objective :func:`distill_objective` builds
+    (``resume``/``changes`` as there)."""
+    return run_training(cfg, objective=partial(distill_objective, teacher=teacher), splits=splits,
+                        model=partial(student_model, teacher=teacher), resume=resume, overwrite=overwrite,
+                        summary_extra=summary_extra, changes=changes)
 
 
-def _distill(cfg, teacher, teacher_module, objective, teacher_acc, splits, resume, overwrite, summary_extra,
-             student=None):
+def student_model(setup: RunSetup, teacher: nn.Module | None = None) -> TwinNet:
+    """The student as training starts: random weights, or with ``distill.init: converted`` the converted
+    ``distill.teacher`` (or ``teacher``; :func:`neurokd.convert.init.init_student_from_teacher`). The run's config
+    then takes the conversion's thresholds, initial membrane and method (what ``auto`` chose), so
+    ``config.yaml`` and the model file record them."""
+    cfg = setup.cfg
+    if cfg.distill.init != "converted":
+        return build_configured_model(setup.spec)
+    source = teacher if teacher is not None else cfg.distill.teacher
+    ann = load_teacher(source, cfg.model.input_shape, cfg.model.num_classes, cfg.distill.teacher_arch)
+    student, conversion = init_student_from_teacher(cfg.model, ann, setup.splits, cfg.convert,
+                                                    cfg.data.eval_batch_size)
+    cfg.model, cfg.convert.method = student.spec, conversion.method
+    return student
+
+
+def distill_objective(setup: RunSetup, teacher: nn.Module | None = None) -> tuple[Objective, dict[str, Any]]:
+    """The run's distillation objective and its summary entries: the teacher (path or module type), its test
+    accuracy on the run's test split (every process scores its share) and, for ONNX teachers, the conversion
+    check."""
+    objective, teacher_module = build_distill_objective(setup.cfg, setup.splits, teacher)
+    acc = evaluate(teacher_module.to(setup.device), setup.test_loader, setup.device, reduce=setup.reduce)["acc"]
     extra: dict[str, Any] = {
-        "teacher": cfg.distill.teacher if teacher is None else f"<{type(teacher).__name__} module>",
-        "teacher_test_acc": teacher_acc,
+        "teacher": setup.cfg.distill.teacher if teacher is None else f"<{type(teacher).__name__} module>",
+        "teacher_test_acc": acc,
     }
     if hasattr(teacher_module, "onnx_check_max_abs_diff"):
         extra["teacher_onnx_check_max_abs_diff"] = teacher_module.onnx_check_max_abs_diff
-    extra.update(summary_extra or {})
-    return run_training(cfg, objective=objective, splits=splits, model=student, resume=resume, overwrite=overwrite,
-                        summary_extra=extra)
+    if setup.cfg.distill.init == "converted":
+        extra["init"] = "converted"
+    return objective, extra
 
 
-__all__ = ["build_distill_objective", "distill"]
+__all__ = ["build_distill_objective", "distill", "distill_objective", "student_model"]

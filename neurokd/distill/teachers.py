@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from neurokd.errors import CheckpointError, UserError
 from neurokd.models import ARCHS, ModelSpec, build_model, input_rank
 from neurokd.models.resnet import RESNET_CFGS
-from neurokd.train.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, read_safetensors, tensor_problem
+from neurokd.runs.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, read_safetensors, tensor_problem
 
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".bin")
 ONNX_CHECK_TOL = 1e-4  # max |torch - onnxruntime| allowed, relative to max(1, max |logit|)
@@ -75,7 +75,7 @@ def load_teacher(
 
 
 def _neurokd_model(path: Path, input_shape, num_classes: int) -> nn.Module:
-    from neurokd.loading import load_model
+    from neurokd.runs.model_file import load_model
 
     model = load_model(path)
     spec = model.spec

@@ -29,9 +29,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from neurokd.data.base import Loader
+from neurokd.progress import bar
 
 
 @dataclass(frozen=True)
@@ -200,13 +200,13 @@ def evaluate_robustness(
         "acc": {c.name: {name: [] for name in models} for c in corruptions},
     }
     total = sum(len(c.severities) for c in corruptions)
-    with tqdm(total=total, desc="robustness", disable=not progress, leave=False) as bar:
+    with bar(total=total, desc="robustness", enabled=progress) as pbar:
         for index, c in enumerate(corruptions):
             for level in range(len(c.severities)):
                 xc = corrupt_dataset(x, c, level, seed, index, stats)
                 for name, m in models.items():
                     result["acc"][c.name][name].append(_accuracy(m, xc, y, batch_size))
-                bar.update(1)
+                pbar.update(1)
     return result
 
 
@@ -252,17 +252,13 @@ def robustness_markdown(result: dict[str, Any]) -> str:
 
 def save_robustness_plot(result: dict[str, Any], path, title: str = "accuracy vs corruption severity") -> None:
     """One panel per corruption: accuracy against severity level (0 = clean), one line per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from neurokd.io import atomic_path
+    from neurokd.plotting import new_figure, save_png
 
     corruptions = list(result["corruptions"])
     cols = 3
     rows = -(-len(corruptions) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
+    fig = new_figure(figsize=(4.2 * cols, 3.3 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, c in zip(axes.flat, corruptions):
         sev = result["corruptions"][c]["severities"]
         levels = list(range(len(sev) + 1))
@@ -279,9 +275,7 @@ def save_robustness_plot(result: dict[str, Any], path, title: str = "accuracy vs
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.04 + 0.03 * ((len(labels) - 1) // 5), 1, 0.97))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_png(fig, path, dpi=110)
 
 
 __all__ = [

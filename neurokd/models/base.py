@@ -3,7 +3,9 @@
 Layout: ``stem`` -> ``stage1 .. stageN`` -> ``head``. Stage outputs are the tap points for feature KD and
 block-wise replacement. An SNN twin encodes a static input ``[B, ...]`` into ``[T, B, ...]`` (or takes a
 sequence ``[T, B, ...]`` as is, e.g. event frames), folds time into the batch so stateless layers run once,
-and its neurons unfold internally. SNN logits are the mean over T of the per-step head outputs. An ANN twin
+and its neurons unfold internally. When all T steps at once would make an activation large, the SNN runs in
+chunks of time steps (:mod:`neurokd.snn.chunked`; ``time_chunk``), with the same spikes and, in training, the same
+BatchNorm statistics over all ``T*B`` samples. SNN logits are the mean over T of the per-step head outputs. An ANN twin
 given a sequence ``[T, B, ...]`` sees its sum over T: for event frames, the accumulated frame of the same
 events the SNN sees step by step (a teacher for event data, whatever T the student uses).
 """
@@ -12,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
 
 from neurokd.models.qcfs import QCFS
 from neurokd.models.spec import ModelSpec
+from neurokd.snn.chunked import plan, run_chunks
 from neurokd.snn.encoders import encode
 from neurokd.snn.folding import fold, unfold
 from neurokd.snn.neurons import IF, LIF, spiking_neurons
@@ -39,11 +43,17 @@ def make_act_factory(spec: ModelSpec) -> ActFactory:
 
 
 class TwinNet(nn.Module):
-    """``stem -> stages -> head``; ANN or SNN depending on ``spec.kind``."""
+    """``stem -> stages -> head``; ANN or SNN depending on ``spec.kind``.
+
+    ``time_chunk`` (SNN): time steps per chunk of a forward pass; None (default) sizes chunks on CPU so that the
+    largest activation stays within :data:`neurokd.snn.folding.CHUNK_BYTES` (on a GPU it folds all steps); a value
+    >= T folds all steps at once.
+    """
 
     def __init__(self, spec: ModelSpec, stem: nn.Module, stages: list[nn.Module], head: nn.Module):
         super().__init__()
         self.spec = spec
+        self.time_chunk: int | None = None
         self.stem = stem
         self.stage_names: list[str] = []
         for i, stage in enumerate(stages, start=1):
@@ -81,24 +91,40 @@ class TwinNet(nn.Module):
     def stages(self) -> list[tuple[str, nn.Module]]:
         return [(n, getattr(self, n)) for n in self.stage_names]
 
+    def is_sequence(self, x: Tensor) -> bool:
+        """SNN input: False for static ``[B, *input_shape]``, True for a sequence ``[T, B, ...]``; else ValueError."""
+        static_ndim = len(self.spec.input_shape or ()) + 1
+        if x.ndim == static_ndim:
+            return False
+        if x.ndim == static_ndim + 1:
+            if x.shape[0] != self.T:
+                raise ValueError(f"input sequence has {x.shape[0]} steps but the model runs T={self.T}")
+            return True
+        raise ValueError(
+            f"expected input [B, {', '.join(map(str, self.spec.input_shape or []))}] or [T, B, ...], "
+            f"got shape {list(x.shape)}"
+        )
+
     def encode_input(self, x: Tensor) -> Tensor:
         """SNN: static ``[B, *input_shape]`` -> folded ``[T*B, ...]``; a sequence ``[T, B, ...]`` is folded as is.
 
         ANN: static input as is; a sequence ``[T, B, ...]`` is summed over T (accumulated event frames).
         """
-        static_ndim = len(self.spec.input_shape or ()) + 1
         if not self.is_snn:
+            static_ndim = len(self.spec.input_shape or ()) + 1
             return x.sum(0) if x.ndim == static_ndim + 1 else x
-        if x.ndim == static_ndim:
-            return fold(encode(x, self.T, self.spec.encoder))
-        if x.ndim == static_ndim + 1:
-            if x.shape[0] != self.T:
-                raise ValueError(f"input sequence has {x.shape[0]} steps but the model runs T={self.T}")
+        if self.is_sequence(x):
             return fold(x)
-        raise ValueError(
-            f"expected input [B, {', '.join(map(str, self.spec.input_shape or []))}] or [T, B, ...], "
-            f"got shape {list(x.shape)}"
-        )
+        return fold(encode(x, self.T, self.spec.encoder))
+
+    def input_chunks(self, x: Tensor, sizes: list[int] | tuple[int, ...]) -> list[Tensor]:
+        """SNN input as folded time chunks ``[sizes[i]*B, ...]`` covering the T steps in order; concatenated they
+        are :meth:`encode_input`'s output. The direct encoder's chunks repeat ``x`` (never all T copies at once)."""
+        if not self.is_sequence(x) and self.spec.encoder == "direct":
+            return [fold(x.unsqueeze(0).expand(n, *x.shape)) for n in sizes]
+        seq = unfold(self.encode_input(x), self.T)  # input-sized: Poisson draws as one call, as when folded
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        return [fold(seq[t0:t0 + n]) for t0, n in zip(starts, sizes)]
 
     def forward_body(self, h: Tensor) -> Tensor:
         h = self.stem(h)
@@ -132,10 +158,16 @@ class TwinNet(nn.Module):
         return self.head(h)
 
     def forward_seq(self, x: Tensor) -> Tensor:
-        """SNN per-step logits ``[T, B, K]``."""
+        """SNN per-step logits ``[T, B, K]``, in time chunks when all steps at once would be large."""
         if not self.is_snn:
             raise TypeError("forward_seq is defined for SNN twins only")
-        return unfold(self.forward_body(self.encode_input(x)), self.T)
+        seq = self.is_sequence(x)
+        batch, sample_shape = (x.shape[1], x.shape[2:]) if seq else (x.shape[0], x.shape[1:])
+        chunks = plan(self, self.T, batch, tuple(sample_shape), self.time_chunk)
+        if chunks is None:
+            return unfold(self.forward_body(self.encode_input(x)), self.T)
+        outs = run_chunks(self, chunks, self.input_chunks(x, chunks.sizes), batch)
+        return unfold(torch.cat(outs), self.T)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``[B, K]`` (SNN: mean over T)."""

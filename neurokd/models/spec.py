@@ -7,16 +7,32 @@ on its own.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+
+from neurokd.configlib import Checked, parse_dataclass
 
 ARCHS: tuple[str, ...] = (
     "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34", "resnet1d",
 )
 
 
+# Fields that describe only the spiking twin: an ANN's model file leaves them out.
+SNN_FIELDS: tuple[str, ...] = ("T", "encoder", "neuron")
+
+
+def stored_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A spec dict as model files store it: an ANN's without :data:`SNN_FIELDS` (they would describe neurons it
+    does not have); reading fills them with defaults, so files with or without them load alike."""
+    if spec.get("kind") == "ann":
+        return {k: v for k, v in spec.items() if k not in SNN_FIELDS}
+    return dict(spec)
+
+
 @dataclass
-class NeuronSpec:
+class NeuronSpec(Checked):
     """Spiking neuron used by every activation of an SNN twin."""
+
+    KEY: ClassVar[str] = "model.neuron"
 
     type: Literal["lif", "if"] = field(default="lif", metadata={"help": "lif (leaky) or if (no leak)"})
     beta: float = field(default=0.5, metadata={"gt": 0.0, "max": 1.0, "help": "membrane decay per step"})
@@ -39,12 +55,12 @@ class NeuronSpec:
 
 
 @dataclass
-class ModelSpec:
+class ModelSpec(Checked):
     """Architecture and twin kind. ``num_classes``/``input_shape`` are filled from the dataset when None."""
 
-    arch: Literal[
-        "cnn", "cnn1d", "vgg11", "vgg13", "vgg16", "resnet18", "resnet19", "resnet20", "resnet34", "resnet1d"
-    ] = field(default="cnn", metadata={"help": "architecture"})
+    KEY: ClassVar[str] = "model"
+
+    arch: Literal[ARCHS] = field(default="cnn", metadata={"help": "architecture"})  # type: ignore[valid-type]
     kind: Literal["ann", "snn"] = field(default="snn", metadata={"help": "ann (ReLU teacher) or snn (spiking)"})
     T: int = field(default=4, metadata={"min": 1, "help": "time steps (SNN)"})
     encoder: Literal["direct", "poisson"] = field(default="direct", metadata={"help": "input encoding (SNN)"})
@@ -71,6 +87,4 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        from neurokd.configlib import parse_dataclass
-
         return parse_dataclass(cls, data, "model")

@@ -58,28 +58,38 @@ def _reset_value(h: Tensor, s: Tensor, threshold: float, subtract: bool) -> Tens
 STEPWISE_NUMEL = 1 << 18
 
 
+def _forward_steps(x: Tensor, v0: Tensor | None, beta: float | Tensor, threshold: float, subtract: bool,
+                   keep_v: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """The forward recurrence over ``x: [T, B, ...]``: ``(kept, s_all, v_T)`` with ``kept`` the pre-reset
+    membranes ``h`` (what the backward pass needs) or, with ``keep_v``, the post-reset membranes ``v`` (the reset
+    then runs in place over ``h``: the same arithmetic, no extra memory)."""
+    kept = torch.empty_like(x)
+    s_all = torch.empty_like(x)
+    scratch = None if keep_v else torch.empty_like(x[0])
+    v = v0
+    for t in range(x.shape[0]):
+        h = kept[t]
+        if v is None:
+            h.copy_(x[0])
+        else:
+            torch.mul(v, beta, out=h)
+            h.add_(x[t])
+        torch.gt(h, threshold, out=s_all[t])
+        v = h if keep_v else scratch
+        if subtract:
+            torch.add(h, s_all[t], alpha=-threshold, out=v)  # h - theta*s
+        else:
+            torch.addcmul(h, h, s_all[t], value=-1.0, out=v)  # h - h*s
+    return kept, s_all, v
+
+
 class _LIFSequence(torch.autograd.Function):
     """All T steps in one autograd node. Forward: 4 tensor ops per step, only the pre-reset membranes ``h`` are
     saved. Backward: the BPTT recurrence through the membrane, written out by hand."""
 
     @staticmethod
     def forward(ctx, x, v0, beta, threshold, subtract, surrogate, detach_reset):  # type: ignore[override]
-        T = x.shape[0]
-        h_all = torch.empty_like(x)
-        s_all = torch.empty_like(x)
-        v = torch.empty_like(x[0])
-        for t in range(T):
-            h = h_all[t]
-            if t == 0 and v0 is None:
-                h.copy_(x[0])
-            else:
-                torch.mul(v0 if t == 0 else v, beta, out=h)
-                h.add_(x[t])
-            torch.gt(h, threshold, out=s_all[t])
-            if subtract:
-                torch.add(h, s_all[t], alpha=-threshold, out=v)  # h - theta*s
-            else:
-                torch.addcmul(h, h, s_all[t], value=-1.0, out=v)  # h - h*s
+        h_all, s_all, v = _forward_steps(x, v0, beta, threshold, subtract)
         ctx.threshold = threshold
         ctx.subtract = subtract
         ctx.surrogate = surrogate
@@ -187,6 +197,19 @@ def lif_sequence(
     if not detach_reset and (not torch.is_grad_enabled() or not x.requires_grad):
         detach_reset = True  # identical forward; avoids carrying the flag when no graph is built
     return _LIFSequence.apply(x, v0, beta, float(threshold), reset == "subtract", surrogate, detach_reset)
+
+
+@torch.no_grad()
+def lif_membranes(x: Tensor, beta: float | Tensor, threshold: float, reset: Reset,
+                  v0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """:func:`lif_sequence`'s forward pass without autograd, keeping every post-reset membrane: ``(spikes, v)``,
+    both ``[T, B, ...]``. The same arithmetic, so the same spikes bit for bit (what membrane-update counts read)."""
+    if reset not in RESETS:
+        raise ValueError(f"reset must be one of {RESETS}, got {reset!r}")
+    if isinstance(beta, Tensor):
+        beta = beta.detach()
+    v_all, s_all, _ = _forward_steps(x, v0, beta, float(threshold), reset == "subtract", keep_v=True)
+    return s_all, v_all
 
 
 class RateTrace:

@@ -7,17 +7,24 @@ Input layout:
 
 State: by default every call starts from ``v = v_init`` (0 unless set; ANN-to-SNN conversion starts QCFS neurons
 at half the threshold). With ``stateful = True`` the final membrane is kept and the next call continues from it
-(streaming inference); ``reset_state()`` clears it, so the next call starts from ``v_init`` again.
+(streaming inference); ``reset_state()`` clears it, so the next call starts from ``v_init`` again. With
+``keep_membranes = True`` (inference only, no autograd) a call also keeps every post-reset membrane
+``[T, B, ...]`` in ``membranes``, at no extra arithmetic (what membrane-update counts read). Inside
+:func:`carrying_state` each call is one time chunk ``[Tc*B, ...]`` of a longer sequence: it continues from the
+previous call's membrane *with* its autograd graph (BPTT runs through the chunk boundary) and takes
+``Tc = rows / B`` steps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from neurokd.snn.functional import RESETS, Reset, lif_sequence, lif_step
+from neurokd.snn.functional import RESETS, Reset, lif_membranes, lif_sequence, lif_step
 from neurokd.snn.surrogate import Surrogate, get_surrogate
 
 
@@ -64,6 +71,9 @@ class LIF(nn.Module):
         self.v_init = float(v_init)
         self.stateful = False
         self._v: Tensor | None = None
+        self.keep_membranes = False
+        self.membranes: Tensor | None = None
+        self._carry_batch: int | None = None  # set by carrying_state
         if learn_beta:
             b = min(beta, 1.0 - 1e-6)
             self.beta_logit = nn.Parameter(torch.tensor(math.log(b / (1.0 - b))))
@@ -90,7 +100,17 @@ class LIF(nn.Module):
         """The membrane at the first step, shaped like one step's input ``like``; None when it is 0."""
         return torch.full_like(like, self.v_init) if self.v_init else None
 
+    @property
+    def membrane(self) -> Tensor | None:
+        """The post-reset membrane kept after the last call (``stateful`` only; None before the first call)."""
+        return self._v
+
     def _unfold(self, x: Tensor) -> Tensor:
+        if self._carry_batch is not None:  # a time chunk: as many steps as it has batches of rows
+            B = self._carry_batch
+            if x.shape[0] % B:
+                raise ValueError(f"time chunk of {x.shape[0]} rows is not a multiple of the batch {B}")
+            return x.reshape(x.shape[0] // B, B, *x.shape[1:])
         if self.T is None:
             return x
         if x.shape[0] % self.T:
@@ -100,13 +120,20 @@ class LIF(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Spikes with the same shape as ``x``."""
         seq = self._unfold(x)
-        v0 = self._v if self.stateful else None
+        carry = self._carry_batch is not None
+        v0 = self._v if (self.stateful or carry) else None
         if v0 is not None and v0.shape != seq.shape[1:]:
             v0 = None  # batch changed: start fresh
         if v0 is None:
             v0 = self.initial_membrane(seq[0])
-        s, v = lif_sequence(seq, self.beta, self.threshold, self.reset, self.surrogate, self.detach_reset, v0)
-        if self.stateful:
+        if self.keep_membranes:
+            s, self.membranes = lif_membranes(seq, self.beta, self.threshold, self.reset, v0)
+            v = self.membranes[-1]
+        else:
+            s, v = lif_sequence(seq, self.beta, self.threshold, self.reset, self.surrogate, self.detach_reset, v0)
+        if carry:
+            self._v = v  # the next chunk continues from here, graph included
+        elif self.stateful:
             self._v = v.detach()
         return s.reshape(x.shape)
 
@@ -136,3 +163,21 @@ class IF(LIF):
 def spiking_neurons(module: nn.Module) -> list[LIF]:
     """All LIF/IF modules inside ``module``, in registration order."""
     return [m for m in module.modules() if isinstance(m, LIF)]
+
+
+@contextlib.contextmanager
+def carrying_state(neurons: Sequence[LIF], batch: int) -> Iterator[None]:
+    """While open, every call of these neurons is the next time chunk ``[Tc*B, ...]`` (``B = batch``) of one
+    sequence: it continues from the previous call's membrane, autograd graph included. It starts from the
+    stored state of a stateful neuron and from its ``v_init`` otherwise; on exit a stateful neuron keeps the final
+    membrane (detached), the others keep nothing."""
+    for m in neurons:
+        if not m.stateful:
+            m._v = None
+        m._carry_batch = int(batch)
+    try:
+        yield
+    finally:
+        for m in neurons:
+            m._carry_batch = None
+            m._v = m._v.detach() if (m.stateful and m._v is not None) else None

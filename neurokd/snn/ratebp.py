@@ -7,7 +7,9 @@ One training forward is two passes over a neurokd SNN twin:
    ``kappa = mean_t sg[t] e[t]`` (:class:`neurokd.snn.functional.RateTrace`; ``kappa`` is d r / d mean-input
    under BPTT with the same surrogate, for either reset mode, detached or not; IF is beta = 1). Neurons carry
    their membrane and eligibility from one chunk to the next, so the graph-free pass holds one chunk's
-   activations at a time whatever T is.
+   activations at a time whatever T is. A chunk whose activations would be large (the model's ``time_chunk``,
+   automatic by default: :mod:`neurokd.snn.chunked`) runs layer by layer in smaller time chunks, with its
+   BatchNorm statistics still over the whole chunk.
 2. **Rate pass** (with autograd, once): the stateless layers run once on the time-mean of the encoded input
    ``[B, ...]``; each neuron returns its measured rate as value and ``kappa * grad`` as gradient
    (``r.detach() + kappa c - (kappa c).detach()``); a learnable decay gets ``kappa_beta * grad`` the same way.
@@ -21,7 +23,8 @@ Graph memory and backward time are those of a single-step network: they do not g
 BatchNorm (modules that normalise with batch statistics, i.e. in training mode):
 
 - spike pass: each chunk is normalised with its own batch statistics over ``chunk * B`` samples, like the BPTT
-  forward over ``T * B`` samples when ``T <= chunk`` (then the spike pass *is* the BPTT forward, bit for bit);
+  forward over ``T * B`` samples when ``T <= chunk`` (then the spike pass *is* the BPTT forward: bit for bit when
+  the chunk runs folded, to float rounding of the statistics when it runs in smaller time chunks);
   with more steps it is a "ghost" BatchNorm over time chunks. The exact mean and (biased) variance over all
   ``T * B`` samples are accumulated across chunks, and the running statistics are updated *once* per call with
   them (unbiased variance), as one BPTT forward does.
@@ -46,14 +49,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from neurokd.snn.batch_stats import global_batch_stats, normalize, update_running_stats
-from neurokd.snn.folding import fold, unfold
+from neurokd.snn.batch_stats import (
+    PooledMoments,
+    global_batch_stats,
+    normalize,
+    update_running_stats,
+    uses_batch_stats,
+)
+from neurokd.snn.chunked import ChunkPlan, chunk_moments, normalize_chunks, plan, run_chunks
+from neurokd.snn.folding import chunk_sizes, unfold
 from neurokd.snn.functional import RateTrace, lif_rate_trace
 from neurokd.snn.neurons import LIF
 
@@ -133,38 +142,10 @@ class _RateBN(torch.autograd.Function):
         return gc, gw, gb, None, None, None, None
 
 
-@dataclass
-class _BNStats:
-    """Exact per-channel mean and biased variance over all samples seen (Chan et al.'s pairwise merge)."""
-
-    n: int = 0
-    mean: Tensor | None = None
-    m2: Tensor | None = None
-
-    def add(self, mean_b: Tensor, var_b: Tensor, nb: int) -> None:
-        """Merge a batch of ``nb`` samples per channel with mean ``mean_b`` and biased variance ``var_b``."""
-        if self.mean is None:
-            self.n, self.mean, self.m2 = nb, mean_b, var_b * nb
-            return
-        n = self.n + nb
-        delta = mean_b - self.mean
-        self.mean = self.mean + delta * (nb / n)
-        self.m2 = self.m2 + var_b * nb + delta.square() * (self.n * nb / n)
-        self.n = n
-
-    @property
-    def var(self) -> Tensor:
-        return self.m2 / self.n
-
-
 def _reducer(bn: nn.Module) -> Callable[[Tensor], Tensor] | None:
     """A synchronized BatchNorm's sum over processes (``train.sync_bn`` under torchrun), else None."""
     get = getattr(bn, "batch_stat_reducer", None)
     return get() if callable(get) else None
-
-
-def _uses_batch_stats(bn: nn.Module) -> bool:
-    return bn.training or bn.running_mean is None
 
 
 def _override(module: nn.Module, fn) -> None:
@@ -172,8 +153,15 @@ def _override(module: nn.Module, fn) -> None:
     module.__dict__["forward"] = fn
 
 
+def _override_chunks(module: nn.Module, forward_chunks) -> None:
+    """Route ``module(x)`` and the chunked runner's whole-list call (``forward_chunks``) to ``forward_chunks``."""
+    _override(module, lambda x: forward_chunks([x])[0])
+    module.__dict__["forward_chunks"] = forward_chunks
+
+
 def _restore(module: nn.Module) -> None:
     module.__dict__.pop("forward", None)
+    module.__dict__.pop("forward_chunks", None)
 
 
 class _Passes:
@@ -182,12 +170,12 @@ class _Passes:
 
     def __init__(self, model: nn.Module):
         self.neurons = [m for m in model.modules() if isinstance(m, LIF)]
-        self.bns = [m for m in model.modules() if isinstance(m, _BN) and _uses_batch_stats(m)]
+        self.bns = [m for m in model.modules() if isinstance(m, _BN) and uses_batch_stats(m)]
         self.traces: dict[tuple[int, int], RateTrace] = {}
-        self.stats: dict[tuple[int, int], _BNStats] = {}
+        self.stats: dict[tuple[int, int], PooledMoments] = {}
         self.rates: dict[tuple[int, int], tuple[Tensor, Tensor, Tensor | None]] = {}
         self.calls: dict[int, int] = {}
-        self.chunk_T = 1
+        self.batch = 1
 
     def _key(self, module: nn.Module) -> tuple[int, int]:
         i = self.calls.get(id(module), 0)
@@ -197,35 +185,46 @@ class _Passes:
     def new_forward(self) -> None:
         self.calls.clear()
 
-    # ---- spike pass
+    # ---- spike pass: each module gets ``forward`` (one chunk) and ``forward_chunks`` (consecutive time chunks)
     def spike_neuron(self, m: LIF):
-        def forward(x: Tensor) -> Tensor:
+        def forward_chunks(xs: list[Tensor]) -> list[Tensor]:
             key = self._key(m)
             trace = self.traces.get(key)
-            seq = x if m.T is None else x.reshape(self.chunk_T, x.shape[0] // self.chunk_T, *x.shape[1:])
-            if trace is None:
-                trace = self.traces[key] = RateTrace(m.learn_beta, m.initial_membrane(seq[0]))
-            s = lif_rate_trace(seq, trace, m.beta, m.threshold, m.reset, m.surrogate, m.detach_reset)
-            return s.reshape(x.shape)
+            out = []
+            for x in xs:
+                seq = x if m.T is None else x.reshape(x.shape[0] // self.batch, self.batch, *x.shape[1:])
+                if trace is None:
+                    trace = self.traces[key] = RateTrace(m.learn_beta, m.initial_membrane(seq[0]))
+                s = lif_rate_trace(seq, trace, m.beta, m.threshold, m.reset, m.surrogate, m.detach_reset)
+                out.append(s.reshape(x.shape))
+            return out
 
-        return forward
+        return forward_chunks
 
     def spike_bn(self, bn: nn.Module):
         reduce = _reducer(bn)
 
-        def forward(x: Tensor) -> Tensor:
-            key = self._key(bn)
+        def forward_chunks(xs: list[Tensor]) -> list[Tensor]:
+            stats = self.stats.setdefault(self._key(bn), PooledMoments())
             if reduce is not None:
-                mean, var, n = global_batch_stats(x, reduce, torch.float64)
-                self.stats.setdefault(key, _BNStats()).add(mean, var, int(n.item()))
-                return normalize(x, mean, var, bn)
-            # the op F.batch_norm runs in training mode, which also hands back the batch mean and 1/std
-            y, mean, invstd = torch.native_batch_norm(x, bn.weight, bn.bias, None, None, True, 0.0, bn.eps)
-            var = invstd.double().pow(-2).sub_(bn.eps).clamp_min_(0.0)
-            self.stats.setdefault(key, _BNStats()).add(mean.double(), var, x.numel() // x.shape[1])
-            return y
+                pooled = PooledMoments()
+                for x in xs:
+                    mean, var, n = global_batch_stats(x, reduce, torch.float64)
+                    pooled.add(mean, var, int(n.item()))
+                stats.add(pooled.mean, pooled.var, pooled.n)
+                return [normalize(x, pooled.mean, pooled.var, bn) for x in xs]
+            if len(xs) == 1:
+                # the op F.batch_norm runs in training mode, which also hands back the batch mean and 1/std
+                x = xs[0]
+                y, mean, invstd = torch.native_batch_norm(x, bn.weight, bn.bias, None, None, True, 0.0, bn.eps)
+                var = invstd.double().pow(-2).sub_(bn.eps).clamp_min_(0.0)
+                stats.add(mean.double(), var, x.numel() // x.shape[1])
+                return [y]
+            pooled = chunk_moments(xs)
+            stats.add(pooled.mean, pooled.var, pooled.n)
+            return normalize_chunks(bn, xs, pooled)
 
-        return forward
+        return forward_chunks
 
     # ---- rate pass
     def rate_neuron(self, m: LIF):
@@ -254,27 +253,19 @@ class _Passes:
     def mode(self, which: str) -> Iterator[None]:
         try:
             for m in self.neurons:
-                _override(m, self.spike_neuron(m) if which == "spike" else self.rate_neuron(m))
+                if which == "spike":
+                    _override_chunks(m, self.spike_neuron(m))
+                else:
+                    _override(m, self.rate_neuron(m))
             for bn in self.bns:
-                _override(bn, self.spike_bn(bn) if which == "spike" else self.rate_bn(bn))
+                if which == "spike":
+                    _override_chunks(bn, self.spike_bn(bn))
+                else:
+                    _override(bn, self.rate_bn(bn))
             yield
         finally:
             for m in self.neurons + self.bns:
                 _restore(m)
-
-
-def _input_chunks(model: TwinNet, x: Tensor, chunk: int) -> tuple[list[tuple[Tensor, int]], Tensor]:
-    """Folded input chunks ``([Tc*B, ...], Tc)`` covering T steps, and the time-mean input ``[B, ...]``."""
-    T = model.T
-    static_ndim = len(model.spec.input_shape or ()) + 1
-    if x.ndim == static_ndim and model.spec.encoder == "direct":
-        # the direct encoder repeats x: chunks are views, the time mean is x itself
-        chunks = [(fold(x.unsqueeze(0).expand(min(chunk, T - t0), *x.shape)), min(chunk, T - t0))
-                  for t0 in range(0, T, chunk)]
-        return chunks, x
-    enc = unfold(model.encode_input(x), T)  # Poisson samples / event frames: [T, B, ...] (input-sized only)
-    chunks = [(fold(enc[t0:t0 + chunk]), enc[t0:t0 + chunk].shape[0]) for t0 in range(0, T, chunk)]
-    return chunks, enc.mean(0)
 
 
 def rate_forward(
@@ -302,12 +293,22 @@ def rate_forward(
     T = model.T
     passes = _Passes(model)
 
-    chunks, x_mean = _input_chunks(model, x, chunk)
+    sizes = chunk_sizes(T, chunk)
+    chunks = model.input_chunks(x, sizes)
+    sequence = model.is_sequence(x)
+    # the direct encoder repeats x: the time mean is x itself
+    x_mean = x if not sequence and model.spec.encoder == "direct" else unfold(torch.cat(chunks), T).mean(0)
+    passes.batch = B = x.shape[1] if sequence else x.shape[0]
+    sample_shape = tuple(x.shape[2:] if sequence else x.shape[1:])
     with torch.no_grad(), passes.mode("spike"):
-        for xc, tc in chunks:
-            passes.chunk_T = tc
+        for xc, tc in zip(chunks, sizes):
             passes.new_forward()
-            model.forward_body(xc)
+            # within a chunk, smaller time chunks layer by layer: BatchNorm statistics still span the whole chunk
+            sub = plan(model, tc, B, sample_shape, model.time_chunk)
+            if sub is None:
+                model.forward_body(xc)
+            else:
+                run_chunks(model, ChunkPlan(sub.sizes, True), list(xc.split([n * B for n in sub.sizes])), B)
     del chunks
     if passes.traces and next(iter(passes.traces.values())).steps != T:
         raise RuntimeError("rate_forward: a neuron saw a different number of steps than model.T")

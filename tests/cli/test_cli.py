@@ -13,7 +13,7 @@ def neurokd(*args, cwd=None):
 
 
 def test_teacher_then_eval(tmp_path):
-    r = neurokd("teacher", "--out", tmp_path, "--name", "t", "--epochs", 2, "--model.width", 8, "--no-progress")
+    r = neurokd("teacher", "--out-dir", tmp_path, "--name", "t", "--epochs", 2, "--model.width", 8, "--no-progress")
     assert r.returncode == 0, r.stderr
     assert "test_acc" in r.stdout
     e = neurokd("eval", tmp_path / "t", "--json")
@@ -24,7 +24,7 @@ def test_teacher_then_eval(tmp_path):
 
 
 def test_eval_of_a_model_file_uses_its_run_folders_dataset_config(tmp_path):
-    r = neurokd("teacher", "--out", tmp_path, "--name", "t", "--epochs", 1, "--model.width", 8, "--no-progress",
+    r = neurokd("teacher", "--out-dir", tmp_path, "--name", "t", "--epochs", 1, "--model.width", 8, "--no-progress",
                 "--data.val_fraction", 0.3)
     assert r.returncode == 0, r.stderr
     runs = [tmp_path / "t", tmp_path / "t" / "model.safetensors"]

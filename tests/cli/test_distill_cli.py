@@ -20,7 +20,7 @@ def _one_line_error(r, *needles):
 
 
 def test_distill_end_to_end_and_bad_teachers(tmp_path):
-    small = ["--model.width", 8, "--train.threads", 1, "--no-progress", "--out", tmp_path]
+    small = ["--model.width", 8, "--train.threads", 1, "--no-progress", "--out-dir", tmp_path]
     t = neurokd("teacher", "--name", "t", "--epochs", 2, *small)
     assert t.returncode == 0, t.stderr
     r = neurokd("distill", "--teacher", tmp_path / "t", "--method", "response+feature", "--per-step", "--alpha", 0.7,
@@ -45,7 +45,7 @@ def test_distill_blockwise_with_rate_backprop(tmp_path):
     from neurokd.configlib import build_config
     from neurokd.train import run_training
 
-    small = ["--model.width", 8, "--train.threads", 1, "--no-progress", "--out", tmp_path]
+    small = ["--model.width", 8, "--train.threads", 1, "--no-progress", "--out-dir", tmp_path]
     run_training(build_config(RunConfig, overrides={"name": "t", "out_dir": str(tmp_path), "model.kind": "ann",
                                                     "model.width": 8, "optim.epochs": 1, "train.progress": False}))
     r = neurokd("distill", "--teacher", tmp_path / "t", "--method", "blockwise", "--train.backprop", "rate",
@@ -63,7 +63,7 @@ def test_distill_blockwise_resnet1d_on_a_generated_mnist1d(tmp_path, monkeypatch
     """The deep 1-D twin end to end from the command line: teacher, then blockwise (branches after stage1..3)."""
     monkeypatch.setenv("NEUROKD_CACHE", str(tmp_path / "cache"))
     small = ["--dataset", "mnist1d", "--data.num_samples", 500, "--arch", "resnet1d", "--model.width", 4,
-             "--train.threads", 1, "--no-progress", "--out", tmp_path, "--epochs", 1]
+             "--train.threads", 1, "--no-progress", "--out-dir", tmp_path, "--epochs", 1]
     t = neurokd("teacher", "--name", "t", *small)
     assert t.returncode == 0, t.stderr
     r = neurokd("distill", "--teacher", tmp_path / "t", "--method", "blockwise", "--backprop", "rate", "--T", 2,
@@ -73,7 +73,7 @@ def test_distill_blockwise_resnet1d_on_a_generated_mnist1d(tmp_path, monkeypatch
     assert (s["arch"], s["branches"], s["branch_weights"]) == ("resnet1d", ["stage1", "stage2", "stage3"],
                                                                [0.125, 0.25, 0.5])
     assert "num_samples: 500" in (tmp_path / "bw" / "config.yaml").read_text()
-    _one_line_error(neurokd("teacher", "--name", "t2", *small[:2], "--data.num_samples", 505, "--out", tmp_path),
+    _one_line_error(neurokd("teacher", "--name", "t2", *small[:2], "--data.num_samples", 505, "--out-dir", tmp_path),
                     "data.num_samples", "multiple of 10")
 
 

@@ -1,32 +1,12 @@
 """``neurokd convert``: a converted run folder works with eval and the exporters; bad input is one line, exit 2."""
 
 import json
-from dataclasses import dataclass
 
 import pytest
 import yaml
 
 from neurokd import load_model
-from neurokd.cli import main
-
-
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def neurokd(capsys):
-    """The ``neurokd`` command in this process (a fresh interpreter per call costs seconds of imports)."""
-
-    def run(*args) -> Result:
-        code = main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
+from neurokd.runs.checkpoint import read_model_file
 
 
 def _one_line_error(r, *needles):
@@ -38,7 +18,7 @@ def _one_line_error(r, *needles):
 
 
 def test_convert_writes_a_run_folder_like_a_trained_one(tmp_path, digits_teachers, neurokd):
-    r = neurokd("convert", digits_teachers["qcfs"], "--T", 4, "--out", tmp_path, "--name", "c", "--no-progress",
+    r = neurokd("convert", digits_teachers["qcfs"], "--T", 4, "--out", tmp_path / "c", "--no-progress",
                 "--train.threads", 1)
     assert r.returncode == 0, r.stderr
     run = tmp_path / "c"
@@ -51,6 +31,8 @@ def test_convert_writes_a_run_folder_like_a_trained_one(tmp_path, digits_teacher
     assert cfg["model"]["neuron"]["initial_membrane"] == 0.5 and len(cfg["model"]["neuron"]["thresholds"]) == 3
     model = load_model(run)
     assert model.is_snn and model.T == 4 and model.spec.neuron.reset == "subtract"
+    extra = read_model_file(run / "model.safetensors")[2]
+    assert extra["conversion"]["scales"] == summary["scales"] and extra["preprocessing"]["dataset"] == "digits"
 
     e = neurokd("eval", run, "--json")
     assert e.returncode == 0, e.stderr
@@ -67,11 +49,11 @@ def test_convert_writes_a_run_folder_like_a_trained_one(tmp_path, digits_teacher
 
 
 def test_bad_conversions_are_one_line(tmp_path, digits_teachers, neurokd):
-    _one_line_error(neurokd("convert", digits_teachers["relu"], "--method", "qcfs", "--out", tmp_path),
+    _one_line_error(neurokd("convert", digits_teachers["relu"], "--method", "qcfs", "--out", tmp_path / "c"),
                     "config key 'convert.method'", "threshold-balance")
-    _one_line_error(neurokd("convert", digits_teachers["relu"], "--percentile", 0, "--out", tmp_path),
+    _one_line_error(neurokd("convert", digits_teachers["relu"], "--percentile", 0, "--out", tmp_path / "c"),
                     "convert.percentile")
-    _one_line_error(neurokd("convert", tmp_path / "missing", "--out", tmp_path), "not found")
-    ok = neurokd("convert", digits_teachers["relu"], "--T", 8, "--out", tmp_path, "--name", "c", "--no-progress")
+    _one_line_error(neurokd("convert", tmp_path / "missing", "--out", tmp_path / "c"), "not found")
+    ok = neurokd("convert", digits_teachers["relu"], "--T", 8, "--out", tmp_path / "c", "--no-progress")
     assert ok.returncode == 0, ok.stderr
-    _one_line_error(neurokd("convert", digits_teachers["relu"], "--out", tmp_path, "--name", "c"), "already exists")
+    _one_line_error(neurokd("convert", digits_teachers["relu"], "--out", tmp_path / "c"), "already exists")

@@ -11,7 +11,7 @@ from neurokd.convert.methods import convert_model
 from neurokd.data import load_dataset
 from neurokd.distill import distill
 from neurokd.errors import ConfigError, UserError
-from neurokd.train.loop import model_spec_for
+from neurokd.train.setup import model_spec_for
 from tests.convert.conftest import run_cfg
 
 CONVERTED = {"distill.init": "converted", "model.neuron.type": "if", "model.neuron.reset": "subtract"}
@@ -37,8 +37,10 @@ def test_every_method_trains_from_the_conversion(tmp_path, digits_teachers, meth
     over = {**CONVERTED, "distill.method": method, "distill.teacher": str(teacher), "train.backprop": backprop,
             "optim.epochs": 1, "optim.lr": 1e-7}
     result = distill(run_cfg(tmp_path, **over))
-    assert result.summary["init"] == "converted" and result.summary["conversion"] == "threshold-balance"
-    saved = yaml.safe_load((result.run_dir / "config.yaml").read_text())["model"]["neuron"]
+    assert result.summary["init"] == "converted"
+    config = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert config["convert"]["method"] == "threshold-balance"  # what auto chose for a ReLU teacher
+    saved = config["model"]["neuron"]
     model = load_model(result.run_dir)  # the model file rebuilds the thresholds from its spec
     assert model.spec.neuron.thresholds == saved["thresholds"] and len(saved["thresholds"]) == 3
     splits = load_dataset(run_cfg(tmp_path).data, 0)

@@ -13,8 +13,8 @@ from neurokd.config import DistillConfig
 from neurokd.distill import BlockwiseObjective, distill
 from neurokd.distill.blockwise import default_weights, progressive_start
 from neurokd.errors import ConfigError
+from neurokd.runs.checkpoint import list_checkpoints, read_checkpoint
 from neurokd.snn.folding import unfold
-from neurokd.train.checkpoint import list_checkpoints, read_checkpoint
 from tests.distill.conftest import run_cfg, zoo
 from tests.train.interrupt import run_interrupted
 
@@ -291,10 +291,12 @@ def test_teacher_stats_are_measured_on_the_first_training_samples(tmp_path, digi
     from neurokd.data import load_dataset
     from neurokd.distill.run import CALIBRATION_SAMPLES, build_distill_objective
     from neurokd.distill.taps import FeatureRecorder
+    from neurokd.train.setup import model_spec_for
 
     cfg = run_cfg(tmp_path, **{"distill.method": "blockwise", "distill.teacher": str(digits_teacher),
                                "distill.aligner_init": "teacher_stats"})
     splits = load_dataset(cfg.data)
+    cfg.model = model_spec_for(cfg, splits)
     obj, teacher = build_distill_objective(cfg, splits)
     x = splits.train.get_batch(torch.arange(CALIBRATION_SAMPLES))[0]
     with torch.no_grad(), FeatureRecorder(teacher, ["stage2"], "teacher") as rec:

@@ -13,7 +13,7 @@ from neurokd.distill import DistillObjective, distill
 from neurokd.distill.losses import response_kd_per_step
 from neurokd.distill.taps import FeatureRecorder, parse_taps
 from neurokd.errors import ConfigError, UserError
-from neurokd.train.checkpoint import list_checkpoints, read_checkpoint
+from neurokd.runs.checkpoint import list_checkpoints, read_checkpoint
 from neurokd.train.loop import TrainResult
 from tests.distill.conftest import run_cfg, zoo
 from tests.train.interrupt import run_interrupted

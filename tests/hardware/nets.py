@@ -1,14 +1,12 @@
 """Tiny time-folded SNNs for hardware tests: the neurokd layout (stateless layers on ``[T*B, ...]``) with
-hand-chosen weights, plus a per-step twin (time loop inside ``forward``) for NeuroBench."""
+hand-chosen weights."""
 
 from __future__ import annotations
-
-import copy
 
 import torch
 from torch import Tensor, nn
 
-from neurokd.snn import IF, fold, spiking_neurons, unfold
+from neurokd.snn import IF, fold, unfold
 
 
 class FoldedSNN(nn.Module):
@@ -24,26 +22,6 @@ class FoldedSNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         seq = x.unsqueeze(0).expand(self.T, *x.shape)
         return unfold(self.body(fold(seq)), self.T).mean(0)
-
-
-class StepLoop(nn.Module):
-    """The same network stepped one time step per call (``x [B, T, ...]``), for NeuroBench's TorchModel."""
-
-    def __init__(self, body: nn.Sequential, T: int):
-        super().__init__()
-        self.body = copy.deepcopy(body)
-        self.T = T
-        for m in spiking_neurons(self.body):
-            m.T = 1
-            m.stateful = True
-
-    def forward(self, x: Tensor) -> Tensor:
-        for m in spiking_neurons(self.body):
-            m.reset_state()
-        out = 0
-        for t in range(x.shape[1]):
-            out = out + self.body(x[:, t])
-        return out / x.shape[1]
 
 
 def if_neuron(T: int, threshold: float = 1.0) -> IF:

@@ -76,6 +76,9 @@ def test_firing_rate_bookkeeping_over_T():
     assert enc_c.op == "MAC" and enc_c.macs_per_step == [2.0, 2.0, 2.0] and enc_c.macs == 6
     assert neu.spikes_per_step == [1.0, 2.0, 1.0]
     assert neu.spikes == 4 and neu.neurons == 2 and neu.neuron_updates == 6
+    # NeuroBench's MembraneUpdates: both at t=1; then neuron 0's membrane 0.6 -> 0 -> 0.6 changes twice, neuron
+    # 1 fires and resets to 0 at every step, so its membrane never changes again: 2 + 2 + 0
+    assert neu.membrane_updates == 4 and c.membrane_updates == 4
     assert neu.firing_rate == pytest.approx(4 / 6, abs=0) and neu.firing_rate_per_step == [0.5, 1.0, 0.5]
     # the head only pays for neuron 0's spikes (neuron 1's weight is pruned)
     assert head_c.op == "AC" and head_c.acs_per_step == [0.0, 1.0, 0.0] and head_c.acs == 1
@@ -169,3 +172,27 @@ def test_ann_counts_are_macs():
     conv2 = 16 * 8 * (3 + 3 + 3 + 2) ** 2  # rows seen by the 4 output rows: 2, 3, 3, 3 -> 11 per axis
     conv3 = 32 * 16 * (2 + 3) ** 2  # output rows 0, 1 see 2 and 3 input rows
     assert c.dense == conv1 + conv2 + conv3 + 128 * 10
+
+
+def _spiking(arch: str):
+    """An untrained twin whose BatchNorm biases make every layer spike (so pooled inputs are non-binary)."""
+    torch.manual_seed(0)
+    model = build_model(ModelSpec(arch=arch, kind="snn", T=2, width=4, num_classes=10, input_shape=[3, 32, 32]))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.bias.fill_(0.6)
+    return model.eval()
+
+
+@pytest.mark.parametrize("arch, pooled", [
+    ("resnet20", ["head.2"]),
+    ("vgg11", ["stage2.0", "stage3.0", "stage4.0", "stage5.0", "head.1"]),  # avgpool ends each stage
+])
+def test_layers_fed_by_average_pooling_are_labelled_after_pooling(arch, pooled):
+    counts = count(_spiking(arch), torch.rand(2, 3, 32, 32))
+    roles = counts.mac_layer_roles()
+    assert roles == {"stem.0" if arch == "resnet20" else "stage1.0": "encoding layer: analog input",
+                     **{name: "after pooling" for name in pooled}}
+    assert {lc.name: lc.input_from for lc in counts.layers if lc.name in pooled} == {n: "pool" for n in pooled}
+    assert any("head" in n and "after pooling" in n for n in counts.notes)

@@ -183,3 +183,62 @@ def test_loihi2_checks_synaptic_memory_per_core_and_its_limits_agree():
         assert lm.max_synapse_bytes_per_core <= mem.value and lm.max_neurons_per_core <= npc
     widest = max(m.layers, key=lambda lm: lm.synapses)
     assert widest.synapses > 10e6 and widest.cores >= widest.synapses / mem.value  # 8-bit: 1 B per synapse
+
+
+class ResidualSNN(nn.Module):
+    """in 4 -> fc1 -> n1 -> fc2 -> n2 -> fc3 (+ n1's spikes, identity) -> n3 -> fc4 readout, folded over T."""
+
+    is_snn = True
+
+    def __init__(self, T=2):
+        super().__init__()
+        torch.manual_seed(0)
+        self.T = T
+        self.fc1, self.fc2, self.fc3, self.fc4 = nn.Linear(4, 6), nn.Linear(6, 6), nn.Linear(6, 6), nn.Linear(6, 3)
+        with torch.no_grad():
+            for fc in (self.fc1, self.fc2, self.fc3, self.fc4):
+                fc.weight.copy_(torch.rand_like(fc.weight) + 0.1)  # all nonzero
+        self.n1, self.n2, self.n3 = if_neuron(T), if_neuron(T), if_neuron(T)
+
+    def forward(self, x):
+        from neurokd.snn import fold, unfold
+
+        h1 = self.n1(self.fc1(fold(x.unsqueeze(0).expand(self.T, *x.shape))))
+        h3 = self.n3(self.fc3(self.n2(self.fc2(h1))) + h1)
+        return unfold(self.fc4(h3), self.T).mean(0)
+
+
+def test_residual_fan_in_is_counted_over_every_synapse_layer_into_a_neuron_layer(tmp_path):
+    m = map_network(ResidualSNN(), torch.rand(2, 4), profile(tmp_path, neurons_per_core=3))
+    assert [lm.name for lm in m.layers] == ["fc1", "fc2", "fc3", "fc4"]
+    fc1, fc2, fc3, fc4 = m.layers
+    assert fc3.type == "Linear + identity" and fc3.inputs == ["fc3", "identity from n1"]
+    assert fc3.source == "spikes of fc2 + identity: spikes of fc1"
+    # per n3 neuron: 6 synapses from n2 and one identity synapse from n1; a core of 3 neurons sees all 6 n2
+    # neurons and 3 distinct n1 neurons
+    assert (fc3.neurons, fc3.synapses, fc3.cores, fc3.max_fan_in) == (6, 42, 2, 9)
+    # every n1 neuron feeds both fc2 cores and the one n3 core holding its identity copy: 3 routes x 3 neurons
+    assert fc1.max_fan_out == 9 and fc2.max_fan_out == 2 * 3
+    assert m.total_cores == 2 + 2 + 2 + 1 and m.fits
+
+
+@pytest.mark.parametrize("chip", ["loihi2"])
+def test_resnet20_maps_one_layer_per_neuron_layer_with_shortcuts_folded_in(chip):
+    torch.manual_seed(0)
+    spec = ModelSpec(arch="resnet20", kind="snn", T=2, width=4, num_classes=10, input_shape=[3, 16, 16])
+    model = build_model(spec).eval()
+    m = map_network(model, torch.rand(2, 3, 16, 16), resolve_chip(chip)[0])
+    names = [lm.name for lm in m.layers]
+    assert len(names) == 1 + 9 * 2 + 1 and not any("downsample" in n for n in names)  # 19 neuron layers + head
+    by = {lm.name: lm for lm in m.layers}
+    ds, plain = by["stage2.0.conv2"], by["stage1.1.conv2"]
+    assert ds.inputs == ["stage2.0.conv2", "stage2.0.downsample.0"] and ds.type == "Conv2d + Conv2d"
+    assert plain.inputs == ["stage1.1.conv2", "identity from stage1.0.act2"]
+    assert plain.source == "spikes of stage1.1.conv1 + identity: spikes of stage1.0.conv2"
+    counts = count(model, torch.rand(2, 3, 16, 16))
+    dense = {lc.name: lc.dense / spec.T for lc in counts.layers if lc.kind == "synapse"}  # per time step
+    assert ds.synapses == dense["stage2.0.conv2"] + dense["stage2.0.downsample.0"]
+    assert plain.synapses == dense["stage1.1.conv2"] + plain.neurons  # one identity synapse per neuron
+    assert sum(lm.neurons for lm in m.layers) == sum(lc.neurons for lc in counts.layers if lc.kind == "neuron") + 10
+    assert by["head.2"].source.endswith("input: the output of pooling layer head.0")
+    assert m.fits and m.chips_needed == 1

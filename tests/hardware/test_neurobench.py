@@ -1,55 +1,41 @@
-"""Counts agree exactly with NeuroBench 2.3.0's ``SynapticOperations`` (an independent, widely used definition
-of effective ACs / MACs) on the same inputs.
+"""NeuroBench 2.3.0's own ``Benchmark``, run on neurokd models through the public adapter
+(``neurokd.hardware.neurobench``), gives exactly the figures ``count()`` gives on the same inputs:
+``Effective_ACs`` / ``Effective_MACs`` / ``Dense`` (``SynapticOperations``), ``ActivationSparsity`` and
+``MembraneUpdates``.
 
-NeuroBench hooks ``nn.Linear``/``nn.Conv*`` modules and sums over every forward call, so our time-folded SNN
-is wrapped the way its docs ask: the time loop inside ``forward``, one call per step (``StepLoop``), the same
-modules and weights. Batches are small so that NeuroBench's float32 sums stay exact.
+Models run in float64: oneDNN's float32 Conv1d sums in a batch-size-dependent order on some CPUs, so the stepped
+batch-of-B run and the folded ``[T*B]`` run could differ in the last bit; float64 convs are batch-invariant.
+Batches are small so that NeuroBench's sums stay exact.
 """
 
-import copy
+import builtins
 
 import pytest
 import torch
-from neurobench.benchmarks import Benchmark  # installed by `make setup` (neurobench==2.3.0, --no-deps)
-from neurobench.metrics.workload import SynapticOperations
-from neurobench.models import TorchModel
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
+from neurokd.errors import UserError
 from neurokd.hardware.counting import count
-from neurokd.models import ModelSpec, NeuronSpec, build_model
+from neurokd.hardware.neurobench import (
+    NeuronStep,
+    SteppedSNN,
+    neurobench_inputs,
+    neurobench_model,
+    run_neurobench,
+)
+from neurokd.models import ModelSpec, NeuronSpec, TwinNet, build_model
 from neurokd.models.fold import inference_model
-from tests.hardware.nets import FoldedSNN, StepLoop, if_neuron
-
-
-class TwinStepLoop(nn.Module):
-    """A neurokd TwinNet stepped one time step per call: stateful neurons with T = 1."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = copy.deepcopy(net)
-        self.net.set_T(1)
-        self.net.set_stateful(True)
-
-    def forward(self, x):  # x [B, T, ...]
-        self.net.reset_state()
-        out = 0
-        for t in range(x.shape[1]):
-            out = out + self.net.forward_body(x[:, t])
-        return out / x.shape[1]
-
-
-def neurobench_synops(stepper: nn.Module, x_seq: torch.Tensor, y: torch.Tensor) -> dict:
-    loader = DataLoader(TensorDataset(x_seq, y), batch_size=4)
-    bench = Benchmark(TorchModel(stepper), loader, [], [], [[], [SynapticOperations]])
-    return bench.run(quiet=True)["SynapticOperations"]
+from tests.hardware.nets import if_neuron
 
 
 def assert_same(ours, theirs: dict, n: int) -> None:
+    syn = theirs["SynapticOperations"]
     # both are integer totals divided by n: compare the totals
-    assert round(ours.synops * n) == round(theirs["Effective_ACs"] * n)
-    assert round(ours.macs * n) == round(theirs["Effective_MACs"] * n)
-    assert round(ours.dense * n) == round(theirs["Dense"] * n)
+    assert round(ours.synops * n) == round(syn["Effective_ACs"] * n)
+    assert round(ours.macs * n) == round(syn["Effective_MACs"] * n)
+    assert round(ours.dense * n) == round(syn["Dense"] * n)
+    assert round(ours.membrane_updates * n) == round(theirs["MembraneUpdates"] * n)
+    assert ours.neurobench()["ActivationSparsity"] == pytest.approx(theirs["ActivationSparsity"], rel=1e-12)
 
 
 def prepared_twin(arch: str, shape: list[int], seed: int, **spec_kw):
@@ -76,43 +62,74 @@ def prepared_twin(arch: str, shape: list[int], seed: int, **spec_kw):
     ("resnet1d", [1, 40], {"width": 8}),  # the same in 1-D
 ])
 def test_twin_counts_match_neurobench(arch, shape, kw):
-    # float64: oneDNN's float32 Conv1d sums in a batch-size-dependent order on some CPUs, so the stepped
-    # batch-of-B run and the folded [T*B] run could differ in the last bit; float64 convs are batch-invariant
     model = prepared_twin(arch, shape, seed=3, **kw).double()
     g = torch.Generator().manual_seed(0)
     x = torch.rand(8, *shape, generator=g, dtype=torch.float64)
     x[x < 0.3] = 0  # zero inputs are skipped in effective MACs
     y = torch.randint(0, 10, (8,), generator=g)
-    stepper = TwinStepLoop(model)
-    x_seq = x.unsqueeze(1).expand(-1, model.T, *shape).contiguous()
     with torch.no_grad():
-        assert torch.equal(stepper(x_seq), model(x)), "the stepped wrapper must run the very same network"
+        stepped = SteppedSNN(model)(neurobench_inputs(model, x))
+        assert torch.equal(stepped, model(x)), "the stepped wrapper must run the very same network"
     ours = count(model, (x, y))
     assert ours.synops > 0 and ours.macs > 0
-    assert_same(ours, neurobench_synops(stepper, x_seq, y), len(x))
+    assert 0 < ours.membrane_updates < ours.neuron_updates  # resting neurons: NeuroBench skips them
+    assert_same(ours, run_neurobench(model, (x, y), batch_size=4), len(x))
 
 
 def test_grouped_dilated_circular_conv_matches_neurobench():
     T = 3
     torch.manual_seed(5)
-    body = nn.Sequential(
+    stem = nn.Sequential(
         nn.Conv2d(2, 4, 3, stride=2, padding=2, dilation=2, groups=2, bias=True, padding_mode="circular"),
         if_neuron(T, threshold=0.3),
         nn.Conv2d(4, 6, 2, stride=1, padding=1, groups=2),
         if_neuron(T, threshold=0.3),
         nn.Flatten(),
-        nn.Linear(6 * 5 * 5, 5),
     )
     with torch.no_grad():
-        body[0].weight[0, 0, 1, 1] = 0
-        body[2].weight[1, 0, 0, 0] = 0
-    net = FoldedSNN(body, T).eval()
+        stem[0].weight[0, 0, 1, 1] = 0
+        stem[2].weight[1, 0, 0, 0] = 0
+    spec = ModelSpec(arch="cnn", kind="snn", T=T, num_classes=5, input_shape=[2, 7, 7])
+    net = TwinNet(spec, stem, [], nn.Linear(6 * 5 * 5, 5)).eval()
     x = (torch.rand(8, 2, 7, 7) < 0.5).float()  # binary input: the first layer is counted as ACs too
     y = torch.zeros(8, dtype=torch.long)
-    stepper = StepLoop(body, T)
-    x_seq = x.unsqueeze(1).expand(-1, T, 2, 7, 7).contiguous()
-    with torch.no_grad():
-        assert torch.equal(stepper(x_seq), net(x))
-    ours = count(net, (x, y), T=T, spiking=True)
-    assert ours.synops > 0
-    assert_same(ours, neurobench_synops(stepper, x_seq, y), len(x))
+    ours = count(net, (x, y))
+    assert ours.synops > 0 and ours.macs == 0
+    assert_same(ours, run_neurobench(net, (x, y), batch_size=4), len(x))
+
+
+def test_event_sequences_and_an_ann_teacher_match_neurobench():
+    """Event frames ``[T, B, ...]``: the SNN steps through them; the ANN sees their sum (what it trains on)."""
+    snn = prepared_twin("cnn", [2, 8, 8], seed=1, width=8).double()
+    ann = build_model(ModelSpec(arch="cnn", kind="ann", num_classes=10, input_shape=[2, 8, 8], width=8)).double()
+    g = torch.Generator().manual_seed(2)
+    frames = torch.randint(0, 3, (4, 8, 2, 8, 8), generator=g).double()  # event counts 0..2
+    y = torch.randint(0, 10, (8,), generator=g)
+    assert_same(count(snn, (frames, y)), run_neurobench(snn, (frames, y), batch_size=4), 8)
+    ours = count(ann.eval(), (frames, y), spiking=False)
+    theirs = run_neurobench(ann, (frames, y), batch_size=4)["SynapticOperations"]
+    assert theirs["Effective_ACs"] == 0 and round(ours.macs * 8) == round(theirs["Effective_MACs"] * 8) > 0
+    assert round(ours.dense * 8) == round(theirs["Dense"] * 8)
+
+
+def test_neurobench_sees_every_spiking_layer_as_a_spiking_activation():
+    model = prepared_twin("cnn", [1, 8, 8], seed=0, width=8)
+    wrapped = neurobench_model(model)
+    wrapped.register_hooks()
+    hooks = wrapped.activation_hooks
+    assert len(hooks) == sum(1 for _ in model.modules() if type(_).__name__ in ("LIF", "IF")) > 0
+    assert all(isinstance(h.layer, NeuronStep) and h.spiking for h in hooks)
+    wrapped.cleanup_hooks()
+
+
+def test_missing_neurobench_is_one_clear_line(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_neurobench(name, *args, **kwargs):
+        if name == "neurobench" or name.startswith("neurobench."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_neurobench)
+    with pytest.raises(UserError, match=r"pip install --no-deps neurobench==2\.3\.0"):
+        neurobench_model(prepared_twin("cnn", [1, 8, 8], seed=0, width=8))

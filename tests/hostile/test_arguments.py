@@ -36,7 +36,7 @@ def _cases(g, d):
     for key, value in [("optim.lr", ".nan"), ("optim.lr", ".inf"), ("model.neuron.threshold", ".nan"),
                        ("optim.lr", "-1"), ("data.val_fraction", "0.9"), ("model.T", "0"), ("seed", "-1"),
                        ("data.batch_size", "0"), ("optim.epochs", "1.5"), ("train.threads", "0")]:
-        out.append(["train", "--out", d / "runs", "--name", "q", f"--{key}", value])
+        out.append(["train", "--out-dir", d / "runs", "--name", "q", f"--{key}", value])
     return out
 
 

@@ -41,7 +41,7 @@ def _nest(flat: dict) -> dict:
 
 def _train(cfg_file: Path, out: Path, *extra: str) -> list[str]:
     # --epochs 0 guarantees a config error even when the document happens to be valid
-    return ["train", "-c", cfg_file, "--out", out, "--name", "fz", "--no-progress", "--train.threads", "1", *extra]
+    return ["train", "-c", cfg_file, "--out-dir", out, "--name", "fz", "--no-progress", "--train.threads", "1", *extra]
 
 
 @FUZZ
@@ -110,7 +110,7 @@ def test_plausible_configs_broken_in_one_place(case, tmp_path):
             doc[section] = value
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump(doc).replace("{d}", str(tmp_path)))
-    argv = ["train", "-c", cfg, "--out", tmp_path / "runs", "--no-progress", "--train.threads", "1"]
+    argv = ["train", "-c", cfg, "--out-dir", tmp_path / "runs", "--no-progress", "--train.threads", "1"]
     if "name" not in BROKEN[case]:
         argv += ["--name", "fz"]
     feed("config", argv, [tmp_path / "runs", Path("/tmp/abs"), tmp_path.parent / "escaped"])

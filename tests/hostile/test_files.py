@@ -46,7 +46,7 @@ def _model_commands(f: Path, good: dict[str, Path], d: Path) -> dict[str, list]:
         "report": ["report", f, "--chip", "loihi", "--out", d / "report", "--max-samples", "4", "--no-progress"],
         "stream": ["stream", f, "--events", d / "none.npy", "--window-ms", "1"],
         "robustness": ["robustness", f, "--out", d / "rob", "--no-progress"],
-        "distill-teacher": ["distill", "--teacher", f, "--out", d / "runs", "--name", "kd", "--epochs", "1",
+        "distill-teacher": ["distill", "--teacher", f, "--out-dir", d / "runs", "--name", "kd", "--epochs", "1",
                             "--model.width", "4", "--model.T", "2", "--no-progress"],
     }
 
@@ -132,7 +132,7 @@ def test_resume_from_broken_checkpoints(good, how, data):
             for p in (run / "checkpoints").iterdir():
                 _mutate(good["ckpt"], p, how if how != "header-flip" else "truncate", data, weights_only=False)
         before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-        feed("checkpoint", ["train", "--out", d / "runs", "--name", "snn", "--resume", "--no-progress"], [d])
+        feed("checkpoint", ["train", "--out-dir", d / "runs", "--name", "snn", "--resume", "--no-progress"], [d])
         assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # nothing touched
 
 
@@ -226,7 +226,7 @@ def test_broken_onnx_teachers(good, how, data):
         d = Path(d)
         f = d / "teacher.onnx"
         f.write_bytes(raw)
-        feed("onnx", ["distill", "--teacher", f, "--out", d / "runs", "--name", "kd", "--epochs", "1",
+        feed("onnx", ["distill", "--teacher", f, "--out-dir", d / "runs", "--name", "kd", "--epochs", "1",
                       "--model.width", "4", "--model.T", "2", "--no-progress"], [d], may_succeed=how == "flip")
 
 

@@ -56,7 +56,7 @@ def test_malicious_pickles_run_no_code(evil, good, tmp_path):
     marker = evil["marker"]
     d = tmp_path / "o"
     d.mkdir()
-    kd = ["--out", tmp_path / "runs", "--name", "kd", "--epochs", "1", "--model.width", "4", "--no-progress"]
+    kd = ["--out-dir", tmp_path / "runs", "--name", "kd", "--epochs", "1", "--model.width", "4", "--no-progress"]
     cases = []
     for name in ("teacher.pt", "teacher.pth", "raw.pt", "model.safetensors"):
         f = evil[name]
@@ -77,7 +77,7 @@ def test_malicious_pickles_run_no_code(evil, good, tmp_path):
     for ck in (run / "checkpoints").iterdir():
         shutil.copy(evil["raw.pt"], ck)
     cases += [["eval", run], ["distill", "--teacher", run, *kd],
-              ["train", "--out", tmp_path / "runs", "--name", "snn", "--resume", "--no-progress"]]
+              ["train", "--out-dir", tmp_path / "runs", "--name", "snn", "--resume", "--no-progress"]]
     cases.append(["stream", good["snn"], "--events", evil["events.npy"], "--window-ms", "1"])
     # CIFAR batches are pickles by format: read with an unpickler that rebuilds plain data only
     cifar = tmp_path / "cifar" / "cifar-10-batches-py"
@@ -85,7 +85,7 @@ def test_malicious_pickles_run_no_code(evil, good, tmp_path):
     for f in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
               "batches.meta"]:
         (cifar / f).write_bytes(pickle.dumps(Evil(marker)))
-    cases.append(["train", "--dataset", "cifar10", "--data-root", tmp_path / "cifar", "--out", tmp_path / "runs",
+    cases.append(["train", "--dataset", "cifar10", "--data-root", tmp_path / "cifar", "--out-dir", tmp_path / "runs",
                   "--name", "c", "--no-progress"])
     for argv in cases:
         _code, err = feed("security", argv, [d, tmp_path / "runs" / "kd", tmp_path / "runs" / "c"])
@@ -114,7 +114,7 @@ def test_no_unsafe_deserialization_in_the_code():
 def test_run_names_cannot_escape_out_dir(command, name, tmp_path):
     out = tmp_path / "deep" / "runs"
     out.mkdir(parents=True)
-    argv = [command, "--out", out, "--name", name, "--epochs", "1", "--no-progress"]
+    argv = [command, "--out-dir", out, "--name", name, "--epochs", "1", "--no-progress"]
     if command == "distill":
         argv += ["--teacher", tmp_path / "t"]
     _code, err = feed("security", argv, [tmp_path, Path("/tmp/neurokd-abs-escape")])
@@ -129,7 +129,7 @@ def test_symlinked_run_folders_are_refused(good, tmp_path):
     runs.mkdir()
     (runs / "link").symlink_to(outside, target_is_directory=True)
     for extra in (["--overwrite"], ["--resume"], []):
-        _code, err = feed("security", ["train", "--out", runs, "--name", "link", "--epochs", "1", "--no-progress",
+        _code, err = feed("security", ["train", "--out-dir", runs, "--name", "link", "--epochs", "1", "--no-progress",
                                        *extra], [runs, outside])
         assert "symbolic link" in err
     assert (outside / "keep.txt").read_text() == "mine" and len(list(outside.iterdir())) == 1
@@ -143,10 +143,10 @@ def test_resume_ignores_locations_recorded_in_the_run_folder(good, tmp_path):
     cfg["out_dir"] = str(tmp_path / "elsewhere")
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     # the run is complete: a resume re-evaluates and rewrites its final files, all inside runs/snn
-    feed("security", ["train", "--out", tmp_path / "runs", "--name", "snn", "--resume", "--no-progress"],
+    feed("security", ["train", "--out-dir", tmp_path / "runs", "--name", "snn", "--resume", "--no-progress"],
          [tmp_path / "elsewhere"], may_succeed=True)
     assert not (tmp_path / "elsewhere").exists()
     cfg["name"] = "../../escaped"
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
-    feed("security", ["train", "--out", tmp_path / "runs", "--name", "snn", "--resume", "--no-progress"],
+    feed("security", ["train", "--out-dir", tmp_path / "runs", "--name", "snn", "--resume", "--no-progress"],
          [tmp_path])

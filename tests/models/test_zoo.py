@@ -130,3 +130,22 @@ def test_batchnorm_folding_preserves_outputs(arch, shape):
     folded = fold_batchnorm(ann)
     assert not any(isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d) for m in folded.modules())
     torch.testing.assert_close(folded(x), ann(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("encoder", ["direct", "poisson"])
+def test_input_chunks_concatenate_to_the_encoded_input(encoder):
+    """Chunks of 2 + 2 + 1 steps, concatenated, are encode_input's [T*B, ...] (Poisson: the same draws); a
+    [T, B, ...] sequence is cut along time."""
+    spec = ModelSpec(arch="cnn", kind="snn", num_classes=3, input_shape=[1, 8, 8], T=5, encoder=encoder)
+    model = build_model(spec)
+    x = torch.rand(4, 1, 8, 8)
+    torch.manual_seed(2)
+    ref = model.encode_input(x)
+    torch.manual_seed(2)
+    chunks = model.input_chunks(x, [2, 2, 1])
+    assert [c.shape[0] for c in chunks] == [8, 8, 4]
+    assert torch.equal(torch.cat(chunks), ref)
+    seq = torch.rand(5, 4, 1, 8, 8)
+    assert torch.equal(torch.cat(model.input_chunks(seq, [3, 2])), model.encode_input(seq))
+    with pytest.raises(ValueError, match="steps but the model runs T=5"):
+        model.input_chunks(seq[:4], [2, 2])

@@ -128,3 +128,23 @@ def test_invalid_parameters_raise():
         LIF(reset="hard")
     with pytest.raises(ValueError):
         LIF(T=3)(torch.zeros(4, 2))
+
+
+@pytest.mark.parametrize("reset", ["zero", "subtract"])
+def test_kept_membranes_are_the_hand_trace_and_change_no_spike(reset):
+    _h, s_ref, v_ref = TRACES[reset]
+    x = torch.tensor(X).reshape(-1, 1)
+    s, v = F.lif_membranes(x, 0.5, 1.0, reset)
+    assert s.flatten().tolist() == s_ref and v.flatten().tolist() == v_ref
+    torch.manual_seed(0)
+    x = torch.randn(6, 4, 3, 5)
+    neuron = LIF(beta=0.7, threshold=0.3, reset=reset, learn_beta=True)
+    plain = neuron(x)
+    neuron.keep_membranes = True
+    with torch.no_grad():
+        kept = neuron(x)
+    assert torch.equal(kept, plain) and neuron.membranes.shape == x.shape
+    v = torch.zeros_like(x[0])
+    for t in range(6):  # every kept membrane is the one-step reference's, bit for bit
+        _s, v = lif_step(x[t], v, neuron.beta.detach(), 0.3, reset, ATan())
+        assert torch.equal(neuron.membranes[t], v)

@@ -84,7 +84,7 @@ def test_rate_forward_spikes_equal_the_forward_with_initial_membrane(T):
 
 def test_model_files_written_before_these_fields_still_load(tmp_path):
     from neurokd import load_model
-    from neurokd.train.checkpoint import save_model_file
+    from neurokd.runs.checkpoint import save_model_file
 
     model = build_model(ModelSpec(arch="cnn", T=2, width=4, num_classes=3, input_shape=[1, 8, 8]))
     old = model.spec.to_dict()

@@ -12,8 +12,8 @@ from neurokd.data.events.saccade import SENSOR_SIZE, SaccadeConfig, _digit_image
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.models.fold import inference_model
 from neurokd.registry import make_backend
+from neurokd.runs.checkpoint import save_model_file
 from neurokd.stream import EventSource, concat_recordings, run_stream, split_windows
-from neurokd.train.checkpoint import save_model_file
 
 D, T = SaccadeConfig().duration_us, 5
 

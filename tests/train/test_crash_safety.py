@@ -24,8 +24,8 @@ import torch
 from neurokd import load_model
 from neurokd.config import RunConfig
 from neurokd.configlib import build_config
+from neurokd.runs.checkpoint import list_checkpoints, read_checkpoint
 from neurokd.train import run_training
-from neurokd.train.checkpoint import list_checkpoints, read_checkpoint
 
 EPOCHS, KILLS, SEED = 8, 3, 1234
 ARGS = {"model.width": "8", "model.T": "2", "train.threads": "1", "data.batch_size": "128", "seed": "3"}
@@ -33,7 +33,7 @@ ARGS = {"model.width": "8", "model.T": "2", "train.threads": "1", "data.batch_si
 
 def _cmd(out: Path, resume: bool) -> list[str]:
     extra = [a for k, v in ARGS.items() for a in (f"--{k}", v)]
-    return [sys.executable, "-m", "neurokd", "train", "--out", str(out), "--name", "killed", "--epochs", str(EPOCHS),
+    return [sys.executable, "-m", "neurokd", "train", "--out-dir", str(out), "--name", "killed", "--epochs", str(EPOCHS),
             "--no-progress", *extra, *(["--resume"] if resume else [])]
 
 

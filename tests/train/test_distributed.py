@@ -23,7 +23,7 @@ from neurokd import load_model
 from neurokd.config import RunConfig
 from neurokd.configlib import build_config
 from neurokd.errors import ConfigError
-from neurokd.train.checkpoint import list_checkpoints
+from neurokd.runs.checkpoint import list_checkpoints
 
 # Measured max |w(2 procs) - w(1 proc)| after 2 epochs (AdamW): ANN 3e-6, KD student 2e-7, rate-BP SNN 2e-7, blockwise
 # (rate-BP) student 4e-4, BPTT SNN 5e-4 (3e-6
@@ -191,7 +191,7 @@ def test_torchrun_cli(tmp_path):
     """The real launcher: ``torchrun --nproc_per_node 2 -m neurokd teacher ...`` with gloo on CPU."""
     port = _free_port()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-           "-m", "neurokd", "teacher", "--out", str(tmp_path), "--name", "t", "--epochs", "1",
+           "-m", "neurokd", "teacher", "--out-dir", str(tmp_path), "--name", "t", "--epochs", "1",
            "--model.width", "8", "--train.threads", "1", "--no-progress", "--train.sync_bn", "true",
            "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -60,7 +60,7 @@ def test_rate_training_learns_digits_and_resumes_exactly(tmp_path, monkeypatch):
 
 
 def test_cli_backprop_alias(tmp_path):
-    code = cli_main(["train", "--out", str(tmp_path), "--name", "c", "--epochs", "1", "--model.width", "4",
+    code = cli_main(["train", "--out-dir", str(tmp_path), "--name", "c", "--epochs", "1", "--model.width", "4",
                      "--T", "2", "--backprop", "rate", "--train.threads", "1", "--no-progress"])
     assert code in (0, None)
     assert json.loads((tmp_path / "c" / "summary.json").read_text())["backprop"] == "rate"

@@ -14,8 +14,8 @@ from neurokd import load_model
 from neurokd.config import RunConfig
 from neurokd.configlib import build_config
 from neurokd.errors import CheckpointError, UserError
+from neurokd.runs.checkpoint import list_checkpoints, read_checkpoint
 from neurokd.train import run_training
-from neurokd.train.checkpoint import list_checkpoints, read_checkpoint
 
 
 def _cfg(tmp_path, **over):
@@ -118,7 +118,7 @@ def test_no_validation_split_means_no_best_val_epoch(tmp_path):
 
 
 def _train_cmd(out, name, epochs, extra=()):
-    return [sys.executable, "-m", "neurokd", "train", "--out", str(out), "--name", name, "--epochs", str(epochs),
+    return [sys.executable, "-m", "neurokd", "train", "--out-dir", str(out), "--name", name, "--epochs", str(epochs),
             "--model.width", "8", "--model.T", "2", "--train.threads", "1", "--no-progress", *extra]
 
 

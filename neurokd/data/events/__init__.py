@@ -5,9 +5,10 @@
 """
 
 from neurokd.data.events.core import EVENT_DTYPE, check_events, make_events
-from neurokd.data.events.datasets import EVENT_DATASETS, INFO, EventFrameDataset, load
+from neurokd.data.events.datasets import INFO, EventFrameDataset, load
 from neurokd.data.events.formats import read_event_file, write_events_npy, write_nmnist_bin
 from neurokd.data.events.transforms import Compose, Denoise, FromFirstEvent, ToFrames, to_frames
+from neurokd.data.names import EVENT_DATASETS
 
 __all__ = [
     "EVENT_DATASETS", "EVENT_DTYPE", "INFO", "Compose", "Denoise", "EventFrameDataset", "FromFirstEvent",

@@ -44,7 +44,6 @@ INFO = {
     "dvsgesture": EventDatasetInfo("dvsgesture", (128, 128, 2), 11, 6_000_000, True),
     "cifar10dvs": EventDatasetInfo("cifar10dvs", (128, 128, 2), 10, 1_300_000, True),
 }
-EVENT_DATASETS = tuple(INFO)
 DEFAULT_TIME_BINS = 10
 
 

@@ -135,7 +135,7 @@ def simulate(images: np.ndarray, cfg: SaccadeConfig, progress: bool = False) -> 
 
     ``events`` is one structured array, sample ``i`` being ``events[offsets[i]:offsets[i+1]]`` (time-sorted).
     """
-    from tqdm import tqdm
+    from neurokd.progress import bar
 
     rng = np.random.default_rng(cfg.seed)
     w, h, _ = SENSOR_SIZE
@@ -150,7 +150,7 @@ def simulate(images: np.ndarray, cfg: SaccadeConfig, progress: bool = False) -> 
     threshold = np.maximum(threshold, np.float32(0.01))
     offsets = camera_offsets(cfg)
     steps: list[tuple[np.ndarray, ...]] = []
-    for lo in tqdm(range(0, n, CHUNK), desc="saccade-digits", leave=False, disable=not progress):
+    for lo in bar(range(0, n, CHUNK), desc="saccade-digits", enabled=progress):
         steps += _simulate_chunk(canvas[lo:lo + CHUNK], threshold[lo:lo + CHUNK], offsets, cfg, pad, lo)
     empty = (np.zeros(0, np.int64),) * 4 + (np.zeros(0, np.int8),)
     b, x, y, t, p = (np.concatenate(c) for c in zip(*steps)) if steps else empty

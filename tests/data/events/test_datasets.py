@@ -103,7 +103,7 @@ def test_ann_teacher_sees_the_accumulated_frame_of_the_student_sequence():
 
 
 def test_time_bins_must_match_the_snn_T(tmp_path):
-    from neurokd.train.loop import model_spec_for
+    from neurokd.train.setup import model_spec_for
 
     _nmnist_tree(tmp_path, 1)
     cfg = build_config(RunConfig, overrides={"data.name": "nmnist", "data.root": str(tmp_path), "data.time_bins": 5,

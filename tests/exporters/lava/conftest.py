@@ -26,6 +26,18 @@ def trained_snn(tmp_path_factory):
     return result.run_dir, result.model.eval()
 
 
+def random_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial BatchNorm statistics (so that folding and biases matter) and an active network."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.3, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.4)
+    return model
+
+
 def conv_network(seed: int = 0, T: int = 4) -> NetxNetwork:
     """input (2,6,5) -> conv 3x3 (graded input) -> conv 3x3/2 -> flatten -> dense 7 -> dense 5 (readout)."""
     rng = np.random.default_rng(seed)

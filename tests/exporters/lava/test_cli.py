@@ -90,7 +90,7 @@ def test_malformed_net_file_is_one_line(tmp_path):
 
 def test_bad_options_and_non_neurokd_files(tmp_path, conv_net_file, capsys):
     one_line_error(*run_main(capsys, "simulate", "lava", tmp_path / "missing.net"), "missing.net", "no such file")
-    one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file, "--limit", 0), "--limit must be >= 1")
+    one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file, "--limit", 0), "argument --limit: must be >= 1")
     one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file), "records no dataset; pass --dataset")
     one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file, "--dataset", "digits"),
                    "not written by neurokd")
@@ -106,6 +106,7 @@ def test_exporting_an_ann_run_is_refused(tmp_path, capsys):
     cfg = build_config(RunConfig, overrides={"name": "t", "out_dir": str(tmp_path), "model.kind": "ann",
                                              "model.width": 4, "optim.epochs": 1, "train.progress": False})
     run_training(cfg)
+    capsys.readouterr()  # the training's epoch lines
     one_line_error(*run_main(capsys, "export", "lava", tmp_path / "t", "-o", tmp_path / "t.net"), "ANN")
     assert not (tmp_path / "t.net").exists()
 
@@ -162,3 +163,51 @@ def test_event_data_run_exports_simulates_and_streams(tmp_path, capsys):
                  "--json", str(out)]) == 0
     again = json.loads(out.read_text())["summary"]
     assert again["backend"] == "loihi-fixed" and again["accuracy"] == sim["acc"]
+
+
+@pytest.fixture
+def resnet_model_file(tmp_path):
+    """An untrained but spiking resnet20 for digits (input 1x8x8, 10 classes) saved as a model file."""
+    import torch
+
+    from neurokd.models import ModelSpec, build_model
+    from neurokd.runs.checkpoint import save_model_file
+
+    torch.manual_seed(0)
+    spec = ModelSpec(arch="resnet20", kind="snn", T=4, width=4, num_classes=10, input_shape=[1, 8, 8])
+    model = build_model(spec).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.bias.uniform_(0.0, 0.5)
+    path = tmp_path / "res" / "model.safetensors"
+    path.parent.mkdir()
+    save_model_file(path, model, spec.to_dict())
+    return path
+
+
+def test_residual_run_exports_inspects_and_simulates_as_a_graph(resnet_model_file, capsys):
+    args = ["--dataset", "digits", "--calibration", "64", "--verify", "40", "--no-progress"]
+    assert main(["export", "lava", str(resnet_model_file), *args, "--json"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    out = resnet_model_file.parent / "model.lava"  # the default name of the graph form
+    assert exported["path"] == str(out) and exported["form"] == "graph" and out.is_file()
+    assert exported["verify"]["n"] == 40 and 0 <= exported["verify"]["agreement"] <= 1
+    assert exported["report"]["layers"][2]["kind"] == "conv+identity"
+
+    assert main(["inspect", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Lava graph, 20 populations" in text and "fan-in up to 2" in text and "latency 20 steps" in text
+    assert "| stage1_0_act2_identity | identity | stem_2" in text
+    assert main(["inspect", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    adds = [p["population"] for p in info["populations"] if p["inputs"] == 2]
+    assert len(adds) == 9 and {p["delay"] for p in info["projections"]} == {0, 1}
+
+    assert main(["simulate", "lava", str(out), "--limit", "12", "--no-progress", "--json"]) == 0
+    sim = json.loads(capsys.readouterr().out)
+    assert sim["n"] == 12 and sim["latency_steps"] == 20 and sim["layers"][3]["name"] == "stage1_1_act1"
+
+    one_line_error(*run_main(capsys, "export", "lava", resnet_model_file, "-o", resnet_model_file.parent / "m.net",
+                             *args), "m.net", "residual connections", ".lava")
+    assert not (resnet_model_file.parent / "m.net").exists()

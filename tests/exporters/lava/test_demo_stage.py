@@ -23,3 +23,21 @@ def test_stage_lava_adds_the_summary_section(trained_snn, tmp_path):
     assert abs(lava["fixed_acc"] - lava["float_acc"]) <= 0.01
     assert ctx.rows[-1][0] == "snn (Loihi 2 fixed point)"
     json.dumps(ctx.summary)  # the summary stays JSON-serialisable
+
+
+@pytest.mark.slow
+def test_stage_lava_residual_runs_a_residual_graph(tmp_path):
+    from neurokd.demo.lava_stage import RESIDUAL_LAVA_SAMPLES, stage_lava_residual
+    from neurokd.exporters.lava import compat
+
+    ctx = DemoContext(tmp_path, progress=False, splits=load_dataset(DataConfig()))
+    ctx.summary["dataset"] = "digits"
+    stage_lava_residual(ctx)
+    res = ctx.summary["lava_residual"]
+    assert res["form"] == "graph" and (tmp_path / "lava" / "resnet20.lava").is_file() and res["trained"] is False
+    assert res["populations"] == 20 and res["max_fan_in"] == 2 and res["delayed_projections"] == 9
+    assert res["latency"] == 20 and 0 <= res["agreement_with_float"] <= 1
+    if compat.lava_available():
+        assert res["lava_spike_equal"] is True and res["lava_samples"] == RESIDUAL_LAVA_SAMPLES
+    assert "Loihi 2 graph" in ctx.rows[-1][0]
+    json.dumps(ctx.summary)

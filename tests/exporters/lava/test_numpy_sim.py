@@ -14,7 +14,7 @@ from neurokd.exporters.lava.simulation import RESET_OFFSET, encode_inputs
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.snn import get_surrogate, lif_sequence
 
-from .conftest import conv_network, dense_network
+from .conftest import conv_network, dense_network, random_batchnorm
 
 
 def torch_reference(net: NetxNetwork, frames: np.ndarray):
@@ -64,14 +64,7 @@ def test_numpy_model_equals_float64_reference_of_the_exported_network(arch, shap
     torch.manual_seed(1)
     spec = ModelSpec(arch=arch, kind="snn", T=4, width=8, num_classes=5, input_shape=shape,
                      neuron=NeuronSpec(type="lif", beta=beta, threshold=0.7))
-    model = build_model(spec).eval()
-    with torch.no_grad():  # non-trivial BatchNorm statistics, so folding and biases matter
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.3, 0.3)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.4)
+    model = random_batchnorm(build_model(spec).eval())
     x = torch.rand(24, *shape) * 2 - 0.5
     net, _ = quantize_model(model, calibration=x)
     frames = encode_inputs(net, x.numpy())

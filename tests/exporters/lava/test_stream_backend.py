@@ -12,8 +12,8 @@ from neurokd.exporters.lava import simulate, to_netx
 from neurokd.exporters.lava.stream import LoihiFixedBackend
 from neurokd.models import ModelSpec, NeuronSpec, build_model
 from neurokd.registry import make_backend
+from neurokd.runs.checkpoint import save_model_file
 from neurokd.stream import EventSource, concat_recordings, run_stream
-from neurokd.train.checkpoint import save_model_file
 
 D, T, N = SaccadeConfig().duration_us, 5, 6
 
@@ -128,3 +128,31 @@ def test_cli_loihi_fixed_truncated_bin_and_corrupt_mid_stream(tmp_path, data, ne
     err = capsys.readouterr()
     assert "stream stopped after" in err.err and "outside the 34x34 sensor" in err.err
     assert "events_per_s" in err.out  # the windows before the bad event were processed and reported
+
+
+def test_a_residual_graph_streams_like_its_offline_numpy_model(data, tmp_path):
+    """The loihi-fixed backend on a .lava graph (resnet20: fan-in and delayed shortcuts, latency 20 steps)."""
+    from neurokd.exporters.lava.export import to_lava
+
+    recs, frames = data
+    torch.manual_seed(4)
+    res = build_model(ModelSpec(arch="resnet20", kind="snn", T=T, width=4, num_classes=10, input_shape=[2, 34, 34],
+                                neuron=NeuronSpec(beta=0.9, threshold=0.5)))
+    with torch.no_grad():
+        for mod in res.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.bias.uniform_(0.0, 0.3)
+    path = tmp_path / "res.lava"
+    _report, form = to_lava(res.eval(), path, calibration=frames.reshape(-1, 2, 34, 34))
+    offline = simulate(path, frames, backend="numpy")
+    assert form == "graph" and offline.latency == 20 and offline.spike_counts[:, :-1].min() > 0
+    backend = make_backend("loihi-fixed", str(path))
+    rep = run_stream(EventSource(concat_recordings(recs, D), SENSOR_SIZE, chunk=1000), backend, SENSOR_SIZE,
+                     D // T, 1, reset_every=T)
+    np.testing.assert_array_equal(rep.predictions()[T - 1::T], offline.predictions)
+    for i in range(2):
+        backend.reset()
+        v = np.rint(backend.step(frames[:, i]).sum(0) * backend.decode).astype(np.int64)
+        np.testing.assert_array_equal(v, offline.v_out[i])
+    # the float model streamed through the same backend is quantized as a graph too
+    assert LoihiFixedBackend(res, input_max=float(frames.max())).net.latency == 20

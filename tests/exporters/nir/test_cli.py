@@ -11,7 +11,7 @@ from tests.cli.test_cli import _one_line_error, neurokd
 def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     for cmd, name in (("train", "snn"), ("teacher", "ann")):
-        r = neurokd(cmd, "--out", out, "--name", name, "--epochs", 2, "--model.width", 8, "--no-progress",
+        r = neurokd(cmd, "--out-dir", out, "--name", name, "--epochs", 2, "--model.width", 8, "--no-progress",
                     "--train.threads", 1)
         assert r.returncode == 0, r.stderr
     return out
@@ -49,3 +49,24 @@ def test_bad_input_is_one_line(runs, tmp_path):
     _one_line_error(neurokd("inspect", tmp_path / "x.onnx"), "x.onnx", "unknown file type")
     r = neurokd("export", "lava-typo", runs / "snn")
     assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+def test_inspect_lists_residual_nodes_in_topological_order(tmp_path, capsys):
+    """Every node after the nodes feeding it: a block's act1 before its act2 (breadth-first put act2 first)."""
+    import torch
+
+    from neurokd.cli import main
+    from neurokd.exporters.nir import save, to_nir
+    from neurokd.models import ModelSpec, build_model
+
+    torch.manual_seed(0)
+    graph = to_nir(build_model(ModelSpec(arch="resnet20", kind="snn", T=2, width=4, num_classes=10,
+                                         input_shape=[3, 8, 8])))
+    save(graph, tmp_path / "r.nir")
+    assert main(["inspect", str(tmp_path / "r.nir"), "--json"]) == 0
+    names = [row["node"] for row in json.loads(capsys.readouterr().out)["node_table"]]
+    assert sorted(names) == sorted(graph.nodes)
+    position = {n: i for i, n in enumerate(names)}
+    assert all(position[a] < position[b] for a, b in graph.edges)
+    assert position["stage1_0_act1"] < position["stage1_0_conv2"] < position["stage1_0_act2"]
+    assert names[0] == "input" and names[-1] == "output"

@@ -1,13 +1,14 @@
-"""``load_model(path)``: an ANN or SNN twin from a run folder, a model file or a checkpoint."""
+"""Model files: ``load_model(path)`` rebuilds an ANN or SNN twin from a run folder, a model file or a checkpoint
+(its stored spec + weights)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from neurokd.config import DataConfig, merge_data_config
-from neurokd.errors import CheckpointError
+from neurokd.data.preprocessing import InputPreprocessing
+from neurokd.errors import CheckpointError, ConfigError
 from neurokd.models import ModelSpec, TwinNet, build_model
-from neurokd.train.checkpoint import list_checkpoints, read_model_file, tensor_problem
+from neurokd.runs.checkpoint import list_checkpoints, read_model_file, tensor_problem
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -26,21 +27,12 @@ def resolve_model_path(path: str | Path) -> Path:
     return path
 
 
-def run_data_config(path: str | Path, overrides: dict) -> DataConfig:
-    """The dataset config of the run holding ``path`` (a run folder, or a model/checkpoint file in one: its saved
-    ``config.yaml``), with ``data.*`` overrides on top; overrides alone where there is no saved config."""
-    from neurokd.train.loop import load_saved_config
-
-    path = Path(path)
-    folder = path if path.is_dir() else path.parent
-    base = load_saved_config(folder).data.__dict__.copy() if (folder / "config.yaml").is_file() else {}
-    return merge_data_config(base, overrides)
-
-
 def load_model(path: str | Path, map_location: str = "cpu") -> TwinNet:
-    """Rebuild the model from its stored spec and load its weights (eval mode)."""
+    """Rebuild the model from its stored spec and load its weights (eval mode). ``model.preprocessing``: the
+    input it was trained on (:class:`~neurokd.data.preprocessing.InputPreprocessing`; None in files written
+    before neurokd stored it)."""
     file = resolve_model_path(path)
-    spec_dict, state, _extra = read_model_file(file)
+    spec_dict, state, extra = read_model_file(file)
     try:
         spec = ModelSpec.from_dict(spec_dict)
         model = build_model(spec)
@@ -62,7 +54,21 @@ def load_model(path: str | Path, map_location: str = "cpu") -> TwinNet:
     except RuntimeError as e:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise CheckpointError(f"model file {file}: weights do not fit the spec ({first})") from None
+    model.preprocessing = stored_preprocessing(extra, file)
     return model.to(map_location).eval()
+
+
+def stored_preprocessing(extra: dict, file: Path) -> InputPreprocessing | None:
+    """The input preprocessing in a model file's ``extra`` metadata (None when it has none)."""
+    data = extra.get("preprocessing") if isinstance(extra, dict) else None
+    if data is None:
+        return None
+    try:
+        if not isinstance(data, dict):
+            raise ConfigError("not a JSON object")
+        return InputPreprocessing.from_dict(data)
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"model file {file}: stored input preprocessing is malformed ({e})") from None
 
 
 def _diff_keys(expected, found) -> tuple[list[str], list[str]]:

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from neurokd.errors import CheckpointError
 from neurokd.io import atomic_path
+from neurokd.models.spec import stored_spec
 
 MODEL_FORMAT = "neurokd-model/1"
 CHECKPOINT_FORMAT = "neurokd-checkpoint/1"
@@ -79,8 +80,9 @@ def _json_safe(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_model_file(path: str | Path, model: torch.nn.Module, spec: dict[str, Any], extra: dict | None = None) -> None:
-    """Write ``model.safetensors``: weights plus the spec (and optional JSON ``extra``) in the metadata."""
-    meta = {"format": MODEL_FORMAT, "spec": json.dumps(spec)}
+    """Write ``model.safetensors``: weights plus the spec (an ANN's without SNN fields) and optional JSON
+    ``extra`` (e.g. ``{"preprocessing": ...}``) in the metadata."""
+    meta = {"format": MODEL_FORMAT, "spec": json.dumps(stored_spec(spec))}
     if extra:
         meta["extra"] = json.dumps(extra)
     with atomic_path(path) as tmp:
