@@ -115,6 +115,20 @@ class ModelSource:
     def is_snn(self) -> bool:
         return self.kind in ("nir", "lava") or bool(getattr(self.model, "is_snn", False))
 
+    def check_fits(self, batch: int) -> None:
+        """Refuse up front, in one line, running the model at its T on ``batch`` samples when the resource
+        guard's estimate cannot fit in memory (:mod:`neurokd.guard`; a ``.net`` file was sized when read)."""
+        from neurokd.guard import check_inference, check_module
+        from neurokd.models import ModelSpec
+
+        spec = getattr(self.model, "spec", None)
+        if isinstance(spec, ModelSpec):
+            check_inference(spec, self.T or 1, batch, self.name)
+        elif self.kind == "nir":
+            net = self.model.net
+            check_module(net, net.input_shape, [1, 1, *net.input_shape], self.T or 1, batch, self.name,
+                         after=net.reset_state)
+
     def evaluate(self, split) -> dict[str, Any]:
         """``{"acc", "loss", "n"}`` on a :class:`~neurokd.data.Split` (a ``.net`` file: accuracy of the fixed-point
         network, bit-accurate NumPy model; it has no loss)."""

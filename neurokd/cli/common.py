@@ -84,16 +84,18 @@ def emit_json(target: str | None, obj: Any) -> bool:
     return False
 
 
-def at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse ``type``: an integer ``>= minimum`` (a bad value is argparse's one-line error, exit 2)."""
+def at_least(minimum: int, at_most: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: an integer ``>= minimum`` (and ``<= at_most`` when given); a bad value is argparse's
+    one-line error, exit 2."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        if value < minimum or (at_most is not None and value > at_most):
+            bounds = f">= {minimum}" if at_most is None else f"between {minimum} and {at_most}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
         return value
 
     parse.__name__ = f"integer >= {minimum}"  # what argparse names in its messages

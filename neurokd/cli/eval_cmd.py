@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     rows, results = [], []
     for path in args.runs:
         source = open_model(path, T=args.T)
+        source.check_fits(source.data_config(overrides).eval_batch_size)
         split = source.split(args.split, overrides)
         res = source.evaluate(split)
         entry = {"run": path, "kind": "snn" if source.is_snn else "ann", "arch": source.arch,

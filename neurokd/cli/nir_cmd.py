@@ -42,12 +42,14 @@ def run_export(args: argparse.Namespace) -> int:
     from neurokd.errors import UserError
     from neurokd.exporters.nir.files import save
     from neurokd.exporters.nir.summary import graph_info
+    from neurokd.guard import check_inference
     from neurokd.runs import Run
 
     run = Run.open(args.run)
     model = run.model(T=args.T)
     if not model.is_snn:
         raise UserError(f"{args.run}: a {model.spec.arch} ANN; NIR export needs an SNN run (model.kind snn)")
+    check_inference(model.spec, model.spec.T, max(args.verify, 1), f"{args.run} (--verify {args.verify})")
     graph = nir_graph(model, args.dt, run)  # records the run's dataset, for `eval|report FILE.nir`
     with warnings.catch_warnings(record=True) as caught:  # a legacy version's notice, printed as one line
         warnings.simplefilter("always", UserWarning)

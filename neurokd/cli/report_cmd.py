@@ -76,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
         if list(teacher.spec.input_shape or []) != list(model.spec.input_shape or []):
             raise UserError(f"--teacher {args.teacher}: input shape {teacher.spec.input_shape} differs from the "
                             f"SNN's {model.spec.input_shape}")
-    split = source.split(args.split, overrides_from_args(args))  # events: binned into the model's T frames
+    overrides = overrides_from_args(args)
+    source.check_fits(source.data_config(overrides).eval_batch_size)
+    split = source.split(args.split, overrides)  # events: binned into the model's T frames
     splits, loader = split.data, split.loader
     if splits.time_bins is not None and splits.time_bins != model.T:
         raise UserError(f"dataset '{splits.name}': {splits.time_bins} event frames per sample (data.time_bins) but "

@@ -16,6 +16,7 @@ calibrates on its training split, and both networks are scored on its test split
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from neurokd.data.preprocessing import input_preprocessing
 from neurokd.distill.teachers import load_teacher
 from neurokd.errors import ConfigError
 from neurokd.eval.accuracy import evaluate
+from neurokd.guard import check_inference
 from neurokd.models import count_parameters
 from neurokd.models.base import TwinNet
 from neurokd.runs import Run
@@ -57,6 +59,9 @@ def convert(cfg: RunConfig, *, teacher: nn.Module | None = None, splits: DataSpl
     splits = splits or load_dataset(cfg.data, cfg.seed, T=cfg.model.T, progress=cfg.train.progress)
     device = resolve_device(cfg.train.device)
     ann = load_teacher(source, splits.input_shape, splits.num_classes, cfg.distill.teacher_arch).to(device)
+    # the SNN is scored at T on eval batches: refused up front when that cannot fit
+    check_inference(dataclasses.replace(ann.spec, kind="snn"), cfg.model.T, cfg.data.eval_batch_size,
+                    f"conversion '{cfg.name}'")
     batches = (x.to(device) for x in calibration_batches(splits, cfg.convert.calibration_samples,
                                                            cfg.data.eval_batch_size))
     conversion = convert_model(ann, cfg.model.T, cfg.convert.method, batches, cfg.convert.percentile,
