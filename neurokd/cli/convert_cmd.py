@@ -31,9 +31,7 @@ def register(sub) -> None:
     )
     p.add_argument("teacher", metavar="TEACHER", help="ANN run folder, model file or zoo state dict (.safetensors, "
                                                       ".pt/.pth; --distill.teacher_arch pins its arch)")
-    for flag, key in ALIASES.items():
-        p.add_argument(flag, dest=f"cfg:{key}", default=argparse.SUPPRESS, metavar="VALUE", help=f"= --{key}")
-    add_run_arguments(p, skip=_SKIP)
+    add_run_arguments(p, skip=_SKIP, aliases=ALIASES)
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.set_defaults(func=run)
 
