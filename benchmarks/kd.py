@@ -79,6 +79,11 @@ def _cached_summary(cfg) -> dict[str, Any] | None:
     saved["out_dir"] = want["out_dir"]  # a moved folder trained the same model
     if want["distill"]["method"] == "none":  # an inert section: its defaults do not change training
         saved["distill"] = want["distill"]
+    if want["distill"].get("init") == "converted":  # the conversion writes these: outputs of the run, not inputs
+        for key in ("thresholds", "initial_membrane"):
+            saved["model"]["neuron"][key] = want["model"]["neuron"][key]
+        if want["convert"]["method"] == "auto":  # ... and so is the method auto chose
+            saved["convert"]["method"] = "auto"
     return summary if saved == want else None
 
 

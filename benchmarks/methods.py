@@ -54,6 +54,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,58 @@ def ablations(epochs: int, stage_names: list[str], branch_points: list[str]) -> 
 ABLATION_NAMES = ["blockwise_rate/inside_stages", "blockwise_rate/equal_weights",
                   "blockwise_rate/aligner_teacher_stats", "blockwise_rate/aligner_relu", "blockwise_rate/no_aligner",
                   "blockwise_rate/ce_branches", "blockwise_rate/progressive"]
+
+
+@dataclass
+class Recipe:
+    """One (dataset, arch) setup: its config files, run folder, the overrides every run shares, student epochs."""
+
+    dataset: str
+    arch: str
+    num_samples: int | None
+    epochs: int
+    base_files: list[str]
+    work: Path
+    common: dict[str, Any]
+
+    @property
+    def name_arch(self) -> str:
+        return _name_arch(self.dataset, self.arch)
+
+    def teacher_overrides(self) -> dict[str, Any]:
+        """The ANN teacher: seed 0, the setup's config (its own epochs)."""
+        return {**self.common, "model.kind": "ann", "seed": 0}
+
+    def student_overrides(self, T: int, seed: int, over: dict[str, Any], teacher_dir: str,
+                          epochs: int | None = None) -> dict[str, Any]:
+        """An SNN student at ``T`` and ``seed`` with a method's overrides ``over`` (its teacher when it distills)."""
+        out = {**self.common, "optim.epochs": epochs or self.epochs, "model.kind": "snn", "model.T": T, "seed": seed,
+               **over}
+        if "distill.method" in over:
+            out["distill.teacher"] = teacher_dir
+        return out
+
+
+def _name_arch(dataset: str, arch: str) -> str:
+    """The arch's part of run folder and result names: empty for the dataset's default arch."""
+    return "" if arch == DEFAULT_ARCH[dataset] else f"_{arch}"
+
+
+def recipe(dataset: str, arch: str | None = None, num_samples: int | None = None, epochs: int | None = None,
+           threads: int = 1, tag: str = "") -> Recipe:
+    """The setup of ``dataset`` and ``arch`` (default: the dataset's); ValueError for a pair without one."""
+    arch = arch or DEFAULT_ARCH[dataset]
+    if (dataset, arch) not in SETUPS:
+        raise ValueError(f"--arch {arch} has no setup for {dataset}; choose one of "
+                         f"{', '.join(a for d, a in SETUPS if d == dataset)}")
+    setup = SETUPS[(dataset, arch)]
+    num_samples = num_samples if num_samples is not None else setup["num_samples"]
+    if num_samples is not None and dataset != "mnist1d":
+        raise ValueError("--num-samples applies to mnist1d only")
+    work = (ROOT / "runs" / "bench" / f"methods_{dataset}{_name_arch(dataset, arch)}"
+            f"{'' if num_samples is None else f'_n{num_samples}'}{f'_{tag}' if tag else ''}")
+    common: dict[str, Any] = {"train.threads": threads, "model.arch": arch, "data.num_samples": num_samples}
+    return Recipe(dataset, arch, num_samples, epochs or setup["epochs"], [str(setup["config"])], work, common)
 
 
 def worker(files: str, name: str, work: str, overrides: str) -> None:
@@ -245,28 +298,19 @@ def main() -> None:
     from neurokd.models import build_model
     from neurokd.train.setup import model_spec_for
 
-    arch = args.arch or DEFAULT_ARCH[args.dataset]
-    if (args.dataset, arch) not in SETUPS:
-        ap.error(f"--arch {arch} has no setup for {args.dataset}; choose one of "
-                 f"{', '.join(a for d, a in SETUPS if d == args.dataset)}")
-    setup = SETUPS[(args.dataset, arch)]
-    num_samples = args.num_samples if args.num_samples is not None else setup["num_samples"]
-    if num_samples is not None and args.dataset != "mnist1d":
-        ap.error("--num-samples applies to mnist1d only")
-    epochs = args.epochs or setup["epochs"]
-    base_files = [str(setup["config"])]
+    try:
+        rec = recipe(args.dataset, args.arch, args.num_samples, args.epochs, args.threads, args.tag)
+    except ValueError as e:
+        ap.error(str(e))
+    arch, num_samples, epochs, base_files, work = rec.arch, rec.num_samples, rec.epochs, rec.base_files, rec.work
     student_files = base_files + ([str(PAPER_RECIPE)] if args.recipe == "paper" else [])
-    name_arch = "" if arch == DEFAULT_ARCH[args.dataset] else f"_{arch}"
     tag = f"_{args.tag}" if args.tag else ""
-    work = (ROOT / "runs" / "bench" / f"methods_{args.dataset}{name_arch}"
-            f"{'' if num_samples is None else f'_n{num_samples}'}{tag}")
-    result_name = f"methods_{args.dataset}{name_arch}{'_paper' if args.recipe == 'paper' else ''}{tag}"
+    result_name = f"methods_{args.dataset}{rec.name_arch}{'_paper' if args.recipe == 'paper' else ''}{tag}"
     if args.ablations_only:
         result_name += "_ablations"
-    common: dict[str, Any] = {"train.threads": args.threads, "model.arch": arch, "data.num_samples": num_samples}
     prefix = "paper_" if args.recipe == "paper" else ""
     t_start = time.perf_counter()
-    teacher_over = {**common, "model.kind": "ann", "seed": 0}
+    teacher_over = rec.teacher_overrides()
     teacher_cfg = config_from(base_files, "teacher", work, teacher_over)
     splits = load_dataset(teacher_cfg.data, 0)  # generates (and caches) the data once, before the workers start
     if args.teacher:
@@ -330,9 +374,7 @@ def main() -> None:
     def one(job) -> None:
         section, T, m, seed, over = job
         name = f"{prefix}T{T}_{m.replace('/', '-')}_s{seed}"
-        overrides = {**common, "optim.epochs": epochs, "model.kind": "snn", "model.T": T, "seed": seed, **over}
-        if "distill.method" in over:
-            overrides["distill.teacher"] = teacher_dir
+        overrides = rec.student_overrides(T, seed, over, teacher_dir)
         if args.collect:
             summary = _cached_summary(config_from(student_files, name, work, overrides))
             if summary is None:

@@ -18,14 +18,14 @@ from neurokd.lazy import lazy_exports
 from neurokd.version import __version__
 
 # names never equal to a subpackage's: importing neurokd.distill would set neurokd.distill to the module
-_API = ("distill_snn", "evaluate", "export_lava", "export_nir", "load_model", "load_nir", "report", "run_config",
-        "save_model", "simulate", "stream_events", "train_snn", "train_teacher")
+_API = ("convert_snn", "distill_snn", "evaluate", "export_lava", "export_nir", "load_model", "load_nir", "report",
+        "run_config", "save_model", "simulate", "stream_events", "train_snn", "train_teacher")
 _MEMBERS = {
     **{name: "neurokd.api" for name in _API},
     "RunConfig": "neurokd.config", "DataConfig": "neurokd.config", "OptimConfig": "neurokd.config",
-    "TrainConfig": "neurokd.config", "DistillConfig": "neurokd.config", "ModelSpec": "neurokd.models.spec",
-    "NeuronSpec": "neurokd.models.spec", "Run": "neurokd.runs", "ConfigError": "neurokd.errors",
-    "UserError": "neurokd.errors",
+    "TrainConfig": "neurokd.config", "DistillConfig": "neurokd.config", "ConvertConfig": "neurokd.config",
+    "ModelSpec": "neurokd.models.spec", "NeuronSpec": "neurokd.models.spec", "Run": "neurokd.runs",
+    "ConfigError": "neurokd.errors", "UserError": "neurokd.errors",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _MEMBERS)
 __all__ = ["__version__", *sorted(_MEMBERS)]

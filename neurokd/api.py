@@ -110,6 +110,23 @@ def distill_snn(teacher: Any = None, *, method: str = "response", resume: bool =
                        overwrite=overwrite, changes=overrides)
 
 
+def convert_snn(teacher: Any, *, method: str = "auto", overwrite: bool = False, **settings: Any):
+    """Convert an ANN ``teacher`` into a spiking run folder, no training (``neurokd convert``): a run folder,
+    model file or zoo state-dict path, or a zoo twin. ``method``: threshold-balance, qcfs (a teacher trained with
+    ``activation="qcfs"``) or auto; ``T=`` the SNN's steps. The dataset is the teacher run folder's unless
+    ``dataset=`` / ``data.*`` settings name one. Returns a :class:`~neurokd.convert.run.ConvertResult`
+    (``run_dir``, ``model``, ``summary``)."""
+    from neurokd.convert.run import convert, teacher_data
+
+    module = None if isinstance(teacher, str | Path) else teacher
+    overrides = config_overrides(settings)
+    base = {} if module is not None or "data.name" in overrides else teacher_data(teacher)
+    overrides = {**base, **overrides, "model.kind": "snn", "convert.method": method}
+    if module is None:
+        overrides["convert.teacher"] = str(teacher)
+    return convert(build_config(RunConfig, overrides=overrides), teacher=module, overwrite=overwrite)
+
+
 def evaluate(model: Any, split: str = "test", T: int | None = None, **data: Any) -> dict[str, Any]:
     """Accuracy and loss (``{"acc", "loss", "n"}``) of a run folder, model file, ``.nir`` / ``.net`` file or model
     on a split of its dataset (or the one ``dataset=`` / ``data.*`` settings name)."""
@@ -234,6 +251,5 @@ def _model(model: Any):
     return load_model(model) if isinstance(model, str | Path) else model
 
 
-__all__ = ["config_overrides", "distill_snn", "evaluate", "export_lava", "export_nir", "load_model", "load_nir",
-           "report",
-           "run_config", "save_model", "simulate", "stream_events", "train_snn", "train_teacher"]
+__all__ = ["config_overrides", "convert_snn", "distill_snn", "evaluate", "export_lava", "export_nir", "load_model",
+           "load_nir", "report", "run_config", "save_model", "simulate", "stream_events", "train_snn", "train_teacher"]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from neurokd.configlib import Checked, build_config
+from neurokd.convert.names import METHOD_CHOICES
 from neurokd.data.names import DATASETS, EVENT_DATASETS
 from neurokd.distill.methods import METHODS
 from neurokd.errors import ConfigError
@@ -202,6 +203,42 @@ class DistillConfig(Checked):
     )
     teacher_arch: Literal[ARCHS] | None = field(  # type: ignore[valid-type]
         default=None, metadata={"help": "zoo arch of a bare state-dict teacher (inferred if None)"})
+    init: Literal["random", "converted"] = field(
+        default="random",
+        metadata={"help": "student's starting point: random weights, or converted: the teacher converted to an IF "
+                          "SNN (convert.method; weights, per-layer thresholds, initial membrane); needs the "
+                          "teacher's architecture and model.neuron.type if, reset subtract"},
+    )
+
+
+@dataclass
+class ConvertConfig(Checked):
+    """ANN-to-SNN conversion (``neurokd convert``; ``distill.init: converted`` uses method, percentile,
+    calibration_samples and initial_membrane)."""
+
+    KEY: ClassVar[str] = "convert"
+
+    teacher: str | None = field(
+        default=None, metadata={"help": "ANN to convert: run folder, model file or zoo state dict (.safetensors, "
+                                        ".pt/.pth)"}
+    )
+    method: Literal[METHOD_CHOICES] = field(  # type: ignore[valid-type]
+        default="auto", metadata={"help": "threshold-balance (data-based, Rueckauer 2017), qcfs (a teacher trained "
+                                          "with model.activation qcfs, Bu 2022), or auto (qcfs for a QCFS teacher)"}
+    )
+    percentile: float = field(
+        default=99.9, metadata={"gt": 0.0, "max": 100.0, "help": "threshold-balance: percentile of each layer's "
+                                                                 "positive activations that one spike per step stands for"}
+    )
+    calibration_samples: int = field(
+        default=1024, metadata={"min": 1, "help": "threshold-balance: training samples (the first N, in the split's "
+                                                  "fixed order) whose activations set the percentiles"}
+    )
+    initial_membrane: float | None = field(
+        default=None, metadata={"min": 0.0, "max": 1.0, "help": "membrane at t = 0 as a fraction of each threshold; "
+                                                               "null = the method's: 0 for threshold-balance, 0.5 "
+                                                               "(QCFS's shift) for qcfs"}
+    )
 
 
 # numpy's and scikit-learn's seeds are 32-bit unsigned
@@ -218,6 +255,7 @@ class RunConfig(Checked):
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    convert: ConvertConfig = field(default_factory=ConvertConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -64,6 +64,16 @@ def test_distill_from_any_module_teacher(runs):
     assert r.summary["teacher"] == "<TwinNet module>" and r.summary["teacher_test_acc"] > 0.5
 
 
+def test_convert_a_teacher_from_python(runs):
+    out, teacher, _ = runs
+    r = nk.convert_snn(teacher.run_dir, T=8, name="converted", out_dir=str(out), threads=1, progress=False)
+    assert r.summary["conversion"] == "threshold-balance" and r.summary["dataset"] == "digits"  # the teacher's
+    assert r.summary["teacher_test_acc"] == pytest.approx(teacher.summary["test_acc"])
+    assert nk.evaluate(r.run_dir)["acc"] == pytest.approx(r.summary["test_acc"])
+    with pytest.raises(ConfigError, match="config key 'convert.method'.*threshold-balance"):
+        nk.convert_snn(teacher.model, method="qcfs", dataset="digits", name="no", out_dir=str(out))
+
+
 def test_keyword_settings_validate_and_name_their_key():
     cfg = nk.run_config(dataset="mnist1d", lr=0.01, width=8, T=2, **{"model.neuron.beta": 0.9},
                         optim={"weight_decay": 1e-4})
@@ -104,7 +114,8 @@ def test_api_names_never_shadow_a_subpackage():
     assert not set(nk.__all__) & modules
     importlib.import_module("neurokd.distill")
     importlib.import_module("neurokd.stream")
-    assert callable(nk.distill_snn) and callable(nk.stream_events)
+    importlib.import_module("neurokd.convert")
+    assert callable(nk.distill_snn) and callable(nk.stream_events) and callable(nk.convert_snn)
 
 
 def test_import_neurokd_is_light():

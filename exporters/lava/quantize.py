@@ -7,7 +7,8 @@ Mapping (BatchNorm folded first, :func:`neurokd.models.fold.fold_batchnorm`):
   ``du = iDecay - 1`` and Lava adds ``ds_offset = 1``, so the effective current decay is exactly 4096/4096),
   and ``vDecay = round(4096 (1 - beta))`` makes ``v = trunc(v (4096 - vDecay) / 4096) + u + bias``
   (``dm_offset = 0``). Lava spikes on ``v > vThMant << 6`` and zeroes ``v`` in the same step, as neurokd's
-  ``reset="zero"``. Subtractive reset has no CUBA equivalent and is refused.
+  ``reset="zero"``. Subtractive reset has no CUBA equivalent and is refused, and so is a nonzero initial
+  membrane (netx zeroes ``u`` and ``v`` at every sample's start and stores no initial state).
 - Scale. Layer ``l`` computes in integer units ``S_l`` per float unit: weights ``round(W S_l)`` (8-bit,
   ``|w| <= 127``), bias ``round(b S_l)`` (netx fixes ``bias_exp = 6``: the bias is in weight units, 13-bit),
   threshold ``vThMant = theta S_l`` made exact by choosing ``S_l = vThMant / theta``. ``S_l`` is the largest
@@ -195,6 +196,11 @@ def _check_model(model: nn.Module) -> None:
     if spec.neuron.reset != "zero":
         raise ExportError("netx CUBA neurons reset the membrane to zero after a spike; this model uses "
                           "reset=subtract: retrain with --model.neuron.reset zero")
+    started = next((name for name, m in model.named_modules() if isinstance(m, LIF) and m.v_init), None)
+    if started is not None:
+        raise ExportError(f"{started}: its membrane starts at {model.get_submodule(started).v_init:g}, but netx "
+                          "neurons start every sample at 0 (the per-sample reset zeroes u and v, and a .net file has "
+                          "no initial state); use a model with model.neuron.initial_membrane 0")
 
 
 # ----------------------------------------------------------------------------------------- quantization
@@ -353,6 +359,7 @@ def export_meta(spec, report: QuantReport, input_signed: bool, input_bits: int, 
         "model_input_shape": [int(s) for s in spec.input_shape], "readout": "membrane",
         "readout_scale": readout_scale, "num_classes": int(spec.num_classes), "arch": spec.arch,
         "report": report.to_dict(),
+        "neuron_reset": "zero", "initial_membrane": 0.0,  # the only neuron Lava runs (checked in _check_model)
     }
 
 

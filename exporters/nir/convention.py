@@ -65,11 +65,15 @@ class DiscreteNeuron:
     threshold: float
     reset: str
     gain: np.ndarray | None
+    v_init: float = 0.0  # membrane at the first step (NIR has no initial state: our metadata only)
 
 
-def neuron_metadata(kind: str, beta: float, threshold: float, reset: str, dt: float) -> dict[str, Any]:
-    """What our exporter records on every LIF/IF node (honoured by our importer, ignored by others)."""
-    return {"neuron": kind, "beta": float(beta), "threshold": float(threshold), "reset": reset, "dt": float(dt)}
+def neuron_metadata(kind: str, beta: float, threshold: float, reset: str, dt: float,
+                    v_init: float = 0.0) -> dict[str, Any]:
+    """What our exporter records on every LIF/IF node (honoured by our importer, ignored by others); ``v_init``
+    only where the membrane does not start at 0."""
+    meta = {"neuron": kind, "beta": float(beta), "threshold": float(threshold), "reset": reset, "dt": float(dt)}
+    return {**meta, "v_init": float(v_init)} if v_init else meta
 
 
 def close_to(a: np.ndarray | float, b: float) -> bool:

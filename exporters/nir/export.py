@@ -21,8 +21,9 @@ then flatten the batch). Files from earlier versions (``start_dim=0``) mean the 
 
 Node names are module paths with ``.`` replaced by ``_`` (``stage1.0.conv1`` -> ``stage1_0_conv1``).
 
-What NIR cannot say and the graph's metadata records: ``dt``; the reset mode (NIR >= 1.0.6 resets to
-``v_reset``, it has no subtractive reset); the input encoding (``direct``: the analog input ``[*input_shape]``
+What NIR cannot say and the metadata records: ``dt``; the reset mode (NIR >= 1.0.6 resets to
+``v_reset``, it has no subtractive reset); each neuron node's initial membrane ``v_init`` (NIR nodes have no
+initial state; ANN-to-SNN conversion starts QCFS neurons at half the threshold); the input encoding (``direct``: the analog input ``[*input_shape]``
 is presented unchanged at each of ``T`` steps, the first layer acting as encoder); and the readout (the
 network's output is the last Affine's per-step output, and the class scores are its mean over the ``T`` steps).
 """
@@ -65,6 +66,7 @@ class _GraphBuilder:
         self.edges: list[tuple[str, str]] = []
         self.shapes: dict[str, Shape] = {}
         self.resets: set[str] = set()
+        self.initial: set[str] = set()  # neurons starting from a nonzero membrane (ANN-to-SNN conversion)
 
     def add(self, name: str, node: nir.NIRNode, sources: list[str], out_shape: Shape) -> str:
         if name in self.nodes:
@@ -136,12 +138,14 @@ class _GraphBuilder:
         thr = np.full(shape, m.threshold, dtype=self.dtype)
         zeros = np.zeros(shape, dtype=self.dtype)
         self.resets.add(m.reset)
+        if m.v_init:
+            self.initial.add(path)
         if beta == 1.0:
-            meta = neuron_metadata("if", 1.0, m.threshold, m.reset, self.dt)
+            meta = neuron_metadata("if", 1.0, m.threshold, m.reset, self.dt, m.v_init)
             return nir.IF(r=np.full(shape, 1.0 / self.dt, dtype=self.dtype), v_threshold=thr, v_reset=zeros,
                           metadata=meta)
         tau = np.full(shape, euler_tau(beta, self.dt, self.dtype), dtype=self.dtype)
-        meta = neuron_metadata("lif", beta, m.threshold, m.reset, self.dt)
+        meta = neuron_metadata("lif", beta, m.threshold, m.reset, self.dt, m.v_init)
         return nir.LIF(tau=tau, r=(tau / self.dtype(self.dt)).astype(self.dtype), v_leak=zeros, v_threshold=thr,
                        v_reset=zeros, metadata=meta)
 
@@ -271,6 +275,9 @@ def to_nir(model: nn.Module, input_shape: list[int] | tuple[int, ...] | None = N
         warnings.warn("NIR has no subtractive reset: other NIR tools will reset these neurons to 0 (neurokd's "
                       "importer honours the 'reset' metadata); train with reset 'zero' for portable graphs",
                       stacklevel=2)
+    if builder.initial:
+        warnings.warn(f"NIR has no initial membrane: other NIR tools will start {len(builder.initial)} neuron layers "
+                      "at 0 instead of their v_init (neurokd's importer honours the 'v_init' metadata)", stacklevel=2)
     metadata = graph_metadata(model, float(dt), builder.resets)
     try:
         return nir.NIRGraph(nodes=builder.nodes, edges=builder.edges, metadata=metadata)

@@ -16,7 +16,8 @@ Our own node mappings (nirtorch 2.6's defaults drop the Affine bias and flatten 
 |                         | (snnTorch's ``Leaky(beta=1)``) is an ``IF`` with unit gain                   |
 
 Conventions for graphs without our metadata: ``dt`` = 1e-4 s (override with ``dt=``), reset to zero (NIR
->= 1.0.6; ``v_reset`` must be 0), neuron parameters must be uniform within a node. Not runnable here, with a
+>= 1.0.6; ``v_reset`` must be 0), membranes start at 0 (our metadata may say ``v_init``), neuron parameters must
+be uniform within a node. Not runnable here, with a
 one-line error naming the node: ``Delay``, ``Threshold``, ``I``, ``LI``, ``CubaLI``, ``CubaLIF`` (no synaptic
 current state in neurokd neurons), nested ``NIRGraph`` subgraphs and cycles (recurrence), ``v_leak != 0``.
 """
@@ -315,15 +316,18 @@ def discrete_neuron(node: nir.LIF | nir.IF, name: str, ctx: _Ctx) -> DiscreteNeu
     reset = str(meta.get("reset", "zero"))
     if reset not in RESETS:
         raise ctx.fail(name, node, f"has reset metadata {reset!r}; expected one of {RESETS}")
-    return DiscreteNeuron(beta, threshold, reset, None if close_to(gain, 1.0) else gain)
+    v_init = float(meta.get("v_init", 0.0))
+    if not np.isfinite(v_init):
+        raise ctx.fail(name, node, f"has v_init metadata {v_init!r}; expected a finite membrane value")
+    return DiscreteNeuron(beta, threshold, reset, None if close_to(gain, 1.0) else gain, v_init)
 
 
 def _neuron(node: nir.LIF | nir.IF, name: str, ctx: _Ctx) -> list[nn.Module]:
     n = discrete_neuron(node, name, ctx)
     if n.beta == 1.0:
-        neuron: LIF = IF(n.threshold, n.reset)  # type: ignore[arg-type]
+        neuron: LIF = IF(n.threshold, n.reset, v_init=n.v_init)  # type: ignore[arg-type]
     else:
-        neuron = LIF(n.beta, n.threshold, n.reset)  # type: ignore[arg-type]
+        neuron = LIF(n.beta, n.threshold, n.reset, v_init=n.v_init)  # type: ignore[arg-type]
     return [neuron] if n.gain is None else [Gain(ctx.tensor(n.gain)), neuron]
 
 

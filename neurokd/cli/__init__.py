@@ -21,6 +21,7 @@ from neurokd.runtime import apply_process_policy
 apply_process_policy()
 
 from neurokd.cli import (  # noqa: E402  (after the OpenMP policy: these import torch)
+    convert_cmd,
     demo_cmd,
     distill_cmd,
     eval_cmd,
@@ -40,6 +41,7 @@ COMMANDS: list[ModuleType] = [
     train_cmds,
     eval_cmd,
     distill_cmd,
+    convert_cmd,
     robustness_cmd,
     demo_cmd,
     stream_cmd,

@@ -33,14 +33,15 @@ ALIASES: dict[str, str] = {
 }
 
 
-def add_run_arguments(p: argparse.ArgumentParser, cls: type = RunConfig, skip: tuple[str, ...] = ()) -> None:
-    """``-c/--config FILE`` (repeatable), ``--out DIR`` (the run folder), the short aliases, and
-    ``--<section>.<key>`` for every config key."""
+def add_run_arguments(p: argparse.ArgumentParser, cls: type = RunConfig, skip: tuple[str, ...] = (),
+                      aliases: dict[str, str] | None = None) -> None:
+    """``-c/--config FILE`` (repeatable), ``--out DIR`` (the run folder), the short aliases (the common ones and
+    the command's own ``aliases``), and ``--<section>.<key>`` for every config key but ``skip``."""
     p.add_argument("-c", "--config", action="append", default=[], metavar="FILE",
                    help="YAML config file (repeatable; later files win)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="the run folder (= --out-dir its parent --name its name; default runs/run)")
-    for flag, key in ALIASES.items():
+    for flag, key in {**ALIASES, **(aliases or {})}.items():
         if key in skip:
             continue
         p.add_argument(flag, dest=f"cfg:{key}", default=argparse.SUPPRESS, metavar="VALUE", help=f"= --{key}")

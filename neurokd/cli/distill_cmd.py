@@ -27,11 +27,9 @@ def register(sub) -> None:
         "hybrid; --distill.branches/branch_weights/aligner/branch_loss/progressive_epochs); --per-step applies "
         "response KD to every time step's logits; --train.backprop rate trains with rate-based backprop.",
     )
-    for flag, key in ALIASES.items():
-        p.add_argument(flag, dest=f"cfg:{key}", default=argparse.SUPPRESS, metavar="VALUE", help=f"= --{key}")
     p.add_argument("--per-step", dest="cfg:distill.per_step", action="store_const", const="true",
                    default=argparse.SUPPRESS, help="= --distill.per_step true")
-    add_run_arguments(p)
+    add_run_arguments(p, aliases=ALIASES)
     p.add_argument("--resume", action="store_true", help="continue the run folder's newest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     p.set_defaults(func=run)

@@ -17,12 +17,14 @@ import torch
 from torch import nn
 
 from neurokd.config import RunConfig
+from neurokd.convert.init import init_student_from_teacher
 from neurokd.data import DataSplits
 from neurokd.distill.blockwise import BlockwiseObjective
 from neurokd.distill.objective import DistillObjective, check_distill_config
 from neurokd.distill.teachers import load_teacher
 from neurokd.errors import ConfigError
 from neurokd.eval.accuracy import evaluate
+from neurokd.models.base import TwinNet
 from neurokd.train.loop import TrainResult, run_training
 from neurokd.train.objective import Objective
 from neurokd.train.setup import RunSetup, build_configured_model
@@ -71,8 +73,25 @@ def distill(
     """Distill ``cfg.distill``'s teacher (or ``teacher``, any ``nn.Module``) into the student ``cfg.model`` and
     write the run folder: :func:`~neurokd.train.run_training` with the objective :func:`distill_objective` builds
     (``resume``/``changes`` as there)."""
-    return run_training(cfg, objective=partial(distill_objective, teacher=teacher), splits=splits, resume=resume,
-                        overwrite=overwrite, summary_extra=summary_extra, changes=changes)
+    return run_training(cfg, objective=partial(distill_objective, teacher=teacher), splits=splits,
+                        model=partial(student_model, teacher=teacher), resume=resume, overwrite=overwrite,
+                        summary_extra=summary_extra, changes=changes)
+
+
+def student_model(setup: RunSetup, teacher: nn.Module | None = None) -> TwinNet:
+    """The student as training starts: random weights, or with ``distill.init: converted`` the converted
+    ``distill.teacher`` (or ``teacher``; :func:`neurokd.convert.init.init_student_from_teacher`). The run's config
+    then takes the conversion's thresholds, initial membrane and method (what ``auto`` chose), so
+    ``config.yaml`` and the model file record them."""
+    cfg = setup.cfg
+    if cfg.distill.init != "converted":
+        return build_configured_model(setup.spec)
+    source = teacher if teacher is not None else cfg.distill.teacher
+    ann = load_teacher(source, cfg.model.input_shape, cfg.model.num_classes, cfg.distill.teacher_arch)
+    student, conversion = init_student_from_teacher(cfg.model, ann, setup.splits, cfg.convert,
+                                                    cfg.data.eval_batch_size)
+    cfg.model, cfg.convert.method = student.spec, conversion.method
+    return student
 
 
 def distill_objective(setup: RunSetup, teacher: nn.Module | None = None) -> tuple[Objective, dict[str, Any]]:
@@ -87,7 +106,9 @@ def distill_objective(setup: RunSetup, teacher: nn.Module | None = None) -> tupl
     }
     if hasattr(teacher_module, "onnx_check_max_abs_diff"):
         extra["teacher_onnx_check_max_abs_diff"] = teacher_module.onnx_check_max_abs_diff
+    if setup.cfg.distill.init == "converted":
+        extra["init"] = "converted"
     return objective, extra
 
 
-__all__ = ["build_distill_objective", "distill", "distill_objective"]
+__all__ = ["build_distill_objective", "distill", "distill_objective", "student_model"]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from neurokd.models.qcfs import QCFS
 from neurokd.models.spec import ModelSpec
 from neurokd.snn.chunked import plan, run_chunks
 from neurokd.snn.encoders import encode
@@ -27,8 +28,11 @@ ActFactory = Callable[[], nn.Module]
 
 
 def make_act_factory(spec: ModelSpec) -> ActFactory:
-    """ReLU for the ANN twin, the spec's spiking neuron (time-folded, T = spec.T) for the SNN twin."""
+    """ReLU (or QCFS, ``spec.activation``) for the ANN twin, the spec's spiking neuron (time-folded, T = spec.T)
+    for the SNN twin."""
     if spec.kind == "ann":
+        if spec.activation == "qcfs":
+            return lambda: QCFS(spec.qcfs_levels)
         return lambda: nn.ReLU(inplace=False)
     n = spec.neuron
     if n.type == "if":
@@ -173,10 +177,10 @@ class TwinNet(nn.Module):
 
 
 def _ends_in_activation(module: nn.Module) -> bool:
-    """Whether ``module``'s output is an activation's (ReLU or spiking neuron): the module is one, or its last
+    """Whether ``module``'s output is an activation's (ReLU, QCFS or spiking neuron): the module is one, or its last
     child is (children in registration order: forward order for ``nn.Sequential``; a BasicBlock registers its
     output activation ``act2`` last)."""
-    if isinstance(module, nn.ReLU | LIF):
+    if isinstance(module, nn.ReLU | QCFS | LIF):
         return True
     children = list(module.children())
     return bool(children) and _ends_in_activation(children[-1])

@@ -42,6 +42,16 @@ class NeuronSpec(Checked):
     surrogate_alpha: float | None = field(default=None, metadata={"gt": 0.0, "help": "surrogate sharpness/width"})
     learn_beta: bool = field(default=False, metadata={"help": "learn the decay (sigmoid-parametrised)"})
     detach_reset: bool = field(default=True, metadata={"help": "no gradient through the reset"})
+    thresholds: list[float] | None = field(
+        default=None,
+        metadata={"gt": 0.0, "help": "per-layer firing thresholds, one per spiking layer in forward order (ANN-to-SNN "
+                                     "conversion sets them); null = threshold for every layer"},
+    )
+    initial_membrane: float = field(
+        default=0.0,
+        metadata={"min": 0.0, "max": 1.0, "help": "membrane potential at t = 0 as a fraction of each layer's "
+                                                  "threshold (QCFS conversion: 0.5)"},
+    )
 
 
 @dataclass
@@ -55,6 +65,12 @@ class ModelSpec(Checked):
     T: int = field(default=4, metadata={"min": 1, "help": "time steps (SNN)"})
     encoder: Literal["direct", "poisson"] = field(default="direct", metadata={"help": "input encoding (SNN)"})
     neuron: NeuronSpec = field(default_factory=NeuronSpec)
+    activation: Literal["relu", "qcfs"] = field(
+        default="relu",
+        metadata={"help": "ANN twin's activation: relu, or qcfs (quantization-clip-floor-shift with qcfs_levels "
+                          "levels and a learnable threshold per layer, trained for ANN-to-SNN conversion)"},
+    )
+    qcfs_levels: int = field(default=8, metadata={"min": 1, "help": "QCFS quantization levels L (activation qcfs)"})
     stem: Literal["auto", "cifar", "imagenet"] = field(
         default="auto", metadata={"help": "ResNet stem; auto = imagenet for inputs >= 64 px"}
     )

@@ -8,6 +8,7 @@ from neurokd.models.base import TwinNet
 from neurokd.models.cnn import build_cnn, build_cnn1d
 from neurokd.models.resnet import RESNET_CFGS, build_resnet, build_resnet1d
 from neurokd.models.spec import ARCHS, ModelSpec
+from neurokd.models.thresholds import apply_neuron_spec
 from neurokd.models.vgg import VGG_CFGS, build_vgg
 
 BUILDERS: dict[str, Callable[[ModelSpec], TwinNet]] = {
@@ -39,4 +40,7 @@ def build_model(spec: ModelSpec) -> TwinNet:
     if len(spec.input_shape) != rank:
         kind = "[C, L] (1-D signals)" if rank == 2 else "[C, H, W] (images)"
         raise ValueError(f"arch '{spec.arch}' needs input_shape {kind}, got {list(spec.input_shape)}")
-    return BUILDERS[spec.arch](spec)
+    model = BUILDERS[spec.arch](spec)
+    if spec.kind == "snn":
+        apply_neuron_spec(model, spec.neuron)
+    return model

@@ -237,10 +237,11 @@ class Run:
             with writing(old, "remove"):
                 old.unlink(missing_ok=True)
 
-    def save_model(self, model, spec: dict[str, Any], preprocessing=None) -> None:
-        """``model.safetensors``: weights, spec and the input ``preprocessing`` the model was trained on."""
-        extra = {"preprocessing": preprocessing.to_dict()} if preprocessing is not None else None
-        ckpt.save_model_file(self._require_folder() / "model.safetensors", model, spec, extra=extra)
+    def save_model(self, model, spec: dict[str, Any], preprocessing=None, extra: dict[str, Any] | None = None) -> None:
+        """``model.safetensors``: weights, spec, the input ``preprocessing`` the model was trained on and any JSON
+        ``extra`` metadata (a conversion's method and scales)."""
+        extra = {**(extra or {}), **({"preprocessing": preprocessing.to_dict()} if preprocessing is not None else {})}
+        ckpt.save_model_file(self._require_folder() / "model.safetensors", model, spec, extra=extra or None)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self._require_folder() / "summary.json", summary)

@@ -227,9 +227,9 @@ class RateTrace:
     with respect to the *time-mean* input current), which is what the rate pass propagates.
     """
 
-    def __init__(self, track_beta: bool):
+    def __init__(self, track_beta: bool, v0: Tensor | None = None):
         self.track_beta = track_beta
-        self.v: Tensor | None = None  # post-reset membrane
+        self.v: Tensor | None = None if v0 is None else v0.clone()  # post-reset membrane (v0: before step 0)
         self.e: Tensor | None = None  # dh/dc of the next step
         self.eb: Tensor | None = None  # dh/dbeta of the next step
         self.rate_sum: Tensor | None = None
@@ -273,8 +273,9 @@ def lif_rate_trace(
     if trace.rate_sum is None:
         z = torch.zeros(x.shape[1:], dtype=acc, device=x.device)
         trace.rate_sum, trace.kappa_sum, trace.e = z, z.clone(), torch.ones_like(z)
-        if trace.track_beta:
-            trace.kappa_beta_sum, trace.eb = z.clone(), z.clone()
+        if trace.track_beta:  # eb[0] = v[-1]: the initial membrane
+            trace.kappa_beta_sum = z.clone()
+            trace.eb = z.clone() if trace.v is None else trace.v.to(acc, copy=True)
     e, eb = trace.e, trace.eb
     bf = float(beta)
     zero_detached = detach_reset and not subtract

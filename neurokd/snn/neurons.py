@@ -5,10 +5,11 @@ Input layout:
 - ``T`` set (inside neurokd models): ``x`` is time-folded ``[T*B, ...]`` so that the stateless layers around the
   neuron run once over all steps; the neuron unfolds, integrates over T and folds back.
 
-State: by default every call starts from ``v = 0``. With ``stateful = True`` the final membrane is kept and
-the next call continues from it (streaming inference); ``reset_state()`` clears it. With ``keep_membranes = True``
-(inference only, no autograd) a call also keeps every post-reset membrane ``[T, B, ...]`` in ``membranes``, at no
-extra arithmetic (what membrane-update counts read). Inside
+State: by default every call starts from ``v = v_init`` (0 unless set; ANN-to-SNN conversion starts QCFS neurons
+at half the threshold). With ``stateful = True`` the final membrane is kept and the next call continues from it
+(streaming inference); ``reset_state()`` clears it, so the next call starts from ``v_init`` again. With
+``keep_membranes = True`` (inference only, no autograd) a call also keeps every post-reset membrane
+``[T, B, ...]`` in ``membranes``, at no extra arithmetic (what membrane-update counts read). Inside
 :func:`carrying_state` each call is one time chunk ``[Tc*B, ...]`` of a longer sequence: it continues from the
 previous call's membrane *with* its autograd graph (BPTT runs through the chunk boundary) and takes
 ``Tc = rows / B`` steps.
@@ -39,6 +40,7 @@ class LIF(nn.Module):
         learn_beta: learn the decay, parametrised as ``beta = sigmoid(beta_logit)``.
         detach_reset: treat the reset as constant in the backward pass (snnTorch/SpikingJelly default).
         T: number of time steps when the input is time-folded ``[T*B, ...]``; None for ``[T, B, ...]`` input.
+        v_init: membrane potential at the first step (membrane units, like ``threshold``).
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class LIF(nn.Module):
         learn_beta: bool = False,
         detach_reset: bool = True,
         T: int | None = None,
+        v_init: float = 0.0,
     ):
         super().__init__()
         if not 0.0 < beta <= 1.0:
@@ -65,6 +68,7 @@ class LIF(nn.Module):
         self.detach_reset = detach_reset
         self.learn_beta = learn_beta
         self.T = T
+        self.v_init = float(v_init)
         self.stateful = False
         self._v: Tensor | None = None
         self.keep_membranes = False
@@ -86,10 +90,15 @@ class LIF(nn.Module):
         return (
             f"beta={beta:.4g}{' (learned)' if self.learn_beta else ''}, threshold={self.threshold}, "
             f"reset={self.reset}, surrogate={self.surrogate.name}({self.surrogate.alpha}), T={self.T}"
+            + (f", v_init={self.v_init:.4g}" if self.v_init else "")
         )
 
     def reset_state(self) -> None:
         self._v = None
+
+    def initial_membrane(self, like: Tensor) -> Tensor | None:
+        """The membrane at the first step, shaped like one step's input ``like``; None when it is 0."""
+        return torch.full_like(like, self.v_init) if self.v_init else None
 
     @property
     def membrane(self) -> Tensor | None:
@@ -115,6 +124,8 @@ class LIF(nn.Module):
         v0 = self._v if (self.stateful or carry) else None
         if v0 is not None and v0.shape != seq.shape[1:]:
             v0 = None  # batch changed: start fresh
+        if v0 is None:
+            v0 = self.initial_membrane(seq[0])
         if self.keep_membranes:
             s, self.membranes = lif_membranes(seq, self.beta, self.threshold, self.reset, v0)
             v = self.membranes[-1]
@@ -127,9 +138,9 @@ class LIF(nn.Module):
         return s.reshape(x.shape)
 
     def step(self, x: Tensor, v: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """One step on ``x: [B, ...]`` from membrane ``v`` (zeros when None): ``(spikes, new_v)``."""
+        """One step on ``x: [B, ...]`` from membrane ``v`` (``v_init`` when None): ``(spikes, new_v)``."""
         if v is None:
-            v = torch.zeros_like(x)
+            v = torch.full_like(x, self.v_init)
         return lif_step(x, v, self.beta, self.threshold, self.reset, self.surrogate, self.detach_reset)
 
 
@@ -144,8 +155,9 @@ class IF(LIF):
         surrogate_alpha: float | None = None,
         detach_reset: bool = True,
         T: int | None = None,
+        v_init: float = 0.0,
     ):
-        super().__init__(1.0, threshold, reset, surrogate, surrogate_alpha, False, detach_reset, T)
+        super().__init__(1.0, threshold, reset, surrogate, surrogate_alpha, False, detach_reset, T, v_init)
 
 
 def spiking_neurons(module: nn.Module) -> list[LIF]:
@@ -157,7 +169,7 @@ def spiking_neurons(module: nn.Module) -> list[LIF]:
 def carrying_state(neurons: Sequence[LIF], batch: int) -> Iterator[None]:
     """While open, every call of these neurons is the next time chunk ``[Tc*B, ...]`` (``B = batch``) of one
     sequence: it continues from the previous call's membrane, autograd graph included. It starts from the
-    stored state of a stateful neuron and from zero otherwise; on exit a stateful neuron keeps the final
+    stored state of a stateful neuron and from its ``v_init`` otherwise; on exit a stateful neuron keeps the final
     membrane (detached), the others keep nothing."""
     for m in neurons:
         if not m.stateful:

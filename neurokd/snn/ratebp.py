@@ -190,11 +190,11 @@ class _Passes:
         def forward_chunks(xs: list[Tensor]) -> list[Tensor]:
             key = self._key(m)
             trace = self.traces.get(key)
-            if trace is None:
-                trace = self.traces[key] = RateTrace(track_beta=m.learn_beta)
             out = []
             for x in xs:
                 seq = x if m.T is None else x.reshape(x.shape[0] // self.batch, self.batch, *x.shape[1:])
+                if trace is None:
+                    trace = self.traces[key] = RateTrace(m.learn_beta, m.initial_membrane(seq[0]))
                 s = lif_rate_trace(seq, trace, m.beta, m.threshold, m.reset, m.surrogate, m.detach_reset)
                 out.append(s.reshape(x.shape))
             return out

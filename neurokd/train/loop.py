@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from neurokd.config import RunConfig
 from neurokd.data import DataSplits
@@ -71,7 +72,7 @@ def run_training(
     *,
     objective: ObjectiveBuilder | Objective | None = None,
     splits: DataSplits | None = None,
-    model: TwinNet | None = None,
+    model: TwinNet | Callable[[RunSetup], TwinNet] | None = None,
     resume: bool = False,
     overwrite: bool = False,
     summary_extra: dict[str, Any] | None = None,
@@ -80,7 +81,9 @@ def run_training(
     """Train, checkpoint every epoch, evaluate on the test split and write the run folder.
 
     ``objective``: an :class:`Objective`, or a builder called once with the :class:`RunSetup` (distillation
-    builds its teacher-guided objective so). ``resume``: continue ``cfg``'s run folder from its saved config;
+    builds its teacher-guided objective so). ``model``: the model, or a builder called once with the
+    :class:`RunSetup` after the objective's (a distilled student may start as its converted teacher); default:
+    the spec's twin with fresh weights. ``resume``: continue ``cfg``'s run folder from its saved config;
     ``changes`` names the dotted config keys the caller set on purpose, which a resume takes from ``cfg`` where
     allowed and refuses otherwise (:func:`neurokd.runs.effective_config`). Under torchrun (``WORLD_SIZE > 1``)
     every process calls this; they share the work (see :mod:`neurokd.train.distributed`) and rank 0 writes the run
@@ -93,7 +96,10 @@ def run_training(
             setup = prepare_run(cfg, splits)
             objective, extra = _make_objective(setup, objective)
             seed_everything(cfg.seed)
-            model = model or build_configured_model(setup.spec)
+            if model is None:
+                model = build_configured_model(setup.spec)
+            elif not isinstance(model, nn.Module):
+                model = model(setup)
             model.time_chunk = cfg.train.time_chunk
             state = build_state(setup, model, objective)
             try:

@@ -15,7 +15,8 @@ def _cases(g, d):
     for T in ("0", "-1"):
         out += [["eval", snn, "--T", T], ["robustness", snn, "--T", T, "--out", d / "rob", "--no-progress"],
                 ["export", "nir", snn, "--T", T, "-o", d / "x.nir"], ["export", "lava", snn, "--T", T, "-o", d / "x.net"],
-                ["report", snn, "--T", T, "--out", d / "rep", "--no-progress"]]
+                ["report", snn, "--T", T, "--out", d / "rep", "--no-progress"],
+                ["convert", g["ann"], "--T", T, "--out-dir", d / "runs", "--name", "c", "--no-progress"]]
     out += [
         [*stream, "--steps-per-window", "0"], [*stream, "--max-batch", "0"], [*stream, "--threads", "0"],
         [*stream, "--backend", "nope"], ["stream", snn, "--events", ev, "--window-ms", "-1"],
@@ -47,7 +48,7 @@ def test_bad_argument_values(good, tmp_path):
     cases = _cases(good, tmp_path)
     for argv in cases:
         feed("arguments", argv, [tmp_path])
-    assert len(cases) == 43
+    assert len(cases) == 45
 
 
 @pytest.mark.parametrize("argv", [[], ["nope"], ["train", "--nope", "1"], ["eval"], ["export", "nir"],

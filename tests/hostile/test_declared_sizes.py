@@ -161,7 +161,8 @@ def test_images_whose_header_declares_too_many_pixels(good, pixels, aspect, comm
 
 @FUZZ
 @given(command=st.sampled_from(["eval", "eval-nir", "report", "export-nir", "export-lava", "robustness", "stream-steps",
-                                "verify-nir", "verify-lava", "eval-batch", "simulate-batch", "stream-threads"]),
+                                "verify-nir", "verify-lava", "eval-batch", "simulate-batch", "stream-threads",
+                                "convert"]),
        exponent=st.floats(7, 15), data=st.data())
 def test_requests_that_cannot_fit(good, command, exponent, data):
     n = int(10**exponent)
@@ -181,6 +182,7 @@ def test_requests_that_cannot_fit(good, command, exponent, data):
             "eval-batch": ["eval", snn, "--data.eval_batch_size", n * 1000],
             "simulate-batch": ["simulate", "lava", good["net"], "--batch-size", n * 1000, "--no-progress"],
             "stream-threads": ["stream", snn, "--events", ev, "--window-ms", "1", "--threads", n],
+            "convert": ["convert", good["ann"], "--T", n, "--out-dir", d / "runs", "--name", "c", "--no-progress"],
         }[command]
         _code, err = feed("resources", argv, [d])
         assert ("CPUs" if command == "stream-threads" else "memory limit") in err, err

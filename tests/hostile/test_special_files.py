@@ -45,6 +45,8 @@ def _readers(good: dict[str, Path], d: Path) -> dict[str, tuple[str, callable]]:
         "teacher-pt": ("t.pt", lambda p: ["distill", "--teacher", p, *kd]),
         "teacher-onnx": ("t.onnx", lambda p: ["distill", "--teacher", p, *kd]),
         "teacher-safetensors": ("t.safetensors", lambda p: ["distill", "--teacher", p, *kd]),
+        "convert-teacher": ("t.pt", lambda p: ["convert", p, "--dataset", "digits", "--out-dir", d / "runs",
+                                               "--name", "c", "--no-progress"]),
         "model": ("model.safetensors", lambda p: ["eval", p]),
         "events-npy": ("e.npy", lambda p: ["stream", snn, "--events", p, "--window-ms", "1"]),
         "events-bin": ("e.bin", lambda p: ["stream", snn, "--events", p, "--window-ms", "1"]),
