@@ -18,7 +18,10 @@ from neurokd.models.fold import inference_model
 
 
 def ann_twin(model: nn.Module) -> nn.Module:
-    """The ANN (ReLU) twin of a neurokd SNN: same architecture, fresh weights (its dense count is exact)."""
+    """The ANN (ReLU) twin of a neurokd SNN: same architecture, fresh weights (its dense count is exact). A model
+    that is not built from a spec (e.g. an imported NIR graph) gives its own ``ann_twin()``."""
+    if hasattr(model, "ann_twin"):
+        return model.ann_twin()
     spec = copy.deepcopy(model.spec)
     spec.kind = "ann"
     return build_model(spec).eval()

@@ -16,8 +16,8 @@ from typing import Any
 from neurokd.hardware.counting import NEUROBENCH_DEFINITIONS, Counts
 from neurokd.hardware.energy import CONVENTION_TEXT, EnergyEstimate, energy_ratio
 from neurokd.hardware.mapping import ChipMapping
-from neurokd.io import write_json, write_text
-from neurokd.plotting import new_figure, save_png
+from neurokd.io import json_text, write_files
+from neurokd.plotting import new_figure, png_bytes
 from neurokd.tables import markdown_table
 
 
@@ -363,19 +363,13 @@ def report_figure(r: HardwareReport):
     return fig
 
 
-def plot(r: HardwareReport, path: Path) -> None:
-    """Write :func:`report_figure` as a PNG (atomically)."""
-    save_png(report_figure(r), path, dpi=120)
-
-
 def write_report(r: HardwareReport, out_dir: str | Path, stem: str = "report") -> dict[str, Path]:
-    """Write ``report.md``, ``report.tex``, ``report.json`` and ``report.png`` to ``out_dir``."""
+    """Write ``report.md``, ``report.tex``, ``report.json`` and ``report.png`` to ``out_dir``, all or nothing
+    (:func:`neurokd.io.write_files`)."""
     out_dir = Path(out_dir)
     paths = {ext: out_dir / f"{stem}.{ext}" for ext in ("md", "tex", "json", "png")}
-    write_text(paths["md"], to_markdown(r))
-    write_text(paths["tex"], to_latex(r))
-    write_json(paths["json"], r.to_dict())
-    plot(r, paths["png"])
+    write_files({paths["md"]: to_markdown(r), paths["tex"]: to_latex(r), paths["json"]: json_text(r.to_dict()),
+                 paths["png"]: png_bytes(report_figure(r), dpi=120)})
     return paths
 
 

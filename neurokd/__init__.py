@@ -18,8 +18,8 @@ from neurokd.lazy import lazy_exports
 from neurokd.version import __version__
 
 # names never equal to a subpackage's: importing neurokd.distill would set neurokd.distill to the module
-_API = ("distill_snn", "evaluate", "export_lava", "export_nir", "load_model", "report", "run_config", "save_model",
-        "simulate", "stream_events", "train_snn", "train_teacher")
+_API = ("distill_snn", "evaluate", "export_lava", "export_nir", "load_model", "load_nir", "report", "run_config",
+        "save_model", "simulate", "stream_events", "train_snn", "train_teacher")
 _MEMBERS = {
     **{name: "neurokd.api" for name in _API},
     "RunConfig": "neurokd.config", "DataConfig": "neurokd.config", "OptimConfig": "neurokd.config",

@@ -136,6 +136,14 @@ def load_model(path: str | Path, map_location: str = "cpu"):
     return load(path, map_location)
 
 
+def load_nir(path: str | Path, T: int | None = None):
+    """A NIR graph file (ours or another library's) as a runnable SNN: ``model(x)`` takes ``[B, ...]`` (encoded
+    over ``T`` steps, default the file's) or ``[T, B, ...]`` and returns the time-mean of the output ``[B, K]``."""
+    from neurokd.sources import open_model
+
+    return open_model(Path(path), T=T).model
+
+
 def save_model(model: Any, path: str | Path) -> Path:
     """Write ``model`` (a neurokd twin) as a self-contained model file: weights plus its spec (safetensors)."""
     from neurokd.runs.checkpoint import save_model_file
@@ -226,5 +234,6 @@ def _model(model: Any):
     return load_model(model) if isinstance(model, str | Path) else model
 
 
-__all__ = ["config_overrides", "distill_snn", "evaluate", "export_lava", "export_nir", "load_model", "report",
+__all__ = ["config_overrides", "distill_snn", "evaluate", "export_lava", "export_nir", "load_model", "load_nir",
+           "report",
            "run_config", "save_model", "simulate", "stream_events", "train_snn", "train_teacher"]

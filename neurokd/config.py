@@ -195,11 +195,15 @@ class DistillConfig(Checked):
         default=None, metadata={"help": "zoo arch of a bare state-dict teacher (inferred if None)"})
 
 
+# numpy's and scikit-learn's seeds are 32-bit unsigned
+SEED_MAX = 2**32 - 1
+
+
 @dataclass
 class RunConfig(Checked):
     name: str = field(default="run", metadata={"help": "run name (folder under out_dir)"})
     out_dir: str = field(default="runs", metadata={"help": "parent folder of run folders"})
-    seed: int = field(default=0, metadata={"min": 0, "help": "random seed"})
+    seed: int = field(default=0, metadata={"min": 0, "max": SEED_MAX, "help": "random seed"})
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelSpec = field(default_factory=ModelSpec)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -21,6 +21,8 @@ from typing import Any, ClassVar, Literal, Union, get_args, get_origin
 import yaml
 
 from neurokd.errors import ConfigError
+from neurokd.io import read_text
+from neurokd.parsing import load_yaml_text
 
 
 def _type_name(tp: Any) -> str:
@@ -144,23 +146,10 @@ def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file into a dict; malformed files raise a one-line ConfigError."""
+    """Read a YAML config file into a dict; a missing, special (FIFO, device), oversized, malformed or bomb-like
+    file raises a one-line ConfigError (see :mod:`neurokd.io` and :mod:`neurokd.parsing`)."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path}: not found") from None
-    except OSError as e:
-        raise ConfigError(f"config file {path}: cannot read ({e.strerror})") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"config file {path}: not UTF-8 text (byte {e.start}); is it a YAML file?") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or "invalid YAML"
-        raise ConfigError(f"config file {path}: malformed YAML{where}: {problem}") from None
+    data = load_yaml_text(read_text(path, "config file", ConfigError), f"config file {path}", ConfigError)
     if data is None:
         return {}
     if not isinstance(data, dict):

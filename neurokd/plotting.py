@@ -7,10 +7,11 @@ pyplot's registry. So plot code never calls ``matplotlib.use`` nor ``pyplot``.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
-from neurokd.io import atomic_path
+from neurokd.io import write_bytes
 
 
 def new_figure(**kwargs: Any):
@@ -23,10 +24,16 @@ def new_figure(**kwargs: Any):
     return fig
 
 
+def png_bytes(fig, dpi: int = 110) -> bytes:
+    """``fig`` as PNG bytes, for outputs written together (:func:`neurokd.io.write_files`)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
 def save_png(fig, path: str | Path, dpi: int = 110) -> None:
     """Write ``fig`` as a PNG at ``path`` (atomically)."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+    write_bytes(path, png_bytes(fig, dpi))
 
 
-__all__ = ["new_figure", "save_png"]
+__all__ = ["new_figure", "png_bytes", "save_png"]

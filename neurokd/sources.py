@@ -9,8 +9,10 @@ metadata (``data``, written at export) or ``data.*`` settings given by the calle
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -25,13 +27,18 @@ LAVA_SUFFIXES = (".net", ".lava")  # a netx chain, a Lava graph (residual networ
 
 
 class NIRReadout(nn.Module):
-    """An imported NIR network with neurokd's readout as ``forward``: ``[B, ...] -> [B, K]`` (mean over T)."""
+    """An imported NIR network with neurokd's readout as ``forward``: ``[B, ...] -> [B, K]`` (mean over T).
 
-    is_snn = True
+    ``spec`` carries what the hardware counts read from a model (input shape, encoding, arch); ``ann_twin()`` is
+    the same graph with ReLUs for neurons, run once (its dense MACs stand for the ANN's)."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, is_snn: bool = True):
         super().__init__()
         self.net = net
+        self.is_snn = is_snn
+        meta = getattr(net, "metadata", {})
+        self.spec = SimpleNamespace(input_shape=list(net.input_shape), encoder=getattr(net, "encoding", "direct"),
+                                    arch=str(meta.get("arch", "nir")), reset=str(meta.get("reset", "zero")))
 
     @property
     def T(self) -> int | None:
@@ -39,6 +46,16 @@ class NIRReadout(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.logits(x)
+
+    def ann_twin(self) -> NIRReadout:
+        from neurokd.snn.neurons import LIF
+
+        net = copy.deepcopy(self.net).eval()
+        for key, layer in list(net.layers.items()):
+            if isinstance(layer, LIF):
+                net.layers[key] = nn.ReLU()
+        net.T = 1
+        return NIRReadout(net, is_snn=False)
 
 
 @dataclass
@@ -83,8 +100,34 @@ class ModelSource:
         return str(self.meta.get("arch") or self.kind)
 
     @property
+    def description(self) -> str:
+        """What the model is, for a report: ``cnn SNN (lif, reset zero)``, ``resnet20 NIR graph (reset zero)``."""
+        spec = getattr(self.model, "spec", None)
+        if self.kind == "nir":
+            return f"{spec.arch} NIR graph (reset {spec.reset}, neurokd's importer)"
+        if self.kind == "lava":
+            return f"{self.arch} Loihi 2 fixed-point network"
+        if not self.is_snn:
+            return f"{spec.arch} ANN"
+        return f"{spec.arch} SNN ({spec.neuron.type}, reset {spec.neuron.reset})"
+
+    @property
     def is_snn(self) -> bool:
         return self.kind in ("nir", "lava") or bool(getattr(self.model, "is_snn", False))
+
+    def check_fits(self, batch: int) -> None:
+        """Refuse up front, in one line, running the model at its T on ``batch`` samples when the resource
+        guard's estimate cannot fit in memory (:mod:`neurokd.guard`; a ``.net`` file was sized when read)."""
+        from neurokd.guard import check_inference, check_module
+        from neurokd.models import ModelSpec
+
+        spec = getattr(self.model, "spec", None)
+        if isinstance(spec, ModelSpec):
+            check_inference(spec, self.T or 1, batch, self.name)
+        elif self.kind == "nir":
+            net = self.model.net
+            check_module(net, net.input_shape, [1, 1, *net.input_shape], self.T or 1, batch, self.name,
+                         after=net.reset_state)
 
     def evaluate(self, split) -> dict[str, Any]:
         """``{"acc", "loss", "n"}`` on a :class:`~neurokd.data.Split` (a ``.net`` file: accuracy of the fixed-point

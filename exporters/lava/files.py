@@ -8,20 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neurokd.errors import UserError
 from neurokd.exporters.lava.graph import FORMAT, LavaGraph
 from neurokd.exporters.lava.graph_reader import read_graph
 from neurokd.exporters.lava.netx import NetxNetwork
 from neurokd.exporters.lava.netx_reader import _decode_attr, read_netx
+from neurokd.hdf5 import open_hdf5
 
 
 def is_graph_file(path: str | Path) -> bool:
-    """Whether ``path`` is a readable HDF5 file tagged as a neurokd Lava graph."""
-    import h5py
-
+    """Whether ``path`` is a readable HDF5 file tagged as a neurokd Lava graph (opened with
+    :func:`neurokd.hdf5.open_hdf5`: a FIFO or a hostile file is not one, and the reader then says why)."""
     try:
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path, "Lava file") as f:
             return _decode_attr(f.attrs.get("format", "")) == FORMAT
-    except OSError:
+    except UserError:
         return False
 
 

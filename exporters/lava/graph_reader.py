@@ -22,13 +22,15 @@ from neurokd.exporters.lava.graph import (
     Population,
     Projection,
 )
-from neurokd.exporters.lava.netx_reader import _decode_attr, _Reader
+from neurokd.exporters.lava.netx_reader import MAX_SIZE, _decode_attr, _Reader
 
 # 8-bit signed mantissas: what Lava's Dense/Sparse models hold exactly in every sign mode (graph_processes)
 MANTISSA_MIN, MANTISSA_MAX = -128, 127
 
 
 class _GraphReader(_Reader):
+    what, error = "Lava graph file", GraphFormatError
+
     def fail(self, where: str, what: str) -> GraphFormatError:
         return GraphFormatError(f"{self.path}: {where}: {what}")
 
@@ -58,8 +60,9 @@ class _GraphReader(_Reader):
 
     def shape(self, g, where: str) -> tuple[int, ...]:
         shape = tuple(int(s) for s in self.ints(g, "shape", where).reshape(-1))
-        if len(shape) not in (1, 3) or any(s < 1 for s in shape):
-            raise self.fail(where, f"'shape' must be (C, H, W) or (N,) with positive sizes, got {list(shape)}")
+        if len(shape) not in (1, 3) or any(s < 1 or s > MAX_SIZE for s in shape):
+            raise self.fail(where, f"'shape' must be (C, H, W) or (N,) with sizes in [1, {MAX_SIZE}], got "
+                                   f"{list(shape)}")
         return shape
 
     def population(self, g, where: str) -> Population:

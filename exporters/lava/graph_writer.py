@@ -17,13 +17,14 @@ Attributes on the groups (``role``, ``scale``, ``kind``) are notes for people; r
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
 from neurokd.exporters.lava.graph import FORMAT, LavaGraph
 from neurokd.exporters.lava.netx_writer import _attrs
-from neurokd.io import atomic_path
+from neurokd.io import write_bytes
 
 
 def _string(group, key: str, value: str) -> None:
@@ -31,11 +32,13 @@ def _string(group, key: str, value: str) -> None:
 
 
 def write_graph(graph: LavaGraph, path: str | Path) -> Path:
-    """Write ``graph`` to ``path`` atomically (temp file + rename); returns the path."""
+    """Write ``graph`` to ``path`` atomically (temp file + rename); returns the path. Built in memory first, as
+    :func:`~neurokd.exporters.lava.netx_writer.write_netx` does: libhdf5 on a full disk can crash the process."""
     import h5py
 
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
         f.attrs["format"] = FORMAT
         _attrs(f, graph.meta)
         f.create_dataset("input/shape", data=np.asarray(graph.input_shape, np.int64))
@@ -65,4 +68,5 @@ def write_graph(graph: LavaGraph, path: str | Path) -> Path:
                     g.create_dataset(key, data=np.asarray(getattr(pr, key), np.int64))
                 g.create_dataset("groups", data=int(pr.groups))
             _attrs(g, pr.attrs)
+    write_bytes(path, buffer.getvalue())
     return path

@@ -12,6 +12,7 @@ import numpy as np
 from neurokd.exporters.lava.netx import (
     BIAS_MAX,
     DECAY_ONE,
+    VTH_MAX,
     WEIGHT_MAX,
     WEIGHT_MIN,
     ConvLayer,
@@ -23,15 +24,28 @@ from neurokd.exporters.lava.netx import (
     NetxFormatError,
     NetxNetwork,
 )
+from neurokd.hdf5 import open_hdf5
+from neurokd.limits import check_memory, limits
+from neurokd.parsing import json_depth
+
+EXACT_MAX = 2**53  # the largest magnitude a float64 (and so every reader) holds exactly
+MAX_SIZE = 1 << 20  # shapes, strides, paddings, dilations, groups, T: far beyond any Loihi 2 network
+STATE_BYTES_PER_NEURON = 32  # the NumPy model's int64 current, voltage, spike and input per neuron
+# metadata attributes neurokd uses: key -> (min, max, how many values)
+META_INTS: dict[str, tuple[int, int, tuple[int, ...]]] = {
+    "T": (1, MAX_SIZE, (1,)), "input_shape": (1, MAX_SIZE, (1, 3)), "model_input_shape": (1, MAX_SIZE, (1, 2, 3)),
+    "num_classes": (1, MAX_SIZE, (1,)), "input_levels": (1, 1 << 24, (1,)), "input_message_bits": (0, 24, (1,)),
+}
+META_SCALES = ("input_scale", "readout_scale")
 
 
 def _decode_attr(v: Any) -> Any:
     if isinstance(v, bytes):
         v = v.decode()
-    if isinstance(v, str) and v[:1] in "[{":
+    if isinstance(v, str) and v[:1] in "[{" and json_depth(v) <= limits().max_depth:  # deeper: kept as text
         try:
             return json.loads(v)
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON, or an integer of thousands of digits
             return v
     if isinstance(v, np.generic):
         return v.item()
@@ -85,6 +99,9 @@ class _Reader:
             if not np.array_equal(a, np.round(a)):
                 raise self.fail(where, f"'{key}' holds non-integer values; netx would truncate them "
                                        "(write integer weights)")
+        # values int64 cannot hold exactly would wrap (uint64) or round (float) in the cast below
+        if a.size and a.dtype.kind in "uf" and float(np.abs(a).max()) > EXACT_MAX:
+            raise self.fail(where, f"'{key}' holds {np.abs(a).max():.4g}, beyond any netx value (|x| <= 2^53)")
         a = a.astype(np.int64)
         if n is not None and a.size != n:
             raise self.fail(where, f"'{key}' must have {n} values, has {a.size}")
@@ -94,15 +111,16 @@ class _Reader:
         return int(self.ints(g, key, where, n=1).reshape(-1)[0])
 
     def pair(self, g, key: str, where: str, default: int) -> tuple[int, int]:
+        """An (H, W) pair of integers in ``[default, MAX_SIZE]`` (stride/dilation >= 1, padding >= 0)."""
         a = self.ints(g, key, where, optional=True)
         if a is None:
             return (default, default)
         a = a.reshape(-1)
-        if a.size == 1:
-            return (int(a[0]), int(a[0]))
-        if a.size != 2:
+        if a.size not in (1, 2):
             raise self.fail(where, f"'{key}' must have 1 or 2 values, has {a.size}")
-        return (int(a[0]), int(a[1]))
+        if a.min() < default or a.max() > MAX_SIZE:
+            raise self.fail(where, f"'{key}' must be between {default} and {MAX_SIZE}, got {a.tolist()}")
+        return (int(a[0]), int(a[-1]))
 
     def neuron(self, g, where: str) -> Cuba:
         if "neuron" not in g:
@@ -116,21 +134,21 @@ class _Reader:
         if "messageBits" in n and self.scalar(n, "messageBits", where) != 0:
             raise self.fail(where, "graded-spike neurons (messageBits > 0) are not supported")
         try:
-            return Cuba(self.scalar(n, "iDecay", where), self.scalar(n, "vDecay", where),
+            cuba = Cuba(self.scalar(n, "iDecay", where), self.scalar(n, "vDecay", where),
                         self.scalar(n, "vThMant", where))
         except ValueError as e:
             raise self.fail(where, str(e)) from None
+        if cuba.v_th_mant > VTH_MAX:
+            raise self.fail(where, f"vThMant {cuba.v_th_mant} is over the 17-bit threshold mantissa of Loihi 2 "
+                                   f"(at most {VTH_MAX})")
+        return cuba
+
+    what, error = "netx file", NetxFormatError  # how errors name the file, and their class
 
     def open(self):
-        """The file, opened read-only with h5py (one-line errors for a missing or non-HDF5 file)."""
-        import h5py
-
-        if not self.path.is_file():
-            raise NetxFormatError(f"{self.path}: no such file")
-        try:
-            return h5py.File(self.path, "r")
-        except OSError as e:
-            raise NetxFormatError(f"{self.path}: not a readable HDF5 file ({str(e).split(';')[0]})") from None
+        """The file, opened read-only after :func:`neurokd.hdf5.open_hdf5`'s checks (a regular file that reads
+        nothing outside itself and declares nothing too large); a context manager."""
+        return open_hdf5(self.path, self.what, self.error)
 
     def read(self) -> NetxNetwork:
         import h5py
@@ -146,17 +164,40 @@ class _Reader:
             meta = {k: _decode_attr(v) for k, v in f.attrs.items() if k != "format"}
             if self.input_shape is not None:
                 meta["input_shape"] = list(self.input_shape)
+            self.check_meta(meta)
             layers = [self.layer(f["layer"][str(i)], f"layer/{i}") for i in range(len(keys))]
         net = NetxNetwork(layers, meta)
         self.check_shapes(net)
+        neurons = sum(int(np.prod(la.shape)) for la in net.layers)
+        check_memory(neurons * STATE_BYTES_PER_NEURON, f"{self.path}: {neurons:,} neurons (one sample)",
+                     "is it the right file?")
         return net
+
+    def check_meta(self, meta: dict[str, Any]) -> None:
+        """The metadata neurokd acts on (:data:`META_INTS`, :data:`META_SCALES`) is whole numbers in range and
+        finite positive scales; normalised in place to Python ints / lists / floats."""
+        for key, (lo, hi, counts) in META_INTS.items():
+            if key not in meta:
+                continue
+            v = meta[key]
+            a = np.asarray(v).reshape(-1) if isinstance(v, int | list | np.integer | np.ndarray) else np.zeros(0)
+            if a.size not in counts or a.dtype.kind not in "iu" or a.min() < lo or a.max() > hi:
+                raise self.fail("/", f"attribute '{key}' must be {' or '.join(map(str, counts))} integer(s) in "
+                                     f"[{lo}, {hi}], got {str(v)[:40]}")
+            meta[key] = int(a[0]) if counts == (1,) else [int(d) for d in a]
+        for key in META_SCALES:
+            if key in meta:
+                v = meta[key]
+                if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < float("inf"):
+                    raise self.fail("/", f"attribute '{key}' must be a finite number > 0, got {str(v)[:40]}")
+                meta[key] = float(v)
 
     def layer(self, g, where: str) -> Layer:
         kind = self.string(g, "type", where)
         shape = self.ints(g, "shape", where, optional=kind == "flatten")
         shape_t = tuple(int(s) for s in shape.reshape(-1)) if shape is not None else ()
-        if any(s < 1 for s in shape_t):
-            raise self.fail(where, f"'shape' must be positive, got {list(shape_t)}")
+        if any(s < 1 or s > MAX_SIZE for s in shape_t) or len(shape_t) > 3:
+            raise self.fail(where, f"'shape' must be 1 to 3 sizes in [1, {MAX_SIZE}], got {list(shape_t)[:4]}")
         attrs = {k: _decode_attr(v) for k, v in g.attrs.items()}
         if kind == "input":
             if "neuron" in g:
@@ -175,6 +216,8 @@ class _Reader:
                 raise self.fail(where, f"conv 'shape' {list(shape_t)} must be (C, H, W) with C = "
                                        f"{w.shape[0]} output channels")
             groups = self.scalar(g, "groups", where) if "groups" in g else 1
+            if not 1 <= groups <= MAX_SIZE:
+                raise self.fail(where, f"'groups' must be between 1 and {MAX_SIZE}, got {groups}")
             bias = self.bias(g, where, w.shape[0])
             return ConvLayer(shape_t, w, self.neuron(g, where), self.pair(g, "stride", where, 1),
                              self.pair(g, "padding", where, 0), self.pair(g, "dilation", where, 1), groups, bias,

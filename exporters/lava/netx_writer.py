@@ -6,6 +6,7 @@ which netx never reads.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from neurokd.exporters.lava.netx import FORMAT, ConvLayer, DenseLayer, NetxNetwork
-from neurokd.io import atomic_path
+from neurokd.io import write_bytes
 
 
 def _type(group, name: str) -> None:
@@ -26,11 +27,16 @@ def _attrs(obj, attrs: dict[str, Any]) -> None:
 
 
 def write_netx(net: NetxNetwork, path: str | Path) -> Path:
-    """Write ``net`` to ``path`` atomically (temp file + rename); returns the path."""
+    """Write ``net`` to ``path`` atomically (temp file + rename); returns the path.
+
+    The HDF5 file is built in memory and then written with :func:`neurokd.io.write_bytes`: libhdf5 writing to a
+    full disk can crash the process, a plain write fails cleanly (one error line, nothing left behind).
+    """
     import h5py
 
     path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
         f.attrs["format"] = FORMAT
         _attrs(f, net.meta)
         layers = f.create_group("layer")
@@ -62,4 +68,5 @@ def write_netx(net: NetxNetwork, path: str | Path) -> Path:
                 n.create_dataset("refDelay", data=1)
                 n.create_dataset("gradedSpike", data=False)
                 _attrs(g, la.attrs)
+    write_bytes(path, buffer.getvalue())
     return path

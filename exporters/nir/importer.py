@@ -12,7 +12,8 @@ Our own node mappings (nirtorch 2.6's defaults drop the Affine bias and flatten 
 |                         | the batch), a negative one (our exports) is kept; both encodings import      |
 | ``Scale``               | elementwise gain                                                             |
 | ``LIF`` / ``IF``        | neurokd ``LIF`` / ``IF`` via the Euler convention (``convention``); an input |
-|                         | gain ``!= 1`` becomes a gain module in front of the neuron                   |
+|                         | gain ``!= 1`` becomes a gain module in front of the neuron; ``tau = r = inf``|
+|                         | (snnTorch's ``Leaky(beta=1)``) is an ``IF`` with unit gain                   |
 
 Conventions for graphs without our metadata: ``dt`` = 1e-4 s (override with ``dt=``), reset to zero (NIR
 >= 1.0.6; ``v_reset`` must be 0), neuron parameters must be uniform within a node. Not runnable here, with a
@@ -38,6 +39,9 @@ from neurokd.exporters.nir.convention import DEFAULT_DT, DiscreteNeuron, close_t
 from neurokd.exporters.nir.files import read
 from neurokd.exporters.nir.network import Gain, NIRNetwork
 from neurokd.exporters.nir.order import topological_order
+from neurokd.exporters.nir.validate import check_graph, padding_text
+from neurokd.guard import bound, measure
+from neurokd.limits import check_memory, limits
 from neurokd.snn.functional import RESETS
 from neurokd.snn.neurons import IF, LIF
 
@@ -85,6 +89,7 @@ def from_nir(graph_or_path: nir.NIRGraph | str | os.PathLike, dt: float | None =
     """
     if isinstance(graph_or_path, nir.NIRGraph):
         graph, source = graph_or_path, "<graph>"
+        check_graph(graph, f"NIR graph {source}")  # read() checks the graphs it reads
     elif isinstance(graph_or_path, str | os.PathLike):
         graph, source = read(graph_or_path), str(Path(graph_or_path))
     else:
@@ -106,7 +111,10 @@ def from_nir(graph_or_path: nir.NIRGraph | str | os.PathLike, dt: float | None =
             why = UNSUPPORTED.get(type(node).__name__, "is not a node type neurokd can run")
             raise ctx.fail(name, node, f"cannot be imported: {why}")
         srcs = [key_of[p] for p in preds[name]]
-        modules = mapper(node, name, ctx)
+        try:
+            modules = mapper(node, name, ctx)
+        except (ValueError, RuntimeError, TypeError, OverflowError) as e:  # torch's checks of layer arguments
+            raise ctx.fail(name, node, f"cannot be built ({str(e).splitlines()[0] if str(e) else e})") from None
         for i, module in enumerate(modules):  # a neuron with input gain maps to [Gain, LIF]
             key = key_of[name] if i == len(modules) - 1 else f"{key_of[name]}__pre{i}"
             layers[key], sources[key], node_names[key] = module, srcs, name
@@ -179,15 +187,25 @@ def _input_shape(node: nir.Input, name: str, ctx: _Ctx) -> list[int]:
 
 
 def _dry_run(net: NIRNetwork, ctx: _Ctx) -> list[int]:
-    """One zero sample through every node: shape errors surface here, naming the node."""
-    x = torch.zeros(1, 1, *net.input_shape, dtype=ctx.dtype)
+    """One sample through every node: shape errors surface here, naming the node. The activations at the
+    graph's T are checked against the memory limit first (:mod:`neurokd.guard`); a graph whose bound does not
+    fit is measured and run on the meta device only, allocating nothing."""
+    T = net.T or 1
+    fp = bound(net, net.input_shape)
+    meta = fp.inference_bytes(T, 1) > limits().memory_bytes
+    x = torch.zeros(1, 1, *net.input_shape, dtype=ctx.dtype, device="meta" if meta else "cpu")
     try:
-        with torch.no_grad():
-            out = net(x)
-    except (RuntimeError, ValueError) as e:
-        raise UserError(f"NIR graph {ctx.source}: {str(e).splitlines()[0]}") from None
+        if meta:
+            fp, out = measure(net, x, after=net.reset_state)
+        else:
+            with torch.no_grad():
+                out = net(x)
+    except (RuntimeError, ValueError, IndexError) as e:
+        raise UserError(f"NIR graph {ctx.source}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     finally:
         net.reset_state()
+    check_memory(fp.inference_bytes(T, 1), f"NIR graph {ctx.source}: one sample of input "
+                 f"{'x'.join(map(str, net.input_shape))} at T={T}", "is it the right file?")
     return [int(d) for d in out.shape[2:]]
 
 
@@ -198,11 +216,8 @@ def _ints(v: Any, n: int) -> tuple[int, ...]:
 
 
 def _padding(v: Any, n: int) -> str | tuple[int, ...]:
-    if isinstance(v, bytes):
-        v = v.decode("utf8")
-    if isinstance(v, str) or (isinstance(v, np.ndarray) and v.dtype.kind in "SUO"):
-        return str(v.item() if isinstance(v, np.ndarray) else v)
-    return _ints(v, n)
+    text = padding_text(v)
+    return text if text is not None else _ints(v, n)
 
 
 def _linear(node: nir.Affine | nir.Linear, name: str, ctx: _Ctx) -> list[nn.Module]:
@@ -271,10 +286,16 @@ def discrete_neuron(node: nir.LIF | nir.IF, name: str, ctx: _Ctx) -> DiscreteNeu
         if np.any(tau < dt):
             raise ctx.fail(name, node, f"has tau < dt = {dt:g} s (decay below 0); pass the graph's time "
                            "step with dt=")
+        no_leak = np.isinf(tau)
+        if np.any(no_leak != np.isinf(r)):
+            raise ctx.fail(name, node, "has tau = inf with a finite r, or a finite tau with r = inf: its input "
+                           "gain r*dt/tau is 0 or infinite (beta = 1 is written tau = r = inf)")
         # computed in float64, rounded once to the precision the arrays carry (exporter: convention.euler_tau)
         prec = np.result_type(np.asarray(node.tau).dtype, np.float32).type
-        betas = (1.0 - dt / tau).astype(prec).astype(np.float64)
-        gain = r * dt / tau
+        finite_tau = np.where(no_leak, 1.0, tau)
+        betas = np.where(no_leak, 1.0, 1.0 - dt / finite_tau).astype(prec).astype(np.float64)
+        # tau = r = inf (snnTorch's Leaky(beta=1)): the Euler convention r = tau/dt makes the gain exactly 1
+        gain = np.where(no_leak, 1.0, r * dt / finite_tau)
     else:
         betas = np.ones(1)
         r = np.asarray(node.r, dtype=np.float64)

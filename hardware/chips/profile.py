@@ -26,14 +26,15 @@ a problem is one line naming the file and the key.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from neurokd.errors import UserError
+from neurokd.io import read_text
+from neurokd.parsing import load_yaml_text
 
 CHIP_DIR = Path(__file__).parent
 KINDS: tuple[str, ...] = ("measured", "simulated", "estimate")
@@ -49,6 +50,7 @@ UNITS: dict[str, tuple[str, dict[str, float]]] = {
     "architecture": ("", {"count": 1.0, "bit": 1.0, "byte": 1.0, "KiB": 1024.0, "MiB": 1024.0**2}),
 }
 SECTIONS = tuple(UNITS)
+WHOLE_UNITS = ("count", "bit")  # architecture facts counted in whole units (byte sizes may be derived)
 TOP_KEYS = {"name", "title", "description", "sources", "absent", "models", "default_model", "notes", *SECTIONS}
 CONSTANT_KEYS = {"value", "unit", "kind", "source", "where", "note", "provenance", "via"}
 TERM_KEYS = {"count", "energy", "low", "note"}
@@ -184,12 +186,14 @@ def _constant(path: Path, section: str, name: str, raw: Any, sources: dict) -> C
         if req not in raw:
             raise _fail(path, f"{key}.{req}", "missing (every constant needs value, unit, kind, source, where)")
     value = raw["value"]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise _fail(path, f"{key}.value", f"expected a positive number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise _fail(path, f"{key}.value", f"expected a positive number (and finite), got {value!r}")
     canonical, factors = UNITS[section]
     unit = raw["unit"]
     if unit not in factors:
         raise _fail(path, f"{key}.unit", f"{unit!r} is not a unit of section '{section}'; use one of {', '.join(factors)}")
+    if unit in WHOLE_UNITS and value != int(value):
+        raise _fail(path, f"{key}.value", f"a number of {unit}s must be whole, got {value!r}")
     kinds = ARCH_KINDS if section == "architecture" else KINDS
     kind = raw["kind"]
     if kind not in kinds:
@@ -252,18 +256,8 @@ def _model(path: Path, name: str, raw: Any, constants: dict[str, Constant]) -> M
 def load_profile(path: str | Path) -> ChipProfile:
     """Read and validate one profile file (YAML or JSON)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ProfileError(f"chip profile {path}: file not found") from None
-    except UnicodeDecodeError:
-        raise ProfileError(f"chip profile {path}: not UTF-8 text; profiles are YAML or JSON files") from None
-    except OSError as e:
-        raise ProfileError(f"chip profile {path}: cannot read ({e.strerror})") from None
-    except yaml.YAMLError as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", None)
-        at = f" (line {line + 1})" if line is not None else ""
-        raise ProfileError(f"chip profile {path}: malformed YAML{at}") from None
+    # a regular file within the text size limit, parsed with bounded depth and alias expansion
+    data = load_yaml_text(read_text(path, "chip profile", ProfileError), f"chip profile {path}", ProfileError)
     data = _mapping(path, "", data)
     _unknown(path, "", data, TOP_KEYS)
     name = _str(path, "name", data.get("name"))

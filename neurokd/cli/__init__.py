@@ -33,6 +33,7 @@ from neurokd.cli import (  # noqa: E402  (after the OpenMP policy: these import 
     train_cmds,
 )
 from neurokd.errors import UserError  # noqa: E402
+from neurokd.io import environment_error  # noqa: E402
 from neurokd.version import __version__  # noqa: E402
 
 COMMANDS: list[ModuleType] = [
@@ -72,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"neurokd: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:  # a path too long, a link loop, a full disk, ... wherever it surfaced
+        err = environment_error(e)
+        if err is None:
+            raise
+        print(f"neurokd: error: {err}", file=sys.stderr)
+        return err.exit_code
     except KeyboardInterrupt:
         print("neurokd: interrupted; completed epochs are checkpointed, continue with --resume", file=sys.stderr)
         return 130

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from neurokd.config import RunConfig
+from neurokd.config import DataConfig, RunConfig
 from neurokd.configlib import (
     add_config_arguments,
     leaf_keys,
@@ -84,18 +84,28 @@ def emit_json(target: str | None, obj: Any) -> bool:
     return False
 
 
-def at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse ``type``: an integer ``>= minimum`` (a bad value is argparse's one-line error, exit 2)."""
+def at_least(minimum: int, at_most: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: an integer ``>= minimum`` (and ``<= at_most`` when given); a bad value is argparse's
+    one-line error, exit 2."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        if value < minimum or (at_most is not None and value > at_most):
+            bounds = f">= {minimum}" if at_most is None else f"between {minimum} and {at_most}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
         return value
 
     parse.__name__ = f"integer >= {minimum}"  # what argparse names in its messages
     return parse
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """``--dataset NAME`` and ``--data.<key>`` for the commands that run a model on data (eval, report, ...): the
+    model's own dataset (its run's, or the one an exported file records) with these settings on top."""
+    p.add_argument("--dataset", dest="cfg:data.name", default=argparse.SUPPRESS, metavar="NAME",
+                   help="= --data.name (default: the model's own dataset)")
+    add_config_arguments(p, DataConfig, prefix="data.")
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from neurokd.cli.common import add_json_argument, at_least, emit_json
-from neurokd.config import DataConfig
-from neurokd.configlib import add_config_arguments, overrides_from_args
+from neurokd.cli.common import add_data_arguments, add_json_argument, at_least, emit_json
+from neurokd.configlib import overrides_from_args
 
 
 def register(sub) -> None:
@@ -19,7 +18,7 @@ def register(sub) -> None:
     p.add_argument("--split", choices=["train", "val", "test"], default="test", help="split to evaluate")
     p.add_argument("--T", type=at_least(1), default=None, help="evaluate SNNs with this many time steps")
     add_json_argument(p, "the results")
-    add_config_arguments(p, DataConfig, prefix="data.")
+    add_data_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -31,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     rows, results = [], []
     for path in args.runs:
         source = open_model(path, T=args.T)
+        source.check_fits(source.data_config(overrides).eval_batch_size)
         split = source.split(args.split, overrides)
         res = source.evaluate(split)
         entry = {"run": path, "kind": "snn" if source.is_snn else "ann", "arch": source.arch,

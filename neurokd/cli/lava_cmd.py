@@ -8,21 +8,13 @@ heavy imports stay inside the run functions so building the parser stays cheap.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
-from neurokd.cli.common import add_json_argument, at_least, emit_json
+from neurokd.cli.common import add_data_arguments, add_json_argument, at_least, emit_json
 
 LAVA_DEFAULT_LIMIT = 16  # Lava's simulator runs a few steps per second on the demo network
-
-
-def _add_data_arguments(p: argparse.ArgumentParser) -> None:
-    from neurokd.config import DataConfig
-    from neurokd.configlib import add_config_arguments
-
-    p.add_argument("--dataset", dest="cfg:data.name", default=argparse.SUPPRESS, metavar="NAME",
-                   help="= --data.name (default: the dataset recorded at export)")
-    add_config_arguments(p, DataConfig, prefix="data.")
 
 
 def register_export(targets) -> None:
@@ -45,7 +37,7 @@ def register_export(targets) -> None:
                    help="compare float and fixed-point predictions on N test samples (0: skip)")
     add_json_argument(p, "the quantization report and the check")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    _add_data_arguments(p)
+    add_data_arguments(p)
     p.set_defaults(func=run_export)
 
 
@@ -65,7 +57,7 @@ def register_simulate(targets) -> None:
     p.add_argument("--batch-size", type=at_least(1), default=128, help="NumPy model batch size")
     add_json_argument(p, "accuracy, spikes per layer and speed")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    _add_data_arguments(p)
+    add_data_arguments(p)
     p.set_defaults(func=run_simulate)
 
 
@@ -94,10 +86,12 @@ def run_export(args: argparse.Namespace) -> int:
     from neurokd.configlib import overrides_from_args
     from neurokd.data import load_dataset, take_split
     from neurokd.exporters.lava.export import default_name, lava_form, to_lava
+    from neurokd.guard import check_inference
     from neurokd.runs import Run
 
     run = Run.open(args.run)
     model = run.model(T=args.T)
+    check_inference(model.spec, model.spec.T, max(args.verify, 1), f"{args.run} (--verify {args.verify})")
     model_file = run.model_file
     dcfg = run.data_config(overrides_from_args(args))
     out = Path(args.output) if args.output else (run.folder or model_file.parent) / default_name(lava_form(model))
@@ -128,12 +122,17 @@ def run_simulate(args: argparse.Namespace) -> int:
     from neurokd.data import load_split
     from neurokd.errors import UserError
     from neurokd.exporters.lava.files import read_lava
+    from neurokd.exporters.lava.netx_reader import STATE_BYTES_PER_NEURON
     from neurokd.exporters.lava.numpy_sim import as_graph
     from neurokd.exporters.lava.simulation import simulate
+    from neurokd.limits import check_memory
     from neurokd.tables import markdown_table
 
     path = Path(args.file)
     net = read_lava(path)
+    neurons = sum(math.prod(p.shape) for p in as_graph(net).populations)
+    check_memory(neurons * STATE_BYTES_PER_NEURON * args.batch_size, f"{path}: --batch-size {args.batch_size} "
+                 f"of {neurons:,} neurons", "use a smaller --batch-size")
     base = net.meta.get("data") if isinstance(net.meta.get("data"), dict) else {}
     if not base and "cfg:data.name" not in vars(args):
         raise UserError(f"{path} records no dataset; pass --dataset")

@@ -12,9 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from neurokd.cli.common import add_json_argument, at_least, emit_json
-from neurokd.config import DataConfig
-from neurokd.configlib import add_config_arguments
+from neurokd.cli.common import add_data_arguments, add_json_argument, at_least, emit_json
 
 
 def register_export(targets) -> None:
@@ -44,12 +42,14 @@ def run_export(args: argparse.Namespace) -> int:
     from neurokd.errors import UserError
     from neurokd.exporters.nir.files import save
     from neurokd.exporters.nir.summary import graph_info
+    from neurokd.guard import check_inference
     from neurokd.runs import Run
 
     run = Run.open(args.run)
     model = run.model(T=args.T)
     if not model.is_snn:
         raise UserError(f"{args.run}: a {model.spec.arch} ANN; NIR export needs an SNN run (model.kind snn)")
+    check_inference(model.spec, model.spec.T, max(args.verify, 1), f"{args.run} (--verify {args.verify})")
     graph = nir_graph(model, args.dt, run)  # records the run's dataset, for `eval|report FILE.nir`
     with warnings.catch_warnings(record=True) as caught:  # a legacy version's notice, printed as one line
         warnings.simplefilter("always", UserWarning)
@@ -113,9 +113,7 @@ def register_simulate(targets) -> None:
     p.add_argument("--limit", type=at_least(1), default=None, metavar="N", help="first N samples (default: all)")
     p.add_argument("--T", type=at_least(1), default=None, help="time steps per sample (default: the file's T)")
     add_json_argument(p, "accuracy, spikes per node and speed")
-    p.add_argument("--dataset", dest="cfg:data.name", default=argparse.SUPPRESS, metavar="NAME",
-                   help="= --data.name (default: the dataset the file records)")
-    add_config_arguments(p, DataConfig, prefix="data.")
+    add_data_arguments(p)
     p.set_defaults(func=run_simulate)
 
 

@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from neurokd.cli.common import at_least
-from neurokd.config import DataConfig
-from neurokd.configlib import add_config_arguments, overrides_from_args
+from neurokd.cli.common import add_data_arguments, at_least
+from neurokd.configlib import overrides_from_args
 from neurokd.hardware.chips import builtin_chips
 
 
@@ -18,7 +17,7 @@ def register(sub) -> None:
         description="Count synaptic operations of a trained SNN on real data, estimate energy per inference on "
                     "cited chip profiles and check whether it fits a chip. Writes report.md, report.tex, "
                     "report.json and report.png.")
-    p.add_argument("run", metavar="RUN", help="SNN run folder, model.safetensors or checkpoint")
+    p.add_argument("run", metavar="RUN", help="SNN run folder, model.safetensors, checkpoint or .nir file")
     p.add_argument("--teacher", metavar="RUN", default=None,
                    help="ANN teacher run to count on the same samples (default: the ANN twin's dense MACs)")
     p.add_argument("--chip", action="append", default=[], metavar="CHIP",
@@ -35,7 +34,7 @@ def register(sub) -> None:
                    help="inference latency for profiles with a static power (static energy = power x latency)")
     p.add_argument("--out", default=None, help="output folder (default: RUN/report)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    add_config_arguments(p, DataConfig, prefix="data.")
+    add_data_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -54,16 +53,20 @@ def run(args: argparse.Namespace) -> int:
     from neurokd.hardware.chips import resolve_chip
     from neurokd.hardware.report import ENERGY_HEADERS, energy_rows, write_report
     from neurokd.runs import Run
+    from neurokd.sources import open_model
     from neurokd.tables import markdown_table
 
     _check_args(args)
     chips = args.chip or list(builtin_chips())
     for spec in chips:  # fail on a bad profile before any counting
         resolve_chip(spec)
-    run = Run.open(args.run)
-    model = run.model(T=args.T)
-    if not model.is_snn:
-        raise UserError(f"{args.run}: is an ANN ({model.spec.arch}); `neurokd report` needs an SNN run "
+    source = open_model(args.run, T=args.T)
+    if source.kind == "lava":
+        raise UserError(f"{args.run}: `neurokd report` counts a float SNN's activity; give its run folder or its "
+                        ".nir export (the fixed-point network's spikes per layer: `neurokd simulate lava --json`)")
+    model = source.model
+    if not source.is_snn:
+        raise UserError(f"{args.run}: is an ANN ({source.arch}); `neurokd report` needs an SNN run "
                         "(pass the ANN with --teacher)")
     teacher = None
     if args.teacher is not None:
@@ -73,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
         if list(teacher.spec.input_shape or []) != list(model.spec.input_shape or []):
             raise UserError(f"--teacher {args.teacher}: input shape {teacher.spec.input_shape} differs from the "
                             f"SNN's {model.spec.input_shape}")
-    split = run.split(args.split, T=model.T, overrides=overrides_from_args(args))  # events: binned into T frames
+    overrides = overrides_from_args(args)
+    source.check_fits(source.data_config(overrides).eval_batch_size)
+    split = source.split(args.split, overrides)  # events: binned into the model's T frames
     splits, loader = split.data, split.loader
     if splits.time_bins is not None and splits.time_bins != model.T:
         raise UserError(f"dataset '{splits.name}': {splits.time_bins} event frames per sample (data.time_bins) but "
@@ -82,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"dataset '{splits.name}': the {args.split} split is empty")
     run_path = Path(args.run)
     out = Path(args.out) if args.out else (run_path if run_path.is_dir() else run_path.parent) / "report"
-    meta = {"run": str(args.run), "model": f"{model.spec.arch} SNN ({model.spec.neuron.type}, "
-            f"reset {model.spec.neuron.reset})", "dataset": splits.name, "split": args.split,
+    meta = {"run": str(args.run), "model": source.description, "dataset": splits.name, "split": args.split,
             "teacher": args.teacher}
     report = analyse(model, loader, chips, teacher=teacher, title=run_path.name if run_path.is_dir() else
                      run_path.stem, meta=meta, weight_bits=args.weight_bits,

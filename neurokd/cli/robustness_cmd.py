@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from neurokd.cli.common import at_least
-from neurokd.config import DataConfig
-from neurokd.configlib import add_config_arguments, overrides_from_args
+from neurokd.cli.common import add_data_arguments, at_least
+from neurokd.config import SEED_MAX
+from neurokd.configlib import overrides_from_args
 
 
 def register(sub) -> None:
@@ -16,12 +16,12 @@ def register(sub) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folder, model.safetensors or checkpoint")
     p.add_argument("--names", default=None, help="comma-separated labels for the models (default: folder names)")
     p.add_argument("--out", default="runs/robustness", help="folder for robustness.{json,md,png}")
-    p.add_argument("--seed", type=int, default=0, help="seed of the corruptions")
+    p.add_argument("--seed", type=at_least(0, SEED_MAX), default=0, help="seed of the corruptions (32-bit)")
     p.add_argument("--corruptions", default=None, help="comma-separated subset of the suite (default: all)")
     p.add_argument("--split", choices=["val", "test"], default="test", help="split to corrupt")
     p.add_argument("--T", type=at_least(1), default=None, help="evaluate SNNs with this many time steps")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_config_arguments(p, DataConfig, prefix="data.")
+    add_data_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -46,17 +46,22 @@ def run(args: argparse.Namespace) -> int:
     from neurokd.data import load_dataset
     from neurokd.errors import UserError
     from neurokd.eval.robustness import (
+        ROBUSTNESS_BATCH,
         default_corruptions,
         evaluate_robustness,
+        robustness_figure,
         robustness_markdown,
-        save_robustness_plot,
     )
-    from neurokd.io import write_json, write_text
+    from neurokd.guard import check_inference
+    from neurokd.io import json_text, write_files
+    from neurokd.plotting import png_bytes
     from neurokd.runs import Run
 
     labels = _labels(args.runs, args.names)
     runs = [Run.open(path) for path in args.runs]
     models = {label: run.model(T=args.T) for label, run in zip(labels, runs)}
+    for label, model in models.items():
+        check_inference(model.spec, model.spec.T, ROBUSTNESS_BATCH, label)
     splits = load_dataset(runs[0].data_config(overrides_from_args(args)), runs[0].seed,
                           T=next((m.T for m in models.values() if m.is_snn), None))
     for label, model in models.items():
@@ -74,13 +79,15 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--corruptions: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
         suite = [known[w] for w in wanted]
     dataset = splits.test if args.split == "test" else splits.val
-    result = evaluate_robustness(models, dataset, suite, seed=args.seed, progress=not args.no_progress)
+    result = evaluate_robustness(models, dataset, suite, seed=args.seed, batch_size=ROBUSTNESS_BATCH,
+                                 progress=not args.no_progress)
     result.update({"dataset": splits.name, "split": args.split, "runs": dict(zip(labels, args.runs))})
     out = Path(args.out)
     table = robustness_markdown(result)
-    write_json(out / "robustness.json", result)
-    write_text(out / "robustness.md", f"# Robustness on {splits.name} ({args.split}, seed {args.seed})\n\n{table}\n")
-    save_robustness_plot(result, out / "robustness.png", title=f"{splits.name}: accuracy vs corruption severity")
+    figure = robustness_figure(result, title=f"{splits.name}: accuracy vs corruption severity")
+    write_files({out / "robustness.json": json_text(result),
+                 out / "robustness.md": f"# Robustness on {splits.name} ({args.split}, seed {args.seed})\n\n{table}\n",
+                 out / "robustness.png": png_bytes(figure, dpi=110)})
     print(table)
     print(f"\n-> {out / 'robustness.json'}, robustness.md, robustness.png", flush=True)
     return 0

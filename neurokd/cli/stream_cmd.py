@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import math
+import os
 
 from neurokd.cli.common import add_json_argument, emit_json
 
@@ -79,6 +80,7 @@ def _training_input_max(model_path: str) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from neurokd.errors import UserError
+    from neurokd.io import json_text, write_files
     from neurokd.registry import make_backend
     from neurokd.runs import Run
     from neurokd.stream import open_events, read_labels, run_stream, segment_accuracy
@@ -86,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.steps_per_window < 1 or args.max_batch < 1 or args.threads < 1:
         raise UserError("--steps-per-window, --max-batch and --threads must be >= 1")
+    most = 4 * (os.cpu_count() or 1)  # beyond this, threads only wait (and torch may not survive a million)
+    if args.threads > most:
+        raise UserError(f"--threads {args.threads}: this machine has {os.cpu_count()} CPUs; use at most {most}")
     if args.window_ms is not None and not 0 < args.window_ms < float("inf"):
         raise UserError(f"--window-ms must be a positive number of milliseconds, got {args.window_ms}")
     if args.model.endswith((".net", ".lava")):
@@ -115,10 +120,11 @@ def run(args: argparse.Namespace) -> int:
     if horizon and not 0 < reset_every * args.steps_per_window <= horizon:
         raise UserError(f"--backend loihi-fixed integrates its readout for at most the exported T={horizon} steps:"
                         f" give --reset-every between 1 and {horizon // args.steps_per_window}")
-    labels = read_labels(args.labels) if args.labels else None
+    labels = read_labels(args.labels, backend.num_classes) if args.labels else None
     source = open_events(args.events, sensor)
     first = source.first_t or 0
     origin = 0 if first < window_us else first  # recordings on their own clock start at 0; absolute clocks at t0
+    _check_resources(args, backend, source, origin, window_us)
 
     def show(w):
         print(json.dumps(w.__dict__), flush=True)
@@ -134,13 +140,41 @@ def run(args: argparse.Namespace) -> int:
         summary["backlog_seconds"] = round(summary["wall_seconds"] - summary["stream_seconds"], 6)
         keys.append("backlog_seconds")
     keys += ["accuracy"] if "accuracy" in summary else []
+    payload = {"summary": summary, "windows": [w.__dict__ for w in report.windows]}
+    files: dict[str, str | bytes] = {}  # --plot and a --json FILE are written together, all or nothing
     if args.plot:
-        from neurokd.stream.plot import plot_report
+        from neurokd.plotting import png_bytes
+        from neurokd.stream.plot import report_figure
 
-        plot_report(report, args.plot)
-    if not emit_json(args.json, {"summary": summary, "windows": [w.__dict__ for w in report.windows]}):
+        files[args.plot] = png_bytes(report_figure(report), dpi=110)
+    if args.json not in (None, "-"):
+        files[args.json] = json_text(payload)
+    write_files(files)
+    if not emit_json("-" if args.json == "-" else None, payload):
         print(markdown_table(keys, [[summary[k] for k in keys]]))
     if report.stopped:
-        print(f"neurokd: stream stopped after {len(report.windows)} windows", file=sys.stderr)
-        raise UserError(report.stopped)
+        raise UserError(f"{report.stopped} (the stream stopped after {len(report.windows)} windows, reported above)")
     return 0
+
+
+def _check_resources(args: argparse.Namespace, backend, source, origin: int, window_us: int) -> None:
+    """Refuse up front a stream with more windows than the limit, or windows whose frames (``steps`` per
+    window, up to ``max_batch`` windows per call) cannot fit in memory (:mod:`neurokd.limits`)."""
+    from neurokd.limits import check_count, check_memory
+
+    if len(source):
+        windows = (source.last_t - origin) // window_us + 1
+        check_count(windows, "windows", f"--events {args.events} in {window_us / 1000:g} ms windows: events from "
+                    f"t={source.first_t} to {source.last_t} us make {windows:,} windows (at >= 0.1 ms each, "
+                    f">= {windows * 1e-4 / 3600:.3g} hours)", "use longer windows (--window-ms) or a shorter "
+                    "recording")
+    steps = args.steps_per_window * args.max_batch
+    frame_bytes = 4 * math.prod(int(d) for d in backend.input_shape)  # float32 frames: binned, then fed to the network
+    check_memory(3 * steps * frame_bytes, f"--steps-per-window {args.steps_per_window} x --max-batch "
+                 f"{args.max_batch} frames of {'x'.join(map(str, backend.input_shape))}", "use fewer steps per window")
+    spec = getattr(getattr(backend, "model", None), "spec", None)
+    if spec is not None:
+        from neurokd.guard import check_inference
+
+        check_inference(spec, steps, 1, f"--steps-per-window {args.steps_per_window} x --max-batch {args.max_batch}")
+

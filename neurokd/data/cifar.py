@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
 import tarfile
 import urllib.request
@@ -21,6 +22,8 @@ import torch
 
 from neurokd.data.base import ArrayDataset, DataSplits, Normalize, split_off
 from neurokd.errors import DatasetError
+from neurokd.io import open_regular
+from neurokd.limits import check_memory
 
 SOURCES = {
     "cifar10": {
@@ -69,11 +72,14 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 def read_batch(path: Path) -> dict:
     """Read one CIFAR batch file safely; malformed or tampered files raise DatasetError."""
-    try:
-        with open(path, "rb") as fh:
+    with open_regular(path, "CIFAR batch", DatasetError) as fh:
+        # the arrays it rebuilds hold the file's bytes (a CIFAR-10 batch: 30 MiB)
+        check_memory(2 * os.fstat(fh.fileno()).st_size, f"CIFAR batch {path}", "is it the right file?")
+        try:
             data = _RestrictedUnpickler(fh, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
-        raise DatasetError(f"CIFAR batch {path}: not a valid CIFAR python batch ({e})") from None
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, OSError,
+                RecursionError) as e:
+            raise DatasetError(f"CIFAR batch {path}: not a valid CIFAR python batch ({e})") from None
     if not isinstance(data, dict) or b"data" not in data:
         raise DatasetError(f"CIFAR batch {path}: missing the 'data' entry; is this a CIFAR python batch?")
     return data

@@ -8,6 +8,7 @@ must all share one size. Samples are loaded lazily (uint8 ``[3, H, W]``).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from torch.utils.data import Dataset
 
 from neurokd.data.base import DataSplits, Normalize, split_off
 from neurokd.errors import DatasetError
+from neurokd.io import open_regular
+from neurokd.limits import check_count
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -62,11 +65,21 @@ class ImageFolderDataset(Dataset):
 
 
 def open_image(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DatasetError(f"image {path}: cannot be decoded ({e.__class__.__name__}); remove or replace it") from None
+    """The image at ``path`` as RGB. Its header's size is checked against the pixel limit before decoding
+    (:mod:`neurokd.limits`): a PNG of a few KB can declare 30000x30000 pixels."""
+    with open_regular(path, "image", DatasetError) as fh, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides, in one line
+        try:
+            with Image.open(fh) as im:
+                width, height = im.size
+                check_count(width * height, "image_pixels", f"image {path}: {width}x{height} pixels",
+                            "resize it, or remove it from the folder")
+                return im.convert("RGB")
+        except Image.DecompressionBombError as e:  # Pillow's own check, at twice its warning size
+            raise DatasetError(f"image {path}: {e}; resize it, or remove it from the folder") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            raise DatasetError(f"image {path}: cannot be decoded ({e.__class__.__name__}); remove or replace "
+                               "it") from None
 
 
 def load(root: str | None, val_fraction: float = 0.1, image_size: int | None = None, seed: int = 0) -> DataSplits:

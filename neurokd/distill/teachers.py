@@ -19,16 +19,22 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import math
+import os
 import re
 import sys
 import types
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 from torch import Tensor, nn
 
 from neurokd.errors import CheckpointError, UserError
+from neurokd.io import check_regular, open_regular
+from neurokd.limits import check_memory
 from neurokd.models import ARCHS, ModelSpec, build_model, input_rank
 from neurokd.models.resnet import RESNET_CFGS
 from neurokd.runs.checkpoint import CHECKPOINT_FORMAT, MODEL_FORMAT, read_safetensors, tensor_problem
@@ -91,14 +97,16 @@ def _neurokd_model(path: Path, input_shape, num_classes: int) -> nn.Module:
 
 def read_torch_state_dict(path: Path) -> dict[str, Tensor]:
     """A state dict from a ``.pt``/``.pth`` file via ``torch.load(weights_only=True)`` (no arbitrary unpickling)."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(
-            f"teacher {path}: not a readable weights-only PyTorch file ({first[:160]}); save "
-            "model.state_dict() with torch.save, or use safetensors"
-        ) from None
+    with open_regular(path, "teacher") as fh:
+        _check_torch_zip(fh, path)
+        try:
+            obj = torch.load(fh, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise UserError(
+                f"teacher {path}: not a readable weights-only PyTorch file ({first[:160]}); save "
+                "model.state_dict() with torch.save, or use safetensors"
+            ) from None
     for key in ("state_dict", "model", "model_state_dict"):  # common training-script wrappers
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -109,6 +117,23 @@ def read_torch_state_dict(path: Path) -> dict[str, Tensor]:
             "save model.state_dict() rather than the model object"
         )
     return obj
+
+
+def _check_torch_zip(fh: BinaryIO, path: Path) -> None:
+    """The file is a ``torch.save`` zip archive whose tensors fit the memory limit, checked before torch reads it:
+    a legacy (pre-1.6) file or a compressed entry could make torch allocate what the file only declares."""
+    try:
+        entries = zipfile.ZipFile(fh).infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise UserError(f"teacher {path}: not a readable weights-only PyTorch file (not a torch.save zip archive, "
+                        "which torch >= 1.6 writes; a legacy file declares sizes it does not hold); re-save it "
+                        "with torch.save, or use safetensors") from None
+    packed = [e.filename for e in entries if e.compress_type != zipfile.ZIP_STORED]
+    if packed:
+        raise UserError(f"teacher {path}: entry '{packed[0]}' is compressed, which torch.save never writes; "
+                        "re-save it with torch.save, or use safetensors")
+    check_memory(sum(e.file_size for e in entries), f"teacher {path}", "is it the right file?")
+    fh.seek(0)
 
 
 _TORCHVISION_TOP = {"conv1": "stem.0", "bn1": "stem.1", "fc": "head.2"}
@@ -238,6 +263,46 @@ def _onnx_modules():
     return onnx, ort, onnx2pytorch
 
 
+def _load_onnx(onnx, path: Path):
+    """The model in an ONNX file with its external data (only regular files inside the model's folder), all of
+    it within the memory limit, checked; every problem is one :class:`UserError` line."""
+    from onnx.external_data_helper import _get_all_tensors, load_external_data_for_model
+
+    with open_regular(path, "teacher") as fh:
+        check_memory(os.fstat(fh.fileno()).st_size, f"teacher {path}", "is it the right file?")
+        raw = fh.read()
+    try:
+        proto = onnx.load_model_from_string(raw)  # external data is loaded below, once checked
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"teacher {path}: not a valid ONNX model ({first[:160]})") from None
+    folder = path.parent.resolve()
+    declared = 0
+    for t in _get_all_tensors(proto):
+        try:
+            itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        except (KeyError, TypeError, ValueError):
+            itemsize = 1
+        if any(d < 0 for d in t.dims):
+            raise UserError(f"teacher {path}: tensor '{t.name}' has negative dimensions {list(t.dims)}")
+        declared += math.prod(t.dims) * itemsize
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            info = {e.key: e.value for e in t.external_data}
+            where = (folder / info.get("location", "")).resolve()
+            if not where.is_relative_to(folder) or where == folder:
+                raise UserError(f"teacher {path}: tensor '{t.name}' keeps its data in {info.get('location')!r}, "
+                                "outside the model's folder; refused (copy the data next to the model)")
+            check_regular(where, f"teacher {path}: external data of tensor '{t.name}'")
+    check_memory(declared, f"teacher {path}", "is it the right file?")
+    try:
+        load_external_data_for_model(proto, str(folder))
+        onnx.checker.check_model(proto)
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"teacher {path}: not a valid ONNX model ({first[:160]})") from None
+    return proto
+
+
 def _onnx_batch(shape: list) -> int:
     """Batch size to probe with: the file's fixed batch dimension, else 2."""
     return shape[0] if shape and isinstance(shape[0], int) and shape[0] > 0 else 2
@@ -247,12 +312,7 @@ def teacher_from_onnx(path: str | Path, input_shape, num_classes: int, tol: floa
     """Convert an ONNX classifier with onnx2pytorch and prove the conversion against onnxruntime once."""
     path = Path(path)
     onnx, ort, onnx2pytorch = _onnx_modules()
-    try:
-        proto = onnx.load(str(path))
-        onnx.checker.check_model(proto)
-    except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"teacher {path}: not a valid ONNX model ({first[:160]})") from None
+    proto = _load_onnx(onnx, path)
     graph_inputs = [i for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
     if len(graph_inputs) != 1 or len(proto.graph.output) != 1:
         raise UserError(
@@ -275,7 +335,7 @@ def teacher_from_onnx(path: str | Path, input_shape, num_classes: int, tol: floa
     g = torch.Generator().manual_seed(0)
     x = torch.randn(_onnx_batch(dims), *input_shape, generator=g)
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
         ref = torch.from_numpy(session.run(None, {graph_inputs[0].name: x.numpy()})[0])
         with torch.no_grad():
             out = model(x)

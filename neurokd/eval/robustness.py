@@ -33,6 +33,8 @@ from torch import Tensor, nn
 from neurokd.data.base import Loader
 from neurokd.progress import bar
 
+ROBUSTNESS_BATCH = 500  # samples per model call
+
 
 @dataclass(frozen=True)
 class DataStats:
@@ -182,7 +184,7 @@ def evaluate_robustness(
     dataset,
     corruptions: list[Corruption],
     seed: int = 0,
-    batch_size: int = 500,
+    batch_size: int = ROBUSTNESS_BATCH,
     progress: bool = True,
 ) -> dict[str, Any]:
     """``{"seed", "corruptions": {name: {"severities", "unit"}}, "clean": {model: acc},
@@ -251,8 +253,15 @@ def robustness_markdown(result: dict[str, Any]) -> str:
 
 
 def save_robustness_plot(result: dict[str, Any], path, title: str = "accuracy vs corruption severity") -> None:
+    """Write :func:`robustness_figure` as a PNG (atomically)."""
+    from neurokd.plotting import save_png
+
+    save_png(robustness_figure(result, title), path, dpi=110)
+
+
+def robustness_figure(result: dict[str, Any], title: str = "accuracy vs corruption severity"):
     """One panel per corruption: accuracy against severity level (0 = clean), one line per model."""
-    from neurokd.plotting import new_figure, save_png
+    from neurokd.plotting import new_figure
 
     corruptions = list(result["corruptions"])
     cols = 3
@@ -275,11 +284,11 @@ def save_robustness_plot(result: dict[str, Any], path, title: str = "accuracy vs
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8)
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.04 + 0.03 * ((len(labels) - 1) // 5), 1, 0.97))
-    save_png(fig, path, dpi=110)
+    return fig
 
 
 __all__ = [
-    "Corruption", "DataStats", "aggregate_seeds", "clutter", "contrast", "corrupt_dataset", "default_corruptions",
+    "ROBUSTNESS_BATCH", "Corruption", "DataStats", "aggregate_seeds", "clutter", "contrast", "corrupt_dataset", "default_corruptions",
     "evaluate_robustness", "gaussian_noise", "mean_corrupted_accuracy", "occlusion", "robustness_markdown",
-    "rotate", "salt_and_pepper", "save_robustness_plot", "shift",
+    "robustness_figure", "rotate", "salt_and_pepper", "save_robustness_plot", "shift",
 ]

@@ -9,6 +9,7 @@ effective config. Both are written atomically (temporary file + rename).
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from neurokd.errors import CheckpointError
-from neurokd.io import atomic_path
+from neurokd.io import atomic_path, open_regular
+from neurokd.limits import check_memory
 from neurokd.models.spec import stored_spec
+from neurokd.parsing import load_json_text
 
 MODEL_FORMAT = "neurokd-model/1"
 CHECKPOINT_FORMAT = "neurokd-checkpoint/1"
@@ -125,8 +128,8 @@ def save_checkpoint(
 def read_safetensors(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     """All tensors and the metadata of a safetensors file; unreadable files raise CheckpointError."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"model file {path}: not found")
+    with open_regular(path, "model file", CheckpointError) as fh:  # a regular file this process may read
+        check_memory(os.fstat(fh.fileno()).st_size, f"model file {path}", "is it the right file?")  # tensors fill it
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -140,10 +143,7 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str
 def _meta_json(meta: dict[str, str], key: str, path: Path) -> Any:
     if key not in meta:
         raise CheckpointError(f"model file {path}: metadata has no '{key}'; was it written by neurokd?")
-    try:
-        return json.loads(meta[key])
-    except json.JSONDecodeError:
-        raise CheckpointError(f"model file {path}: metadata '{key}' is not valid JSON") from None
+    return load_json_text(meta[key], f"model file {path}: metadata '{key}'", CheckpointError)
 
 
 def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor], dict[str, Any]]:
@@ -196,7 +196,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         "objective": groups["objective"],
         "optimizer": _unflatten_optimizer(groups["optim"], _meta_json(meta, "optimizer", path), path),
         "scheduler": _meta_json(meta, "scheduler", path),
-        "scaler": json.loads(meta.get("scaler", "{}")),
+        "scaler": _meta_json(meta, "scaler", path) if "scaler" in meta else {},
         "rng": groups["rng"],
     }
 

@@ -22,10 +22,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from neurokd.config import DataConfig, RunConfig, merge_data_config
-from neurokd.configlib import parse_dataclass
+from neurokd.configlib import load_yaml, parse_dataclass
 from neurokd.errors import CheckpointError, ConfigError, UserError
 from neurokd.io import write_json, write_yaml
 from neurokd.models.spec import stored_spec
@@ -230,17 +228,9 @@ def _refuse_symlink(run_dir: Path) -> None:
 def load_saved_config(run_dir: Path) -> RunConfig:
     """The effective config stored in a run folder."""
     path = run_dir / "config.yaml"
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"run folder {run_dir}: no config.yaml; is this a neurokd run folder?") from None
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise UserError(f"run folder {run_dir}: config.yaml is not valid YAML") from None
-    except OSError as e:
-        raise UserError(f"run folder {run_dir}: cannot read config.yaml ({e.strerror})") from None
-    if data is not None and not isinstance(data, dict):
-        raise UserError(f"run folder {run_dir}: config.yaml is not a mapping of config keys")
-    return parse_dataclass(RunConfig, data or {})
+    if not path.exists() and not path.is_symlink():
+        raise UserError(f"run folder {run_dir}: no config.yaml; is this a neurokd run folder?")
+    return parse_dataclass(RunConfig, load_yaml(path))  # a regular file, bounded (configlib.load_yaml)
 
 
 # What a resumed run may be told anew: where and how it runs, never what it computes. ``optim.epochs`` may grow:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from neurokd.data.preprocessing import InputPreprocessing
 from neurokd.errors import CheckpointError, ConfigError
+from neurokd.guard import check_inference
 from neurokd.models import ModelSpec, TwinNet, build_model
 from neurokd.runs.checkpoint import list_checkpoints, read_model_file, tensor_problem
 
@@ -35,6 +36,13 @@ def load_model(path: str | Path, map_location: str = "cpu") -> TwinNet:
     spec_dict, state, extra = read_model_file(file)
     try:
         spec = ModelSpec.from_dict(spec_dict)
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"model file {file}: stored spec is invalid ({e})") from None
+    if not spec.input_shape or spec.num_classes is None:
+        raise CheckpointError(f"model file {file}: stored spec has no input_shape/num_classes; was it written by "
+                              "neurokd?")
+    check_inference(spec, spec.T, 1, f"model file {file}")  # before build_model allocates anything
+    try:
         model = build_model(spec)
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"model file {file}: stored spec is invalid ({e})") from None

@@ -17,7 +17,8 @@ from neurokd.data.base import DataSplits
 from neurokd.data.events import INFO, FromFirstEvent, write_events_npy
 from neurokd.data.events.datasets import EventDatasetInfo
 from neurokd.errors import UserError
-from neurokd.io import write_text
+from neurokd.io import read_text, write_text
+from neurokd.parsing import load_json_text
 from neurokd.stream.source import concat_recordings
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -77,13 +78,14 @@ def write_stream_file(splits: DataSplits, split: str, path: str | Path, labels: 
     return StreamFile(path, labels, n, len(events), segment_us)
 
 
-def read_labels(path: str | Path) -> list[int]:
-    """A labels file: a JSON list of integer class labels, one per segment."""
-    try:
-        with open(path) as fh:
-            labels = json.load(fh)
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"labels file {path}: cannot read a JSON list ({e.__class__.__name__})") from None
+def read_labels(path: str | Path, num_classes: int | None = None) -> list[int]:
+    """A labels file: a JSON list of integer class labels, one per segment (each in ``0..num_classes-1`` when
+    given). Read as a regular file within the text size and nesting limits (:mod:`neurokd.parsing`)."""
+    labels = load_json_text(read_text(path, "labels file"), f"labels file {path}")
     if not isinstance(labels, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
         raise UserError(f"labels file {path}: expected a JSON list of integer class labels")
+    bad = next((i for i, v in enumerate(labels) if num_classes is not None and not 0 <= v < num_classes), None)
+    if bad is not None:
+        raise UserError(f"labels file {path}: label {bad} is {labels[bad]}, outside the model's classes "
+                        f"0..{num_classes - 1}")
     return labels

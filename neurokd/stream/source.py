@@ -1,8 +1,9 @@
 """Event sources for streaming: a file or an array, delivered as validated, time-sorted chunks.
 
-Files are opened and checked before the first window (missing, wrong format, truncated ``.bin``/``.npy``);
-each chunk is then checked as it is consumed (coordinates inside the sensor, polarity, timestamps never going
-back), so a file corrupt in the middle stops the stream at that chunk with the windows before it intact.
+Files are opened and checked before the first window (missing, not a regular file, wrong format, truncated
+``.bin``/``.npy``); each chunk is then read (``.npy``: from the file, now) and checked as it is consumed
+(coordinates inside the sensor, polarity, timestamps never going back, the file not cut short meanwhile), so a
+file corrupt in the middle stops the stream at that chunk with the windows before it intact.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from pathlib import Path
 import numpy as np
 
 from neurokd.data.events.core import EVENT_DTYPE, SensorSize, as_events, check_events
-from neurokd.data.events.formats import read_event_file
+from neurokd.data.events.formats import NpyEvents, open_event_file
 
 CHUNK_EVENTS = 1 << 16
 
 
 class EventSource:
-    """Iterate ``events`` (structured, possibly memory-mapped) in checked chunks of ``chunk`` events."""
+    """Iterate ``events`` (a structured array, or :class:`NpyEvents` read from its file slice by slice) in
+    checked chunks of ``chunk`` events."""
 
-    def __init__(self, events: np.ndarray, sensor_size: SensorSize, name: str = "event stream",
+    def __init__(self, events: np.ndarray | NpyEvents, sensor_size: SensorSize, name: str = "event stream",
                  chunk: int = CHUNK_EVENTS):
         self.events, self.sensor_size, self.name, self.chunk = events, sensor_size, name, chunk
 
@@ -30,7 +32,13 @@ class EventSource:
 
     @property
     def first_t(self) -> int | None:
-        return int(self.events["t"][0]) if len(self.events) else None
+        return int(self.events[0:1]["t"][0]) if len(self.events) else None
+
+    @property
+    def last_t(self) -> int | None:
+        """The last event's timestamp (us): with :attr:`first_t`, how long the stream is."""
+        n = len(self.events)
+        return int(self.events[n - 1:n]["t"][0]) if n else None
 
     def __iter__(self) -> Iterator[np.ndarray]:
         last = None
@@ -43,8 +51,9 @@ class EventSource:
 
 
 def open_events(path: str | Path, sensor_size: SensorSize, chunk: int = CHUNK_EVENTS) -> EventSource:
-    """An :class:`EventSource` over an event file (``.npy`` is memory-mapped, others read whole)."""
-    return EventSource(read_event_file(path), sensor_size, f"event file {path}", chunk)
+    """An :class:`EventSource` over an event file (``.npy`` is read chunk by chunk as the stream consumes it,
+    so a file truncated meanwhile stops the stream with an error; other formats are read whole)."""
+    return EventSource(open_event_file(path), sensor_size, f"event file {path}", chunk)
 
 
 def concat_recordings(recordings: list[np.ndarray], segment_us: int) -> np.ndarray:

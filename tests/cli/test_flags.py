@@ -176,3 +176,11 @@ def test_exported_files_are_inputs_of_eval_and_simulate(snn_run, tmp_path):
     assert net_eval["acc"] == lava_sim["acc"] and net_eval["loss"] is None
     r = neurokd("eval", Path(tmp_path / "nothing.nir"))
     assert r.returncode == 2 and "nothing.nir" in r.stderr
+    for source, out in ((snn_run, tmp_path / "rep_run"), (nir_file, tmp_path / "rep_nir")):
+        assert neurokd("report", source, "--chip", "loihi", "--out", out, "--no-progress").returncode == 0
+    run_rep, nir_rep = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("rep_run", "rep_nir"))
+    # the imported graph does the same work: the same counts and energies, spike for spike
+    assert nir_rep["summary"]["synops_per_sample"] == run_rep["summary"]["synops_per_sample"] > 0
+    assert nir_rep["summary"]["energy_uj"] == run_rep["summary"]["energy_uj"]
+    r = neurokd("report", net_file, "--no-progress")
+    assert r.returncode == 2 and "give its run folder or its .nir export" in r.stderr

@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 from collections import Counter
 from pathlib import Path
+
+import numpy as np
 
 from neurokd.cli import main
 
@@ -28,16 +31,41 @@ def _snapshot(folders: list[Path]) -> set[str]:
     return found
 
 
-def feed(kind: str, argv: list[str], watch: list[Path], *, may_succeed: bool = False) -> tuple[int, str]:
+class Hung(Exception):
+    """A case ran past its time limit (a read that blocks for ever, an endless loop)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: int | None):
+    """Raise :class:`Hung` in the main thread after ``seconds`` (None: no limit)."""
+    if not seconds:
+        yield
+        return
+
+    def alarm(_signum, _frame):
+        raise Hung(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def feed(kind: str, argv: list[str], watch: list[Path], *, may_succeed: bool = False,
+         timeout: int | None = None) -> tuple[int, str]:
     """Run ``neurokd argv``; returns ``(exit code, stderr)`` after the checks above.
 
     ``may_succeed``: the input may happen to be valid (e.g. a random byte flip inside tensor data); then exit 0 is
-    accepted too (still without a traceback), and new files are allowed.
+    accepted too (still without a traceback), and new files are allowed. ``timeout``: seconds after which the
+    case fails as hung (for inputs that could block a read for ever).
     """
     COUNTS[kind] += 1
     before = _snapshot(watch)
     err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), time_limit(timeout):
         try:
             code = main([str(a) for a in argv])
         except SystemExit as e:  # argparse's own usage errors
@@ -54,3 +82,14 @@ def feed(kind: str, argv: list[str], watch: list[Path], *, may_succeed: bool = F
     new = _snapshot(watch) - before
     assert not new, f"neurokd {' '.join(map(str, argv))} left {sorted(new)} behind after: {lines[0]}"
     return code, text
+
+
+def event_file(path: Path, n: int = 20, step_us: int = 100, last_t: int | None = None) -> Path:
+    """A valid structured event ``.npy`` (uint16 x/y, uint8 p) of ``n`` events ``step_us`` apart, x cycling over
+    the good SNN's 8 columns; ``last_t`` moves the last event."""
+    ev = np.zeros(n, np.dtype([("x", "<u2"), ("y", "<u2"), ("t", "<i8"), ("p", "u1")]))
+    ev["x"], ev["t"] = np.arange(n) % 8, np.arange(n) * step_us
+    if last_t is not None:
+        ev["t"][-1] = last_t
+    np.save(path, ev)
+    return path

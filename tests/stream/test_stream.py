@@ -138,7 +138,7 @@ def test_cli_stream_truncated_file_fails_before_streaming(tmp_path, recordings, 
     events.write_bytes(events.read_bytes()[:-7])
     rc = main(["stream", str(model_file), "--events", str(events), "--window-ms", "60"])
     err = capsys.readouterr()
-    assert rc == 2 and "s.npy: not a readable .npy array, truncated or corrupt" in err.err
+    assert rc == 2 and "s.npy: truncated" in err.err
     assert err.err.count("\n") == 1 and "events_per_s" not in err.out
 
 
@@ -151,7 +151,7 @@ def test_cli_stream_corrupt_mid_file_reports_then_fails(tmp_path, recordings, mo
     rc = main(["stream", str(model_file), "--events", str(events), "--window-ms", "60", "--reset-every", "5"])
     out = capsys.readouterr()
     assert rc == 2 and "stream stopped after" in out.err and "timestamps must not decrease" in out.err
-    assert "events_per_s" in out.out
+    assert out.err.count("\n") == 1 and "events_per_s" in out.out
 
 
 def test_cli_stream_refuses_an_ann_and_needs_a_window(tmp_path, model_file):

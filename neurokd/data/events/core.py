@@ -17,12 +17,36 @@ FIELDS = ("x", "y", "t", "p")
 SensorSize = tuple[int, int, int]
 
 
-def make_events(x, y, t, p) -> np.ndarray:
-    """A structured event array from four equally long 1-D sequences."""
+def make_events(x, y, t, p, where: str = "events") -> np.ndarray:
+    """A structured event array from four equally long 1-D sequences.
+
+    Values are checked before the cast to :data:`EVENT_DTYPE`: one that does not fit its field (``x = 65539``
+    in an ``int16``) would wrap silently, a NaN or a fractional coordinate would be truncated; each raises a
+    one-line :class:`DatasetError` naming ``where`` and the first bad event. Timestamps may be fractional
+    (converted from milliseconds, say) and are truncated, as tonic does.
+    """
     n = len(t)
     ev = np.empty(n, dtype=EVENT_DTYPE)
-    ev["x"], ev["y"], ev["t"], ev["p"] = x, y, t, p
+    for name, values in zip(FIELDS, (x, y, t, p)):
+        ev[name] = _checked(np.asarray(values), name, EVENT_DTYPE[name], where)
     return ev
+
+
+def _checked(a: np.ndarray, name: str, dtype: np.dtype, where: str) -> np.ndarray:
+    if a.dtype == dtype or a.size == 0 or a.dtype.kind == "b":
+        return a
+    if a.dtype.kind not in "iuf":
+        raise DatasetError(f"{where}: field {name} has dtype {a.dtype}; expected integers")
+    info = np.iinfo(dtype)
+    bad = ~np.isfinite(a) if a.dtype.kind == "f" else np.zeros(a.shape, bool)
+    if a.dtype.kind == "f" and name != "t":
+        bad |= a != np.trunc(np.nan_to_num(a))
+    bad |= (a < info.min) | (a > info.max)  # compared in a's own dtype: no wrap before the test
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DatasetError(f"{where}: event {i} has {name} = {a[i]!r}, which does not fit {name}'s {dtype} "
+                           f"(integers in [{info.min}, {info.max}]); corrupt file or wrong format")
+    return a
 
 
 def as_events(arr: np.ndarray, where: str) -> np.ndarray:
@@ -33,7 +57,7 @@ def as_events(arr: np.ndarray, where: str) -> np.ndarray:
         raise DatasetError(f"{where}: events need fields x, y, t, p; missing {', '.join(missing)} (has {names})")
     if arr.dtype == EVENT_DTYPE:
         return arr
-    return make_events(arr["x"], arr["y"], arr["t"], np.asarray(arr["p"]).astype(np.int8))
+    return make_events(arr["x"], arr["y"], arr["t"], arr["p"], where)
 
 
 def check_events(ev: np.ndarray, sensor_size: SensorSize, where: str, offset: int = 0,

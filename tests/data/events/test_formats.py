@@ -111,7 +111,7 @@ def test_npy_stream_file_roundtrip_and_truncation(tmp_path):
     write_events_npy(path, ev)
     np.testing.assert_array_equal(read_event_file(path), ev)
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(DatasetError, match=r"s.npy: not a readable .npy array, truncated or corrupt"):
+    with pytest.raises(DatasetError, match=r"s.npy: truncated: \d+ bytes, but its header declares 1000 events"):
         read_event_file(path)
 
 
@@ -120,3 +120,30 @@ def test_unknown_and_missing_event_files(tmp_path):
         read_event_file(tmp_path / "a.txt")
     with pytest.raises(DatasetError, match="not found"):
         read_event_file(tmp_path / "a.npy")
+
+
+@pytest.mark.parametrize("field,dtype,value", [("x", "<i4", 65539), ("y", "<u8", 2**63 + 2), ("p", "<i2", 257),
+                                               ("x", "<f8", 3.5), ("t", "<f8", float("nan"))])
+def test_values_that_would_wrap_or_truncate_on_the_cast(tmp_path, field, dtype, value):
+    fields = {"x": "<u2", "y": "<u2", "t": "<i8", "p": "u1", field: dtype}
+    ev = np.zeros(5, np.dtype([(k, fields[k]) for k in "xytp"]))
+    ev[field][3] = value
+    np.save(tmp_path / "w.npy", ev)
+    with pytest.raises(DatasetError, match=rf"w.npy: event 3 has {field} = .* which does not fit"):
+        read_event_file(tmp_path / "w.npy")
+
+
+def test_npy_events_read_in_slices_detect_a_file_cut_meanwhile(tmp_path):
+    from neurokd.data.events.formats import NpyEvents
+
+    ev = _events(1000)
+    path = tmp_path / "s.npy"
+    write_events_npy(path, ev)
+    events = NpyEvents(path)
+    np.testing.assert_array_equal(events[0:400], ev[:400])
+    with open(path, "r+b") as fh:  # the recording is cut while it is being read
+        fh.truncate(path.stat().st_size - 13 * 500)
+    np.testing.assert_array_equal(events[400:500], ev[400:500])  # still there
+    with pytest.raises(DatasetError, match=r"s.npy: truncated: .* declares 1000 events .* event 500 is missing"):
+        events[400:600]
+    events.close()

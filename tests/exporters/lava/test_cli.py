@@ -85,11 +85,11 @@ def test_malformed_net_file_is_one_line(tmp_path):
     bad = tmp_path / "bad.net"
     bad.write_bytes(b"junk")
     r = neurokd("simulate", "lava", bad, "--dataset", "digits")
-    one_line_error(r.returncode, r.stderr, "bad.net", "not a readable HDF5 file")
+    one_line_error(r.returncode, r.stderr, "bad.net", "not an HDF5 file")
 
 
 def test_bad_options_and_non_neurokd_files(tmp_path, conv_net_file, capsys):
-    one_line_error(*run_main(capsys, "simulate", "lava", tmp_path / "missing.net"), "missing.net", "no such file")
+    one_line_error(*run_main(capsys, "simulate", "lava", tmp_path / "missing.net"), "missing.net", "not found")
     one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file, "--limit", 0), "argument --limit: must be >= 1")
     one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file), "records no dataset; pass --dataset")
     one_line_error(*run_main(capsys, "simulate", "lava", conv_net_file, "--dataset", "digits"),
@@ -121,7 +121,7 @@ def test_inspect_net_files(tmp_path, conv_net_file, capsys):
     assert info["layer_table"][1]["vThMant"] == 300 and info["metadata"] == {"T": 4}
     bad = tmp_path / "bad.net"
     bad.write_bytes(b"junk")
-    one_line_error(*run_main(capsys, "inspect", bad), "bad.net", "not a readable HDF5 file")
+    one_line_error(*run_main(capsys, "inspect", bad), "bad.net", "not an HDF5 file")
 
 
 @pytest.mark.slow

@@ -83,8 +83,8 @@ def test_the_valid_reference_file_reads(tmp_path):
 
 
 @pytest.mark.parametrize("content, needle", [
-    (b"not an hdf5 file", "not a readable HDF5 file"),
-    (None, "no such file"),
+    (b"not an hdf5 file", "not an HDF5 file"),
+    (None, "not found"),
 ])
 def test_unreadable_files(tmp_path, content, needle):
     path = tmp_path / "x.net"

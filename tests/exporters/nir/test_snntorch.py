@@ -12,6 +12,7 @@ Conventions needed (docs/nir.md):
 import contextlib
 import io
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -108,6 +109,34 @@ def test_snntorch_export_runs_identically_in_neurokd(tmp_path):
     out_n, spk_n = record_spikes(ours, seq, stepwise=True)
     assert_active(spk_n, lo=0.01)
     assert set(spk_s) == set(spk_n) == {"1", "3", "7", "9"}
+    for name in spk_s:
+        assert torch.equal(spk_s[name], spk_n[name]), name
+    assert torch.equal(out_s, out_n)
+
+
+def test_snntorch_leaky_beta_one_imports_as_if(tmp_path):
+    """snnTorch 1.0 writes ``Leaky(beta=1)`` as ``tau = r = inf``: an IF neuron with unit gain, spike for spike."""
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Linear(12, 16), _leaky((16,), beta=1.0, threshold=1.5),
+                        nn.Linear(16, 5), _leaky((5,), beta=1.0, threshold=0.75))
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, nn.Linear):
+                m.weight.mul_(2.0)
+    with pytest.warns(RuntimeWarning):  # snnTorch's own dt / (1 - beta)
+        graph = _quiet(export_to_nir, net, torch.rand(1, 12), ignore_dims=[0])
+    lifs = [n for n in graph.nodes.values() if type(n).__name__ == "LIF"]
+    assert lifs and all(np.isinf(n.tau).all() and np.isinf(n.r).all() for n in lifs)
+    ours = from_nir(save(graph, tmp_path / "if.nir"))
+    neurons = list(ours.neurons().values())
+    assert [type(m).__name__ for m in neurons] == ["IF", "IF"]
+    assert not any(type(m).__name__ == "Gain" for m in ours.layers.values())  # unit gain, not NaN
+    x = torch.rand(32, 12, generator=torch.Generator().manual_seed(5))
+    seq = x.unsqueeze(0).expand(8, *x.shape)
+    out_s, spk_s = run_snntorch(net, seq, graph_module=False)
+    out_n, spk_n = record_spikes(ours, seq, stepwise=True)
+    assert_active(spk_n, lo=0.01)
+    assert set(spk_s) == set(spk_n) == {"1", "3"}
     for name in spk_s:
         assert torch.equal(spk_s[name], spk_n[name]), name
     assert torch.equal(out_s, out_n)
