@@ -1,15 +1,16 @@
-"""A process that has imported neurokd, torch and the libraries commands load, and forks one child per command.
+"""A process that has imported neurokd, torch and the libraries commands load, and forks one child per
+command.
 
-A ``neurokd`` process spends seconds importing torch, scikit-learn and the exporters before it does anything; the
-documents hold dozens of commands, so the docs test starts this server once and forks it per plain ``neurokd``
-command and per Python block. The fork is a fresh process (own state, own threads: the server never runs a torch
-op, so no OpenMP team exists to be inherited) that calls what the ``neurokd`` console script calls,
-``neurokd.cli.main(ARGS)``, or executes a Python block as ``__main__``. The OpenMP policy of the ``neurokd``
-command is applied first, as the console script does, by importing ``neurokd.cli``.
+A ``neurokd`` process spends seconds importing torch, scikit-learn and the exporters before it does anything;
+the documents hold dozens of commands, so the docs test starts this server once and forks it per plain
+``neurokd`` command and per Python block. The fork is a fresh process (own state, own threads: the server
+never runs a torch op, so no OpenMP team exists to be inherited) that calls what the ``neurokd`` console
+script calls, ``neurokd.cli.main(ARGS)``, or executes a Python block as ``__main__``. The OpenMP policy of the
+``neurokd`` command is applied first, as the console script does, by importing ``neurokd.cli``.
 
 Protocol: one JSON request per line on stdin, ``{"argv": [...]}`` or ``{"python": CODE, "name": NAME}``, with
-``"cwd"``, ``"stdout"``, ``"stderr"`` (file paths) and ``"timeout"`` (seconds); one JSON line back,
-``{"code": EXIT_CODE}`` (124 after the timeout; the child's whole process group is killed).
+``"cwd"``, ``"stdout"``, ``"stderr"`` (file paths) and ``"timeout"`` (seconds); one JSON line back, ``{"code":
+EXIT_CODE}`` (124 after the timeout; the child's whole process group is killed).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import traceback
 import neurokd.cli  # noqa: F401  (first: sets the OpenMP policy before torch loads)
 
 PRELOAD = (
-    "torch", "numpy", "sklearn.datasets", "matplotlib.figure", "h5py", "safetensors.torch", "nir", "yaml", "tqdm",
+    "torch", "numpy", "sklearn.datasets", "matplotlib.figure", "h5py", "safetensors.torch", "nir", "yaml",
+    "tqdm",
     "torch._decomp", "torch._refs", "torch.utils.data",
     "neurokd", "neurokd.data", "neurokd.data.digits", "neurokd.data.events", "neurokd.models", "neurokd.snn",
     "neurokd.train", "neurokd.distill", "neurokd.eval", "neurokd.stream", "neurokd.runs",

@@ -1,6 +1,7 @@
-"""Files a document's commands read that a reader brings along (their CIFAR-10 copy, a torchvision ResNet-18 state
-dict, their own chip profile), written in their real on-disk formats into the scratch folder before the document
-runs. Each is a stand-in of the real thing's format, not of its contents (random images and weights)."""
+"""Files a document's commands read that a reader brings along (their CIFAR-10 copy, a torchvision ResNet-18
+state dict, their own chip profile), written in their real on-disk formats into the scratch folder before the
+document runs. Each is a stand-in of the real thing's format, not of its contents (random images and
+weights)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from tests.docs.runner import ROOT
 
 
 def cifar10(scratch: Path) -> None:
-    """``data/cifar-10-batches-py/``: the official python batches (``--data-root data``), a few images each."""
+    """``data/cifar-10-batches-py/``: the official python batches (``--data-root data``), a few images
+    each."""
     _write_cifar(scratch / "data")
 
 

@@ -1,5 +1,6 @@
-"""Run a document's blocks in a scratch folder: shell commands through bash, plain ``neurokd`` commands and Python
-blocks through the fork server (``forkserver.py``: the same calls without re-importing torch for each)."""
+"""Run a document's blocks in a scratch folder: shell commands through bash, plain ``neurokd`` commands and
+Python blocks through the fork server (``forkserver.py``: the same calls without re-importing torch for
+each)."""
 
 from __future__ import annotations
 
@@ -25,16 +26,19 @@ class Result:
 
 
 def environment() -> dict[str, str]:
-    """This environment with the project's interpreter and ``neurokd`` first on PATH, as in an activated venv."""
+    """This environment with the project's interpreter and ``neurokd`` first on PATH, as in an activated
+    venv."""
     bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""), "VIRTUAL_ENV": str(Path(bin_dir).parent)}
+    path = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    return {**os.environ, "PATH": path, "VIRTUAL_ENV": str(Path(bin_dir).parent)}
 
 
 class Runner:
     """One fork server for a test session; ``command`` and ``python`` run one printed command or block."""
 
     def __init__(self) -> None:
-        self._server = subprocess.Popen([sys.executable, "-m", "tests.docs.forkserver"], cwd=ROOT, env=environment(),
+        self._server = subprocess.Popen([sys.executable, "-m", "tests.docs.forkserver"], cwd=ROOT,
+                                        env=environment(),
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         ready = self._server.stdout.readline()
         if json.loads(ready or "{}").get("ready") is not True:
