@@ -12,7 +12,7 @@ TORCH  := torch==2.13.0
 setup: $(STAMP)
 
 # lava-nc 0.10.0 / lava-dl 0.6.0 declare Python 3.10 only and pin numpy<2, torch<2.4: they are installed
-# without their metadata's pins; their plain dependencies come from the `lava` extra (see DESIGN.md).
+# without their metadata's pins; their plain dependencies come from the `lava` extra (see docs/lava.md, "Installing Lava").
 # neurobench 2.3.0 (the tests' independent SynOps checker) likewise goes in with --no-deps: its declared
 # dependencies would pull torchaudio and another torch; it needs only snntorch, tqdm and numpy.
 # onnx2pytorch declares torchvision (no CPU build for torch 2.13): --no-deps, its deps are in the `onnx` extra.

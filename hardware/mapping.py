@@ -15,8 +15,8 @@ Model (stated in every mapping's ``assumptions``):
   distinct input neurons feeding the block; ``fan_out_axons_per_core`` >= sum over the block's neurons of the
   number of destination cores their spikes must reach; ``fan_out_cores_per_neuron`` >= a neuron's destination
   cores (TrueNorth). Chip limits: ``cores_per_chip``, ``neurons_per_chip``, ``synapses_per_chip``.
-- Connections are traced from one forward pass (which neuron layer feeds which connection layer, and which
-  connection layers and shortcuts are added into which neuron layer); fan-in (distinct input neurons, summed
+- Connections are traced from one forward pass (:mod:`neurokd.hardware.layer_graph`: which neuron layer feeds
+  which connection layer, and which connection layers and shortcuts are added into which neuron layer); fan-in (distinct input neurons, summed
   over the incoming synapse layers, which come from different neuron layers) and fan-out are exact for that
   connectivity (zero weights, padding, stride, dilation and groups included).
 
@@ -32,11 +32,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.overrides import TorchFunctionMode
 
-from neurokd.hardware.activity import ActivityHooks, LayerEvent, model_device
 from neurokd.hardware.chips import ChipProfile
-from neurokd.hardware.counting import is_binary
+from neurokd.hardware.layer_graph import MappedLayer, TracedNode, trace_layers
 from neurokd.models.fold import fold_batchnorm
 
 LIMITS = ("neurons_per_core", "synaptic_memory_per_core", "fan_in_axons_per_core", "fan_out_axons_per_core",
@@ -81,143 +79,6 @@ class ChipMapping:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-# ----------------------------------------------------------------------------------------------- tracing
-
-@dataclass
-class _Node:
-    name: str
-    module: nn.Module
-    kind: str
-    in_ptr: int
-    out_ptr: int
-    in_shape: tuple[int, ...]
-    out_shape: tuple[int, ...]
-    binary_input: bool
-
-
-@dataclass
-class _Member:
-    """One synapse layer into a mapped layer: a connection layer (``node``), or an identity shortcut (``node``
-    None: one synapse per neuron from the same position of ``source_neuron``)."""
-
-    node: _Node | None
-    source_neuron: str | None  # the neuron layer whose spikes are its input (None: external or pooled)
-    source: str | None = None  # the mapped layer holding source_neuron's compartments (None: not traced)
-    binary_input: bool = True
-    pool: str | None = None  # the pooling layer whose output is its input, if any
-
-
-@dataclass
-class _Layer:
-    """A mapped layer: the compartments that one neuron layer (or the readout) integrates, and its inputs."""
-
-    name: str
-    out_shape: tuple[int, ...]
-    members: list[_Member]
-    dest_count: Tensor | None = None  # per compartment: number of consumer cores (filled by consumers)
-
-    @property
-    def type(self) -> str:
-        return " + ".join(type(m.node.module).__name__ if m.node else "identity" for m in self.members)
-
-
-_ADDS = {torch.add, torch.Tensor.add, torch.Tensor.add_, torch.Tensor.__add__, torch.Tensor.__radd__,
-         torch.Tensor.__iadd__}
-
-
-class _AddTracer(TorchFunctionMode):
-    """Calls ``on_add(output, inputs)`` for every tensor addition (a residual ``out + identity``)."""
-
-    def __init__(self, on_add):
-        super().__init__()
-        self.on_add = on_add
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        if func in _ADDS and isinstance(out, Tensor):
-            self.on_add(out, [a for a in args[:2] if isinstance(a, Tensor)])
-        return out
-
-
-def _trace_events(model: nn.Module, example: Tensor) -> tuple[list[tuple[str, Any]], list[Tensor]]:
-    """Layer events and additions of one forward pass, in execution order: ``("node", _Node)`` and
-    ``("add", (out_ptr, in_ptrs))``. The returned tensors keep every traced address from being reused."""
-    events: list[tuple[str, Any]] = []
-    alive: list[Tensor] = []
-
-    def keep(ev: LayerEvent) -> None:
-        alive.extend((ev.x, ev.y))
-        events.append(("node", _Node(ev.name, ev.module, ev.kind, ev.x.data_ptr(), ev.y.data_ptr(),
-                                     tuple(ev.x.shape[2:]), tuple(ev.y.shape[2:]), is_binary(ev.x))))
-
-    def add(out: Tensor, ins: list[Tensor]) -> None:
-        alive.extend([out, *ins])
-        events.append(("add", (out.data_ptr(), [a.data_ptr() for a in ins])))
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), ActivityHooks(model, keep, kinds=("synapse", "neuron", "pool")), _AddTracer(add):
-            model(example.to(model_device(model)))
-    finally:
-        model.train(was_training)
-    return events, alive
-
-
-def trace_layers(model: nn.Module, example: Tensor) -> list[_Layer]:
-    """Mapped layers in execution order: each neuron layer's compartments with every synapse layer added into
-    them (connection layers and identity shortcuts), and each remaining connection layer on its own."""
-    events, _alive = _trace_events(model, example)
-    producer: dict[int, Any] = {}  # tensor address -> _Node or ("add", [producers])
-    layers: dict[str, _Layer] = {}  # by the name of their first connection layer
-    owner: dict[str, str] = {}  # neuron layer -> the mapped layer of its compartments
-    grouped: set[str] = set()
-    for what, item in events:
-        if what == "add":
-            out_ptr, in_ptrs = item
-            producer[out_ptr] = ("add", [producer.get(p) for p in in_ptrs])
-            continue
-        node = item
-        if node.kind == "neuron":
-            feeds = _feeds(producer.get(node.in_ptr))
-            convs = [f for f in feeds if isinstance(f, _Node) and f.kind == "synapse"]
-            if convs:
-                members = [_member(f, producer) if isinstance(f, _Node) and f.kind == "synapse"
-                           else _Member(None, f[1]) for f in feeds if isinstance(f, _Node) or f[0] == "identity"]
-                layers[convs[0].name] = _Layer(convs[0].name, convs[0].out_shape, members)
-                owner[node.name] = convs[0].name
-                grouped.update(c.name for c in convs)
-        producer[node.out_ptr] = node
-    synapses = [item for what, item in events if what == "node" and item.kind == "synapse"]
-    for node in synapses:  # connection layers no neuron integrates (the readout)
-        if node.name not in grouped:
-            layers[node.name] = _Layer(node.name, node.out_shape, [_member(node, producer)])
-    for layer in layers.values():
-        for m in layer.members:
-            m.source = owner.get(m.source_neuron) if m.source_neuron else None
-    order = [n.name for n in synapses]
-    return sorted(layers.values(), key=lambda la: order.index(la.name))
-
-
-def _feeds(entry: Any) -> list[Any]:
-    """What a neuron layer's input sums: connection layers (``_Node``), ``("identity", neuron name)`` for a
-    neuron layer's spikes added as they are, ``("other",)`` for anything else (the input, pooling)."""
-    if isinstance(entry, tuple) and entry[0] == "add":
-        return [f for e in entry[1] for f in _feeds(e)]
-    if isinstance(entry, _Node) and entry.kind == "synapse":
-        return [entry]
-    if isinstance(entry, _Node) and entry.kind == "neuron":
-        return [("identity", entry.name)]
-    return [("other",)]
-
-
-def _member(node: _Node, producer: dict[int, Any]) -> _Member:
-    src = producer.get(node.in_ptr)
-    neuron = src.name if isinstance(src, _Node) and src.kind == "neuron" else None
-    pool = src.name if isinstance(src, _Node) and src.kind == "pool" else None
-    return _Member(node, neuron, binary_input=node.binary_input, pool=pool)
 
 
 # ----------------------------------------------------------------------------------------------- geometry
@@ -274,7 +135,7 @@ def _candidates(shape: tuple[int, ...], max_neurons: int) -> list[tuple[int, ...
 class _Connectivity:
     """Binary connectivity of one connection layer (nonzero weights), per sample and time step."""
 
-    def __init__(self, node: _Node):
+    def __init__(self, node: TracedNode):
         self.node = node
         m = node.module
         self.nz = (m.weight.detach() != 0).float().cpu()
@@ -340,7 +201,7 @@ class _Inputs:
     neuron layers, so their distinct inputs add up (for two inputs from the same layer the sum is an upper
     bound)."""
 
-    def __init__(self, layer: _Layer):
+    def __init__(self, layer: MappedLayer):
         self.layer = layer
         self.conns = [_Connectivity(m.node) if m.node is not None else None for m in layer.members]
         self.ones = torch.ones(layer.out_shape, dtype=torch.float64)
@@ -438,7 +299,7 @@ def map_network(model: nn.Module, example: Tensor, profile: ChipProfile, weight_
     return result
 
 
-def _map_layer(layer: _Layer, unmapped: list[str] | None, npc: int, weight_bits: int,
+def _map_layer(layer: MappedLayer, unmapped: list[str] | None, npc: int, weight_bits: int,
                limits: tuple[float | None, float | None, float | None]) -> tuple[LayerMapping, list[Tensor | None]]:
     """The fewest-core block of one layer that meets every per-core limit (``limits``: synaptic memory, fan-in,
     fan-out; None where the profile gives none); one neuron per core and no allocation when nothing fits. Also
@@ -487,7 +348,7 @@ def _map_layer(layer: _Layer, unmapped: list[str] | None, npc: int, weight_bits:
     ), dests
 
 
-def _describe_inputs(layer: _Layer) -> str:
+def _describe_inputs(layer: MappedLayer) -> str:
     """Where a layer's inputs come from, e.g. ``spikes of stage1.0.conv1 + identity: spikes of stem.0``."""
     parts = []
     for m in layer.members:

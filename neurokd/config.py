@@ -13,10 +13,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from neurokd.configlib import Checked, build_config
-from neurokd.data.names import DATASETS
+from neurokd.data.names import DATASETS, EVENT_DATASETS
 from neurokd.distill.methods import METHODS
 from neurokd.errors import ConfigError
 from neurokd.models.spec import ARCHS, ModelSpec
+
+# Upper bounds of counts that no real run reaches, so that a typo is refused before it allocates or runs for ever
+# (T, width and batch are sized against memory by neurokd.guard; these catch what memory does not).
+EPOCHS_MAX = 100_000  # 100k epochs of the smallest dataset (digits, ~0.5 s each) is already most of a day
+BATCH_MAX = 2**20  # more samples than any bundled or loadable dataset's split
 
 LOG_SINKS: tuple[str, ...] = ("csv", "tensorboard")  # train.log_to (neurokd.train.loggers implements each)
 
@@ -27,17 +32,17 @@ class DataConfig(Checked):
 
     name: Literal[DATASETS] = field(default="digits", metadata={"help": "dataset"})  # type: ignore[valid-type]
     root: str | None = field(default=None, metadata={"help": "folder with the dataset files (cifar, imagefolder, DVS)"})
-    batch_size: int = field(default=64, metadata={"min": 1, "help": "training batch size"})
-    eval_batch_size: int = field(default=256, metadata={"min": 1, "help": "evaluation batch size"})
+    batch_size: int = field(default=64, metadata={"min": 1, "max": BATCH_MAX, "help": "training batch size"})
+    eval_batch_size: int = field(default=256, metadata={"min": 1, "max": BATCH_MAX, "help": "evaluation batch size"})
     val_fraction: float = field(default=0.1, metadata={"min": 0.0, "max": 0.5, "help": "share of train held out"})
     augment: list[Literal["crop", "flip", "cutout"]] = field(
         default_factory=list, metadata={"help": "training augmentations (comma-separated)"}
     )
-    image_size: int | None = field(default=None, metadata={"min": 8, "help": "imagefolder resize (pixels)"})
+    image_size: int | None = field(default=None, metadata={"min": 8, "max": 8192, "help": "imagefolder resize (pixels)"})
     download: bool = field(default=False, metadata={"help": "download CIFAR when missing (needs network)"})
-    num_workers: int = field(default=0, metadata={"min": 0, "help": "loader worker processes (imagefolder)"})
+    num_workers: int = field(default=0, metadata={"min": 0, "max": 256, "help": "loader worker processes (imagefolder)"})
     time_bins: int | None = field(
-        default=None, metadata={"min": 1, "help": "event data: frames per sample (default: model.T)"}
+        default=None, metadata={"min": 1, "max": 100_000, "help": "event data: frames per sample (default: model.T)"}
     )
     bin_ms: float | None = field(
         default=None, metadata={"gt": 0.0, "help": "event data: frame length in ms (default: recording / time_bins)"}
@@ -48,12 +53,16 @@ class DataConfig(Checked):
     frame_cache: bool = field(default=True, metadata={"help": "event data: cache binned frames on disk too"})
     num_samples: int | None = field(
         default=None,
-        metadata={"min": 100, "help": "mnist1d: signals to generate, a multiple of 10 (the generator's 80/20 "
+        metadata={"min": 100, "max": 10**7, "help": "mnist1d: signals to generate, a multiple of 10 (the generator's 80/20 "
                                       "train/test split: 50000 -> 40000/10000); null = the published 5000"},
     )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        for key in ("time_bins", "bin_ms", "denoise_ms"):
+            if getattr(self, key) is not None and self.name not in EVENT_DATASETS:
+                raise ConfigError(f"config key 'data.{key}': applies to event datasets "
+                                  f"({', '.join(EVENT_DATASETS)}) only, not to {self.name}; remove it")
         n = self.num_samples
         if n is None:
             return
@@ -73,9 +82,9 @@ class OptimConfig(Checked):
     lr: float = field(default=1e-3, metadata={"gt": 0.0, "help": "peak learning rate"})
     weight_decay: float = field(default=0.0, metadata={"min": 0.0, "help": "weight decay (not on BN/bias)"})
     momentum: float = field(default=0.9, metadata={"min": 0.0, "max": 1.0, "help": "SGD momentum"})
-    epochs: int = field(default=20, metadata={"min": 1, "help": "training epochs"})
+    epochs: int = field(default=20, metadata={"min": 1, "max": EPOCHS_MAX, "help": "training epochs"})
     schedule: Literal["cosine", "constant"] = field(default="cosine", metadata={"help": "LR schedule"})
-    warmup_epochs: int = field(default=0, metadata={"min": 0, "help": "linear warm-up epochs"})
+    warmup_epochs: int = field(default=0, metadata={"min": 0, "max": EPOCHS_MAX, "help": "linear warm-up epochs"})
     grad_clip: float | None = field(default=None, metadata={"gt": 0.0, "help": "clip grad norm"})
 
 
@@ -99,7 +108,7 @@ class TrainConfig(Checked):
     deterministic: bool = field(default=True, metadata={"help": "deterministic algorithms"})
     threads: int | None = field(
         default=None,
-        metadata={"min": 1, "help": "CPU threads (default: torch's, at most the CPUs this process may use; "
+        metadata={"min": 1, "max": 4096, "help": "CPU threads (default: torch's, at most the CPUs this process may use; "
                                     "OMP_NUM_THREADS/MKL_NUM_THREADS when set)"},
     )
     time_chunk: int | None = field(
@@ -116,8 +125,8 @@ class TrainConfig(Checked):
         metadata={"help": "extra epoch logs in the run folder besides metrics.jsonl: csv (metrics.csv), tensorboard "
                           "(tensorboard/ event files; needs the tensorboard package)"},
     )
-    checkpoint_every: int = field(default=1, metadata={"min": 1, "help": "checkpoint every N epochs"})
-    keep_checkpoints: int = field(default=2, metadata={"min": 1, "help": "epoch checkpoints kept"})
+    checkpoint_every: int = field(default=1, metadata={"min": 1, "max": EPOCHS_MAX, "help": "checkpoint every N epochs"})
+    keep_checkpoints: int = field(default=2, metadata={"min": 1, "max": EPOCHS_MAX, "help": "epoch checkpoints kept"})
     sync_bn: bool = field(
         default=False,
         metadata={"help": "multi-process runs (torchrun): BatchNorm statistics over the global batch, not per process"},
@@ -188,7 +197,7 @@ class DistillConfig(Checked):
         default="ce+kd", metadata={"help": "blockwise: hybrid loss, the SNN's (1-a)*CE + a*KD, or its CE term only"}
     )
     progressive_epochs: int = field(
-        default=0, metadata={"min": 0, "help": "blockwise: 0 = all hybrids from epoch 1; N = hybrid k of B (depth "
+        default=0, metadata={"min": 0, "max": EPOCHS_MAX, "help": "blockwise: 0 = all hybrids from epoch 1; N = hybrid k of B (depth "
                                                "order) joins at epoch 1 + floor((k-1)*N/B)"}
     )
     teacher_arch: Literal[ARCHS] | None = field(  # type: ignore[valid-type]

@@ -25,8 +25,9 @@ from typing import Any
 from neurokd.config import DataConfig, RunConfig, merge_data_config
 from neurokd.configlib import load_yaml, parse_dataclass
 from neurokd.errors import CheckpointError, ConfigError, UserError
-from neurokd.io import write_json, write_yaml
+from neurokd.io import read_text, write_json, write_yaml
 from neurokd.models.spec import stored_spec
+from neurokd.parsing import load_json_text
 from neurokd.runs import checkpoint as ckpt
 from neurokd.runs import metrics
 from neurokd.runs.model_file import load_model, resolve_model_path
@@ -101,12 +102,13 @@ class Run:
         return load_split(self.data_config(overrides), name, self.seed, T=T, progress=progress)
 
     def summary(self) -> dict[str, Any]:
-        import json
-
-        try:
-            return json.loads((self._require_folder() / "summary.json").read_text())
-        except (OSError, ValueError):
-            raise UserError(f"run folder {self.folder}: no readable summary.json; has training finished?") from None
+        path = self._require_folder() / "summary.json"
+        if not path.exists():
+            raise UserError(f"run folder {self.folder}: no summary.json; has training finished?")
+        summary = load_json_text(read_text(path, "run summary"), str(path))
+        if not isinstance(summary, dict):
+            raise UserError(f"run summary {path}: not a JSON object; rerun the training or remove the file")
+        return summary
 
     def _require_folder(self) -> Path:
         if self.folder is None:

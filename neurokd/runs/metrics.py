@@ -4,24 +4,33 @@ epochs it redoes."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from neurokd.io import atomic_open
+from neurokd.errors import UserError
+from neurokd.io import atomic_open, read_bytes
+from neurokd.parsing import load_json_text
+
+METRICS_BYTES = 256 * 2**20  # a record is a few hundred bytes: room for far more epochs than config.EPOCHS_MAX
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The epoch records of ``path``; a line a crash cut short is skipped."""
+    """The epoch records of ``path`` (a regular file within :data:`METRICS_BYTES`); a line a crash cut short, or
+    one that is not a JSON object, is skipped."""
     if not path.exists():
         return []
+    text = read_bytes(path, "metrics file", limit=METRICS_BYTES).decode("utf-8", errors="replace")
     out = []
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = load_json_text(line, f"{path}")
+        except UserError:
             continue
+        if isinstance(record, dict):
+            out.append(record)
     return out
 
 
@@ -47,7 +56,8 @@ def best_val_record(records: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     validation split)."""
     best = None
     for r in records:
-        if r.get("val_acc") is not None and (best is None or r["val_acc"] >= best["val_acc"]):
+        acc = r.get("val_acc")
+        if isinstance(acc, int | float) and math.isfinite(acc) and (best is None or acc >= best["val_acc"]):
             best = r
     return best
 

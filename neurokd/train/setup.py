@@ -14,8 +14,9 @@ import torch
 
 from neurokd.config import RunConfig
 from neurokd.configlib import parse_dataclass
-from neurokd.data import DataSplits, Loader, load_dataset, make_loaders
+from neurokd.data import EVENT_DATASETS, DataSplits, Loader, load_dataset, make_loaders
 from neurokd.errors import ConfigError, UserError
+from neurokd.guard import check_training
 from neurokd.models import ModelSpec, TwinNet, build_model
 from neurokd.runtime import apply_threads
 from neurokd.train import distributed as ddp
@@ -50,8 +51,15 @@ def prepare_run(cfg: RunConfig, splits: DataSplits | None = None) -> RunSetup:
     info = ddp.current()
     configure_torch(cfg)
     check_time_bins(cfg)
+    # the model, T and batch must fit in memory; event data is binned into T frames while it loads, so it is
+    # sized from the sensor before loading, other data once its shapes are known
+    early = splits is None and cfg.data.name in EVENT_DATASETS
+    if early:
+        _check_training(cfg, sensor_spec(cfg))
     splits = splits or load_dataset(cfg.data, cfg.seed, T=cfg.model.T, progress=cfg.train.progress)
     cfg.model = model_spec_for(cfg, splits)
+    if not early:
+        _check_training(cfg, cfg.model)
     device = resolve_device(ddp.process_device(cfg.train.device, info))
     train_loader, val_loader, test_loader = make_loaders(splits, cfg.data, cfg.seed)
     reduce = None
@@ -64,6 +72,22 @@ def prepare_run(cfg: RunConfig, splits: DataSplits | None = None) -> RunSetup:
     if len(train_loader) == 0:
         raise UserError(f"dataset '{splits.name}': the training split is empty")
     return RunSetup(cfg, info, splits, device, train_loader, val_loader, test_loader, reduce)
+
+
+def _check_training(cfg: RunConfig, spec: ModelSpec) -> None:
+    check_training(spec, spec.T, cfg.data.batch_size, cfg.train.backprop, f"run '{cfg.name}'")
+
+
+def sensor_spec(cfg: RunConfig) -> ModelSpec:
+    """``cfg.model`` completed from the event dataset's sensor (input ``[P, H, W]``) and classes, without loading
+    the data."""
+    from neurokd.data.events import INFO
+
+    info = INFO[cfg.data.name]
+    spec = parse_dataclass(type(cfg.model), cfg.model.to_dict(), "model")
+    W, H, P = info.sensor_size
+    spec.input_shape, spec.num_classes = [P, H, W], info.num_classes
+    return spec
 
 
 def resolve_device(name: str) -> torch.device:

@@ -114,3 +114,18 @@ def test_plausible_configs_broken_in_one_place(case, tmp_path):
     if "name" not in BROKEN[case]:
         argv += ["--name", "fz"]
     feed("config", argv, [tmp_path / "runs", Path("/tmp/abs"), tmp_path.parent / "escaped"])
+
+
+# counts where a huge value means "all of them" (one chunk holds every step): valid at any size
+ALL_STEPS = {"train.time_chunk", "train.rate_chunk"}
+INT_KEYS = [name for name, tp, _f in leaf_fields(RunConfig) if "int" in str(tp) and name not in ALL_STEPS]
+
+
+@pytest.mark.parametrize("key", INT_KEYS)
+@pytest.mark.parametrize("value", [10**30, 2**63, -(2**63)])
+def test_every_integer_key_out_of_range(key, value, tmp_path):
+    """Every integer config key, far out of its range: refused in one line before anything is loaded or written
+    (a bound, the resource guard or a check against the data), never an OverflowError or a run for ever."""
+    _code, text = feed("config", ["train", "--out-dir", tmp_path / "runs", "--name", "fz", "--no-progress",
+                                  f"--{key}", str(value)], [tmp_path / "runs"], timeout=60)
+    assert key.split(".")[-1] in text or "memory" in text, text
