@@ -231,7 +231,7 @@ class ConvertConfig(Checked):
                                                                  "positive activations that one spike per step stands for"}
     )
     calibration_samples: int = field(
-        default=1024, metadata={"min": 1, "help": "threshold-balance: training samples (the first N, in the split's "
+        default=1024, metadata={"min": 1, "max": BATCH_MAX, "help": "threshold-balance: training samples (the first N, in the split's "
                                                   "fixed order) whose activations set the percentiles"}
     )
     initial_membrane: float | None = field(

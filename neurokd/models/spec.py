@@ -70,7 +70,8 @@ class ModelSpec(Checked):
         metadata={"help": "ANN twin's activation: relu, or qcfs (quantization-clip-floor-shift with qcfs_levels "
                           "levels and a learnable threshold per layer, trained for ANN-to-SNN conversion)"},
     )
-    qcfs_levels: int = field(default=8, metadata={"min": 1, "help": "QCFS quantization levels L (activation qcfs)"})
+    qcfs_levels: int = field(  # papers use L = 2..16; at 2^16 the steps are below what T steps can express
+        default=8, metadata={"min": 1, "max": 2**16, "help": "QCFS quantization levels L (activation qcfs)"})
     stem: Literal["auto", "cifar", "imagenet"] = field(
         default="auto", metadata={"help": "ResNet stem; auto = imagenet for inputs >= 64 px"}
     )
