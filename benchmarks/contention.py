@@ -115,7 +115,7 @@ def workloads(tmp: Path, epochs: int, smoke: bool) -> dict[str, list[str]]:
     neurokd = [sys.executable, "-m", "neurokd"]
     data = (["--data.name", "digits", "--model.arch", "cnn"] if smoke
             else ["--data.name", "mnist1d", "--model.arch", "resnet1d"])
-    train = [*neurokd, "train", *data, "--model.T", "4", "--optim.epochs", str(epochs), "--out", str(tmp),
+    train = [*neurokd, "train", *data, "--model.T", "4", "--optim.epochs", str(epochs), "--out-dir", str(tmp),
              "--name", "contention", "--overwrite", "--no-progress"]
     return {"demo": [*neurokd, "demo", "--out", str(tmp / "demo"), "--no-progress"], "train": train}
 

@@ -44,3 +44,14 @@ def test_workload_commands_run_the_neurokd_command():
     assert cmds["demo"][1:4] == ["-m", "neurokd", "demo"]
     assert cmds["train"][1:4] == ["-m", "neurokd", "train"] and "resnet1d" in cmds["train"]
     assert cmds["train"][cmds["train"].index("--optim.epochs") + 1] == "3"
+
+
+def test_the_train_workload_is_a_valid_command(tmp_path):
+    """The measured command itself runs (smoke size): a renamed CLI flag fails here, not after an hour of
+    benchmarking."""
+    import subprocess
+
+    cmd = contention.workloads(tmp_path, 1, smoke=True)["train"]
+    r = subprocess.run([*cmd, "--train.threads", "1"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "contention" / "summary.json").exists()
