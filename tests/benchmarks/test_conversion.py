@@ -1,5 +1,6 @@
 """The conversion benchmark's bookkeeping: fine-tuning sections, the decision table, targets, docs sections."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -67,3 +68,17 @@ def test_docs_sections_are_replaced_between_their_markers():
     assert "| threshold-balance " in sections["mnist1d:sweep"] and "96.00" in sections["mnist1d:sweep"]
     assert "| threshold-balance, starts at θ/2 | 96.00" in sections["mnist1d:sweep"]
     assert "| qcfs, L = 4" in sections["mnist1d:sweep"]
+
+
+def test_committed_tables_are_the_ones_the_jsons_render():
+    """docs/*.md's conversion sections and conversion_<dataset>.md are generated: editing a number by hand, or a
+    JSON without re-rendering, fails here."""
+    for dataset in ("mnist1d", "digits"):
+        path = conversion.RESULTS / f"conversion_{dataset}.json"
+        report = json.loads(path.read_text())
+        assert (conversion.RESULTS / f"conversion_{dataset}.md").read_text() == conversion.markdown_report(report)
+        for name, body in conversion.doc_sections(report).items():
+            docs = [p.read_text() for p in conversion.DOCS.values() if f"<!-- conversion:{name} (" in p.read_text()]
+            assert docs, f"no docs section {name}"
+            for text in docs:
+                assert conversion.replace_section(text, name, body) == text, f"docs section {name} is stale"
