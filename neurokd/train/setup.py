@@ -4,6 +4,7 @@ objective builders (e.g. distillation's) read it instead of resolving any of it 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from collections.abc import Callable, Sequence
@@ -84,10 +85,8 @@ def sensor_spec(cfg: RunConfig) -> ModelSpec:
     from neurokd.data.events import INFO
 
     info = INFO[cfg.data.name]
-    spec = parse_dataclass(type(cfg.model), cfg.model.to_dict(), "model")
     W, H, P = info.sensor_size
-    spec.input_shape, spec.num_classes = [P, H, W], info.num_classes
-    return spec
+    return dataclasses.replace(cfg.model, input_shape=[P, H, W], num_classes=info.num_classes)
 
 
 def resolve_device(name: str) -> torch.device:
