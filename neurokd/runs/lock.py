@@ -2,8 +2,9 @@
 
 A ``flock`` belongs to the open file, so the kernel drops it when its process ends, however it ends (``kill -9``
 included): a lock can never go stale, and a lock file left by a killed process is simply locked again. The
-holder writes its pid and host into the file; they serve only to name the holder when another process is
-refused. On release the file is unlinked while still locked, so a finished run folder holds no ``.lock``; a
+holder writes its pid and host into the file just after it locks it; they serve only to name the holder when
+another process is refused, which waits up to ``HOLDER_WAIT_S`` for them (a refusal that lands between the
+holder's lock and its write would otherwise name nobody). On release the file is unlinked while still locked, so a finished run folder holds no ``.lock``; a
 process that opened the old file just before it was unlinked notices, once it has the lock, that the path no
 longer names that file and starts over, so two processes never hold locks on two files of one folder.
 
@@ -15,11 +16,13 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import time
 from pathlib import Path
 
 from neurokd.errors import UserError
 
 LOCK_NAME = ".lock"
+HOLDER_WAIT_S = 1.0  # how long a refusal waits for a just-started holder to write its pid (s)
 
 
 class RunFolderInUse(UserError):
@@ -46,7 +49,7 @@ class FolderLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = _holder(fd)
+                holder = _wait_for_holder(fd)
                 os.close(fd)
                 raise RunFolderInUse(f"run folder {self.folder} is in use by another neurokd process{holder}; "
                                      "wait for it to finish (or stop it), or choose another --name") from None
@@ -89,6 +92,14 @@ def _same_file(fd: int, path: Path) -> bool:
 def _write_holder(fd: int) -> None:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+
+
+def _wait_for_holder(fd: int) -> str:
+    """:func:`_holder`, polled until the holder has written itself or ``HOLDER_WAIT_S`` has passed."""
+    deadline = time.monotonic() + HOLDER_WAIT_S
+    while not (holder := _holder(fd)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return holder
 
 
 def _holder(fd: int) -> str:

@@ -29,16 +29,34 @@ def test_one_holder_at_a_time_and_the_refusal_names_it(tmp_path):
     a.release()  # releasing twice is harmless
 
 
-def test_a_lock_file_without_a_holder_yet_refuses_without_a_pid(tmp_path):
+def test_a_lock_file_without_a_holder_yet_refuses_without_a_pid(tmp_path, monkeypatch):
     import fcntl
 
+    monkeypatch.setattr(lock_module, "HOLDER_WAIT_S", 0.05)
     fd = os.open(tmp_path / LOCK_NAME, os.O_RDWR | os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX)  # locked, pid not written yet
+    fcntl.flock(fd, fcntl.LOCK_EX)  # locked, pid never written
     try:
         with pytest.raises(RunFolderInUse) as e:
             FolderLock(tmp_path).acquire()
         assert "pid" not in str(e.value)
     finally:
+        os.close(fd)
+
+
+def test_a_refusal_between_the_holders_lock_and_its_pid_still_names_it(tmp_path):
+    """The holder locks, then writes its pid: a refusal in between waits for the pid rather than naming nobody."""
+    import fcntl
+    import threading
+
+    fd = os.open(tmp_path / LOCK_NAME, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    writer = threading.Timer(0.2, lambda: os.pwrite(fd, b"424242 elsewhere\n", 0))
+    writer.start()
+    try:
+        with pytest.raises(RunFolderInUse, match=r"\(pid 424242 on elsewhere\)"):
+            FolderLock(tmp_path).acquire()
+    finally:
+        writer.join()
         os.close(fd)
 
 
