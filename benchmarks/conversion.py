@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from kd import ROOT, config_from  # noqa: E402 (benchmarks is not a package)
+from kd import ROOT, _cached_summary, config_from  # noqa: E402 (benchmarks is not a package)
 from methods import METHODS, RESULTS, Recipe, recipe, run_in_process  # noqa: E402
 
 PARTS = ("sweep", "finetune", "robustness")
@@ -133,6 +133,11 @@ def conversion_label(row: dict[str, Any]) -> str:
 def finetune_jobs(seeds: list[int], Ts: list[int], budgets: list[int]) -> list[tuple[int, int, str, str, int]]:
     """``(budget, T, init, method, seed)``, seeds outermost: a cut-short run has every setting at some seeds."""
     return [(b, T, init, m, s) for s in seeds for b in budgets for T in Ts for m in FINETUNE_METHODS for init in INITS]
+
+
+def finetune_name(job: tuple[int, int, str, str, int]) -> str:
+    budget, T, init, method, seed = job
+    return f"T{T}_e{budget}_{init}_{method}_s{seed}"
 
 
 def finetune_overrides(rec: Recipe, teacher_dir: str, budget: int, T: int, init: str, method: str,
@@ -495,13 +500,19 @@ def main() -> None:
         write()
     if "finetune" in args.parts:
         done: dict[tuple[int, int, str, str], dict[int, dict[str, Any]]] = {}
-        jobs = finetune_jobs(args.seeds, args.T, args.budgets)
+
+        def overrides(job) -> dict[str, Any]:
+            return finetune_overrides(rec, teachers["relu"]["dir"], *job)
+
+        # finished runs first (stable: seeds stay outermost): an invocation cut short still reports all of them
+        jobs = sorted(finetune_jobs(args.seeds, args.T, args.budgets), key=lambda j: _cached_summary(
+            config_from(rec.base_files, finetune_name(j), work, overrides(j))) is None)
 
         def one(job) -> None:
+            name = finetune_name(job)
             budget, T, init, method, seed = job
-            over = finetune_overrides(rec, teachers["relu"]["dir"], budget, T, init, method, seed)
-            name = f"T{T}_e{budget}_{init}_{method}_s{seed}"
-            summary = {**run_in_process(rec.base_files, name, work, over), "first_val_acc": first_val_acc(work / name)}
+            summary = {**run_in_process(rec.base_files, name, work, overrides(job)),
+                       "first_val_acc": first_val_acc(work / name)}
             with lock:
                 done.setdefault((budget, T, init, method), {})[seed] = summary
                 report["finetune"] = finetune_section(done)
