@@ -60,8 +60,9 @@ HALF = 0.5  # the half-threshold start (QCFS's shift): measured to help threshol
 CONVERTED_NEURON = {"model.neuron.type": "if", "model.neuron.reset": "subtract", "model.neuron.initial_membrane": HALF}
 CONVERTED_INIT = {"distill.init": "converted", "convert.initial_membrane": HALF}
 DOCS = {"conversion": ROOT / "docs" / "conversion.md", "distillation": ROOT / "docs" / "distillation.md"}
-SECONDS_NOTE = ("conversion wall times (seconds) measured on a shared 2-core CPU under load from other work: "
-                "noisy; re-measure alone with `python benchmarks/conversion.py --dataset <d> --parts sweep`")
+SECONDS_NOTE = ("conversion wall times: seconds, median of --timing-repeats conversions with --threads torch "
+                "threads, measured with nothing else running (`--parts sweep` alone); fine-tuning train_s ran "
+                "--jobs trainings at a time")
 
 
 def teacher_overrides(rec: Recipe, levels: int | None) -> dict[str, Any]:
@@ -352,9 +353,9 @@ def targets(report: dict[str, Any]) -> list[str]:
         row = next((r for r in report.get("rows", []) if r["method"] == "qcfs" and r["L"] == L and r["T"] == 2 * L),
                    None)
         if teacher is not None and row is not None:
-            gap = 100 * (teacher - row["test_acc"])
+            gap = round(100 * (teacher - row["test_acc"]), 2)
             lines.append(f"QCFS conversion at T = 2L = {2 * L}: {_pct(row['test_acc'])}% against its L = {L} teacher's "
-                         f"{_pct(teacher)}% ({gap:+.2f} points below; target: within 1): "
+                         f"{_pct(teacher)}% ({abs(gap):.2f} points {'below' if gap >= 0 else 'above'} it; target: within 1): "
                          f"{'met' if gap <= 1.0 else 'missed'}.")
     cells = report.get("finetune", {}).get("T2", {}).get("12", {})
     c, r = cells.get("converted_blockwise_rate"), cells.get("random_blockwise_rate")

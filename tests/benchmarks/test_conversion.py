@@ -50,8 +50,12 @@ def test_decisions_pick_the_best_measured_option_per_T_and_budget():
 
 def test_targets_are_checked_on_the_numbers():
     lines = conversion.targets(_report())
-    assert any("T = 2L = 8: 94.50% against its L = 4 teacher's 95.00% (+0.50 points below" in t and "met" in t
+    assert any("T = 2L = 8: 94.50% against its L = 4 teacher's 95.00% (0.50 points below it" in t and "met" in t
                for t in lines)
+    above = _report()
+    above["teacher"]["qcfs_L4"] = 0.94
+    assert any("T = 2L = 8: 94.50% against its L = 4 teacher's 94.00% (0.50 points above it" in t and "met" in t
+               for t in conversion.targets(above))
     assert any("T = 2L = 16" in t and t.endswith("missed.") for t in lines)  # 97.00 - 95.00 = 2 points
     bw = next(t for t in lines if t.startswith("Blockwise"))
     assert "at least as accurate" in bw and "3.00 points below the ReLU teacher's 96.00%" in bw and "missed" in bw
