@@ -50,19 +50,36 @@ def fill(full: Path, free_pages: int) -> None:
     assert os.statvfs(full).f_bavail <= free_pages
 
 
+CAP_DAC_READ_SEARCH = 2
+PR_SET_KEEPCAPS = 8
+_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def _keep_only_reading() -> None:
+    """After ``setuid``: make ``CAP_DAC_READ_SEARCH`` the process's only capability (needs ``PR_SET_KEEPCAPS``
+    before the ``setuid``), so it reads and searches every file and folder but writes only where nobody may. Where
+    the kernel refuses, the child stays plain nobody."""
+    header = (ctypes.c_uint32 * 2)(_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)(1 << CAP_DAC_READ_SEARCH, 1 << CAP_DAC_READ_SEARCH, 0, 0, 0, 0)
+    _LIBC.capset(header, data)
+
+
 def as_nobody(argv: list) -> tuple[int, str]:
-    """``neurokd argv`` in a forked child that has dropped root for user nobody: ``(exit code, stderr)``. Run the
-    same kind of command once in this process first, so every module it needs is imported (the interpreter's own
-    files may not be readable by nobody)."""
+    """``neurokd argv`` in a forked child that has dropped root for user nobody: ``(exit code, stderr)``. The child
+    keeps the right to read everything (the checkout, its venv and pytest's folders may sit below a folder only
+    root may enter, as with ``mktemp -d``) and nothing else: every write is checked as nobody's. Run the same kind
+    of command once in this process first where it can, so the modules it needs are already imported."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 99
         try:
             os.close(r)
+            _LIBC.prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0)
             os.setgroups([])
             os.setgid(65534)
             os.setuid(65534)
+            _keep_only_reading()
             sys.stderr = os.fdopen(w, "w", buffering=1)
             with contextlib.redirect_stdout(io.StringIO()):
                 code = main([str(a) for a in argv])
