@@ -4,9 +4,10 @@ A ``flock`` belongs to the open file, so the kernel drops it when its process en
 included): a lock can never go stale, and a lock file left by a killed process is simply locked again. The
 holder writes its pid and host into the file just after it locks it; they serve only to name the holder when
 another process is refused, which waits up to ``HOLDER_WAIT_S`` for them (a refusal that lands between the
-holder's lock and its write would otherwise name nobody). On release the file is unlinked while still locked, so a finished run folder holds no ``.lock``; a
-process that opened the old file just before it was unlinked notices, once it has the lock, that the path no
-longer names that file and starts over, so two processes never hold locks on two files of one folder.
+holder's lock and its write would otherwise name nobody). On release the file is unlinked while still locked, so
+a finished run folder holds no ``.lock``; a process that opened the old file just before it was unlinked notices,
+once it has the lock, that the path no longer names that file and starts over, so two processes never hold locks
+on two files of one folder.
 
 The lock file is opened with ``O_NOFOLLOW``: a symbolic link in its place is refused, never followed.
 """
